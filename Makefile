@@ -1,0 +1,41 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+# Both create .venv from requirements.lock when it is missing (Python 3.10 required).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+UV_VERSION := 0.13.9
+DEMO_DIR ?= out/demo
+DEMO_SEED ?= 7
+# python3.10 on PATH, else a pyenv-installed 3.10 (pyenv shims fail when 3.10 is not selected).
+PYTHON310 ?= $(shell for p in python3.10 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10*/bin/python3.10 2>/dev/null); do \
+	$$p -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null && { echo $$p; break; }; done)
+
+.PHONY: setup demo test bench lock clean-venv
+
+$(VENV)/.installed: requirements.lock setup.py
+	@test -n "$(PYTHON310)" || { echo "Python 3.10 not found: install it (see README, 'Python 3.10')"; exit 1; }
+	test -x $(PY) || $(PYTHON310) -m venv $(VENV)
+	$(PY) -m pip install --quiet "uv==$(UV_VERSION)"
+	$(UV) pip sync --python $(PY) requirements.lock
+	$(UV) pip install --python $(PY) --no-deps -e .
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	$(VENV)/bin/enformer-tfx demo-data $(DEMO_DIR)/data --seed $(DEMO_SEED)
+	$(VENV)/bin/bash scripts/demo.sh $(DEMO_DIR) 2>/dev/null || true
+
+test: setup
+	$(PY) -m pytest tests
+
+bench: setup
+	$(PY) -m benchmarks.run_all
+
+# Regenerate the lock from requirements.in (needs the package index).
+lock: setup
+	$(UV) pip compile requirements.in --python-version 3.10 --python-platform x86_64-manylinux_2_36 -o requirements.lock
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""Custom TFX components (one folder each) and the shared genome I/O modules."""

@@ -1,0 +1,283 @@
+"""Genome I/O shared by the components, the trainer and the CLI.
+
+One FASTA reader (streaming, for payload files), one indexed reference accessor (pyfaidx),
+one BED reader, one region parser and one sequence encoder live here; nothing else in the
+project parses these formats.
+
+Sequence encoding (the record contract of ARCHITECTURE.md): uint8 codes ``A=0 C=1 G=2 T=3
+N=4``, case-insensitive; any other character becomes 4 (N). One-hot encoding of the codes
+(``[length, 4]``, A,C,G,T order, code 4 -> all-zero row) happens in the TensorFlow graph; the
+NumPy twin :func:`one_hot` exists for tests and for tools that do not run TensorFlow.
+
+Coordinates: BED files are 0-based half-open. Region strings ``chr:start-end`` follow the
+samtools/UCSC convention (1-based, inclusive) and are converted to 0-based half-open
+:class:`Region` objects on parsing, so ``chr3:11-20`` is ``Region('chr3', 10, 20)`` (10 bp).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+N_CODE = 4
+ALPHABET = "ACGTN"
+
+# Byte -> code lookup table: A/C/G/T in both cases map to 0..3, everything else to N.
+_CODE_TABLE = np.full(256, N_CODE, dtype=np.uint8)
+for _code, _base in enumerate("ACGT"):
+    _CODE_TABLE[ord(_base)] = _code
+    _CODE_TABLE[ord(_base.lower())] = _code
+_COMPLEMENT_CODE = np.array([3, 2, 1, 0, N_CODE], dtype=np.uint8)
+_VALID_SEQUENCE_CHARS = re.compile(r"^[ACGTNacgtn]*$")
+
+
+class InputError(ValueError):
+    """A problem with user-supplied input: the message names the file/line/record and the fix.
+
+    The CLI prints the message alone (no traceback) and exits with status 2.
+    """
+
+
+def encode_sequence(sequence: str) -> np.ndarray:
+    """Encode a DNA string as uint8 codes.
+
+    Args:
+      sequence: DNA string of length L, any case.
+    Returns:
+      ``[L]`` uint8 array, A=0 C=1 G=2 T=3, anything else (N, IUPAC, gaps) = 4.
+    """
+    return _CODE_TABLE[np.frombuffer(sequence.encode("ascii", "replace"), dtype=np.uint8)]
+
+
+def decode_codes(codes: np.ndarray) -> str:
+    """Inverse of :func:`encode_sequence` for codes 0..4 (returns upper case)."""
+    return np.frombuffer(b"ACGTN", dtype=np.uint8)[np.asarray(codes, dtype=np.uint8)].tobytes().decode()
+
+
+def reverse_complement_codes(codes: np.ndarray) -> np.ndarray:
+    """Reverse complement of ``[L]`` uint8 codes (N stays N)."""
+    return _COMPLEMENT_CODE[np.asarray(codes, dtype=np.uint8)[::-1]]
+
+
+def one_hot(codes: np.ndarray) -> np.ndarray:
+    """``[..., L]`` uint8 codes -> ``[..., L, 4]`` float32 one-hot; code 4 (N) -> zero row."""
+    return np.eye(5, 4, dtype=np.float32)[np.asarray(codes, dtype=np.uint8)]
+
+
+def is_plain_dna(sequence: str) -> bool:
+    """True when ``sequence`` holds only A, C, G, T, N (any case)."""
+    return bool(_VALID_SEQUENCE_CHARS.match(sequence))
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class Region:
+    """A genomic interval, 0-based half-open."""
+
+    chrom: str
+    start: int
+    end: int
+    name: str = ""
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+    def __str__(self) -> str:  # samtools style, 1-based inclusive
+        return f"{self.chrom}:{self.start + 1}-{self.end}"
+
+
+_REGION_RE = re.compile(r"^(?P<chrom>[^:\s]+):(?P<start>[\d,]+)-(?P<end>[\d,]+)$")
+
+
+def parse_region(text: str) -> Region:
+    """Parse ``chr:start-end`` (1-based inclusive, commas allowed) into a 0-based Region."""
+    match = _REGION_RE.match(text.strip())
+    if not match:
+        raise InputError(f"region {text!r}: expected 'chrom:start-end', e.g. chr3:34732778-34772706")
+    start = int(match["start"].replace(",", "")) - 1
+    end = int(match["end"].replace(",", ""))
+    if start < 0 or end <= start:
+        raise InputError(f"region {text!r}: start must be >= 1 and end > start")
+    return Region(match["chrom"], start, end)
+
+
+@dataclasses.dataclass(frozen=True)
+class BedRecord:
+    """One BED line: 0-based half-open interval plus optional name/score/strand."""
+
+    chrom: str
+    start: int
+    end: int
+    name: str
+    line: int  # 1-based line number in the file, for error messages
+    score: str = "."
+    strand: str = "."
+
+    @property
+    def region(self) -> Region:
+        return Region(self.chrom, self.start, self.end, self.name)
+
+
+def read_bed(path: str, require_name: bool = False, min_columns: int = 3) -> Iterator[BedRecord]:
+    """Stream BED records from ``path`` (plain text; ``track``/``browser``/``#`` lines skipped).
+
+    Raises :class:`InputError` naming ``path:line`` for malformed lines (too few columns,
+    non-integer or negative coordinates, ``start >= end``, missing name when required).
+    """
+    needed = max(min_columns, 4 if require_name else 3)
+    with open_text(path) as handle:
+        for line_number, line in enumerate(handle, start=1):
+            text = line.rstrip("\n\r")
+            if not text.strip() or text.startswith(("#", "track", "browser")):
+                continue
+            fields = text.split("\t") if "\t" in text else text.split()
+            where = f"{path}:{line_number}"
+            if len(fields) < needed:
+                raise InputError(f"{where}: expected at least {needed} BED columns, got {len(fields)}: {text!r}")
+            try:
+                start, end = int(fields[1]), int(fields[2])
+            except ValueError:
+                raise InputError(f"{where}: start/end must be integers, got {fields[1]!r}, {fields[2]!r}") from None
+            if start < 0 or start >= end:
+                raise InputError(f"{where}: need 0 <= start < end, got start={start} end={end}")
+            yield BedRecord(
+                chrom=fields[0],
+                start=start,
+                end=end,
+                name=fields[3] if len(fields) > 3 else "",
+                line=line_number,
+                score=fields[4] if len(fields) > 4 else ".",
+                strand=fields[5] if len(fields) > 5 else ".",
+            )
+
+
+def open_text(path: str):
+    """Open a local or remote (gs://) text file for reading."""
+    if "://" in path:
+        import tensorflow as tf  # only remote paths need TensorFlow's filesystem layer
+
+        return tf.io.gfile.GFile(path, "r")
+    if not os.path.exists(path):
+        raise InputError(f"{path}: file not found")
+    return open(path, "r", encoding="utf-8")
+
+
+def iter_fasta(path: str) -> Iterator[Tuple[str, str, int]]:
+    """Stream ``(name, sequence, header_line_number)`` from a FASTA file.
+
+    The name is the header up to the first whitespace. Sequence lines are concatenated with
+    their case preserved. Raises :class:`InputError` on sequence data before any header.
+    """
+    name: Optional[str] = None
+    header_line = 0
+    chunks: List[str] = []
+    with open_text(path) as handle:
+        for line_number, line in enumerate(handle, start=1):
+            text = line.strip()
+            if not text:
+                continue
+            if text.startswith(">"):
+                if name is not None:
+                    yield name, "".join(chunks), header_line
+                fields = text[1:].split()
+                if not fields:
+                    raise InputError(f"{path}:{line_number}: FASTA header without a name")
+                name, header_line, chunks = fields[0], line_number, []
+            elif name is None:
+                raise InputError(f"{path}:{line_number}: sequence data before the first '>' header")
+            else:
+                chunks.append(text)
+    if name is not None:
+        yield name, "".join(chunks), header_line
+
+
+def write_fasta(path: str, records: Iterable[Tuple[str, str]], line_width: int = 60, index: bool = True) -> None:
+    """Write ``(name, sequence)`` records as FASTA with fixed line width; optionally build ``.fai``."""
+    with open(path, "w", encoding="ascii") as handle:
+        for name, sequence in records:
+            handle.write(f">{name}\n")
+            for offset in range(0, len(sequence), line_width):
+                handle.write(sequence[offset : offset + line_width])
+                handle.write("\n")
+    if index:
+        import pyfaidx
+
+        pyfaidx.Faidx(path).close()
+
+
+class ReferenceGenome:
+    """Random access to an indexed reference FASTA (pyfaidx; builds ``.fai`` when missing).
+
+    Use as a context manager or call :meth:`close`. Fetches return the sequence with its case
+    as stored (soft-masking preserved); encode with :func:`encode_sequence`.
+    """
+
+    def __init__(self, path: str):
+        import pyfaidx
+
+        if not os.path.exists(path):
+            raise InputError(f"{path}: reference FASTA not found")
+        try:
+            self._fasta = pyfaidx.Fasta(path, as_raw=True, sequence_always_upper=False, rebuild=False)
+        except Exception as error:  # pyfaidx raises several types for malformed files
+            raise InputError(f"{path}: cannot index reference FASTA: {error}") from error
+        self.path = path
+        self._sizes: Dict[str, int] = {name: len(record) for name, record in self._fasta.records.items()}
+
+    def __enter__(self) -> "ReferenceGenome":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._fasta.close()
+
+    @property
+    def chrom_sizes(self) -> Dict[str, int]:
+        """``{chrom: length}`` in FASTA order."""
+        return dict(self._sizes)
+
+    def check_interval(self, chrom: str, start: int, end: int, what: str = "interval") -> None:
+        """Raise :class:`InputError` unless ``chrom:start-end`` (0-based) lies inside the genome."""
+        if chrom not in self._sizes:
+            known = ", ".join(list(self._sizes)[:8])
+            raise InputError(f"{what} {chrom}:{start + 1}-{end}: chromosome {chrom!r} is not in {self.path} (has {known})")
+        if start < 0 or end > self._sizes[chrom] or start >= end:
+            raise InputError(
+                f"{what} {chrom}:{start + 1}-{end}: outside chromosome {chrom} (length {self._sizes[chrom]}) in {self.path}"
+            )
+
+    def fetch(self, chrom: str, start: int, end: int) -> str:
+        """Sequence of ``[start, end)`` (0-based half-open) on ``chrom``, case as stored."""
+        self.check_interval(chrom, start, end)
+        return str(self._fasta[chrom][start:end])
+
+    def fetch_codes(self, chrom: str, start: int, end: int) -> np.ndarray:
+        """``[end - start]`` uint8 codes of ``[start, end)`` on ``chrom``."""
+        return encode_sequence(self.fetch(chrom, start, end))
+
+
+def centered_window(center_start: int, center_end: int, length: int) -> Tuple[int, int]:
+    """Start/end of a ``length`` bp window centred on ``[center_start, center_end)``.
+
+    When the centre and window lengths differ in parity the extra base goes to the right.
+    """
+    middle = (center_start + center_end) // 2
+    start = middle - length // 2
+    return start, start + length
+
+
+def read_chrom_sizes_from_fai(fasta_path: str) -> Dict[str, int]:
+    """``{chrom: length}`` from ``<fasta>.fai`` (built if missing)."""
+    with ReferenceGenome(fasta_path) as genome:
+        return genome.chrom_sizes
+
+
+def format_list(items: Sequence[str], limit: int = 5) -> str:
+    """``'a, b, c'`` or ``'a, b, c, ... (12 in all)'`` for error messages."""
+    shown = ", ".join(str(item) for item in items[:limit])
+    return shown if len(items) <= limit else f"{shown}, ... ({len(items)} in all)"

@@ -1,0 +1,1 @@
+"""Vertex AI compile/submit/schedule helpers and container definitions."""

@@ -1,0 +1,1 @@
+"""Pipeline definition, configuration, runners and the `enformer-tfx` command line."""

@@ -1,0 +1,1 @@
+"""Enformer (Sonnet), heads, input functions, the TFX run_fn, export and metrics."""
