@@ -25,7 +25,6 @@ setup: $(VENV)/.installed
 
 demo: setup
 	$(VENV)/bin/enformer-tfx demo-data $(DEMO_DIR)/data --seed $(DEMO_SEED)
-	$(VENV)/bin/bash scripts/demo.sh $(DEMO_DIR) 2>/dev/null || true
 
 test: setup
 	$(PY) -m pytest tests

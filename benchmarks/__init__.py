@@ -1,0 +1,1 @@
+"""Throughput and memory benchmarks; each ``bench_*.py`` module has ``run(quick) -> dict``."""
