@@ -1,0 +1,369 @@
+"""The BigWigTrackGen Beam pipeline, shared by the TFX executor and ``make-track-dataset``.
+
+Sampling is central (the driver plans every window, see :mod:`.sampling`); reading is one
+:class:`ReadShardFn` call per ``(split, shard)`` that opens the bigWigs and the FASTA once per
+worker (``setup``), reads the shard's windows in genomic order in chunks (bounded memory) and
+writes the shard file itself, in draw order, so the bytes depend only on the seed and never on
+the number of workers or on bundle boundaries.
+
+Output under ``output_dir`` (a TFX ``Examples`` artifact URI or the CLI's ``{prefix}``)::
+
+    Split-train/data_tfrecord-00000-of-00020.gz   gzipped TFRecords of tf.train.Example
+    Split-eval/data_tfrecord-00000-of-00020.gz
+    windows.bed         chrom start end split shard record, one line per emitted window,
+                        in record order (train shards, then eval shards)
+    tracks.tsv          the track table (resolved paths); its row order is the target column order
+    dataset_info.json   length, width, bins, n_tracks, track identifiers, counts per split
+
+Record (contract of ARCHITECTURE.md): ``sequence`` bytes = ``[length]`` uint8 codes
+(A=0 C=1 G=2 T=3 N=4); ``target`` bytes = float16 ``[length // width, n_tracks]`` row-major
+(little-endian); ``chrom`` bytes; ``start``, ``end`` int64 (0-based half-open).
+
+The modules loaded by Beam workers (this one, :mod:`components.bigwig`,
+:mod:`components.genome`) import neither TensorFlow nor TFX, so workers start fast; examples
+and TFRecord framing are therefore encoded here (checked against TensorFlow in the tests).
+"""
+import dataclasses
+import gzip
+import json
+import logging
+import os
+import shutil
+import struct
+import tempfile
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from components import bigwig
+from components.bigwig_track_gen import sampling
+from components.genome import InputError, ReferenceGenome, format_list, read_bed
+
+METRICS_NAMESPACE = "BigWigTrackGen"
+BED_NAME = "windows.bed"
+TRACKS_NAME = "tracks.tsv"
+INFO_NAME = "dataset_info.json"
+SHARD_PATTERN = "data_tfrecord-{shard:05d}-of-{shards:05d}.gz"
+_READ_CHUNK = 256  # windows read together: bounds per-worker memory to ~chunk x bins x tracks
+_GZIP_LEVEL = 1  # level 6 costs ~10x the CPU of level 1 for a ~7% smaller file on this data
+
+
+@dataclasses.dataclass(frozen=True)
+class TrackDatasetConfig:
+    """Parameters of one dataset build (the flags of ``make-track-dataset``)."""
+
+    reference: str
+    mappable_bed: str
+    tracks: str
+    length: int = 25_600
+    width: int = 128
+    cutoff: float = 0.0
+    size: int = 25_000
+    batches: int = 1
+    seed: int = 0
+    step: int = 1
+    eval_chroms: Tuple[str, ...] = ()
+    eval_fraction: Optional[float] = None
+    split_block: Optional[int] = None
+
+    def validate(self) -> None:
+        if self.width < 1 or self.length < self.width or self.length % self.width:
+            raise InputError(f"length ({self.length} bp) must be a positive multiple of width ({self.width} bp)")
+        if not np.isfinite(self.cutoff) or self.cutoff < 0:
+            raise InputError(f"cutoff must be a non-negative number, got {self.cutoff}")
+
+
+# --- record encoding (tf.train.Example wire format and TFRecord framing) --------------------
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _bytes_feature(value: bytes) -> bytes:
+    return _field(1, _field(1, value))  # Feature.bytes_list(1) -> BytesList.value(1)
+
+
+def _int64_feature(value: int) -> bytes:
+    if value < 0:
+        raise ValueError("only non-negative int64 features are encoded")
+    return _field(3, _field(1, _varint(value)))  # Feature.int64_list(3) -> packed Int64List.value(1)
+
+
+def encode_track_example(codes: np.ndarray, target: np.ndarray, chrom: str, start: int, end: int) -> bytes:
+    """Serialized ``tf.train.Example`` of one window (features in sorted key order).
+
+    Args:
+      codes: ``[length]`` uint8 sequence codes.
+      target: ``[bins, n_tracks]`` float16.
+    """
+    features = {
+        "chrom": _bytes_feature(chrom.encode()),
+        "end": _int64_feature(end),
+        "sequence": _bytes_feature(np.ascontiguousarray(codes, dtype=np.uint8).tobytes()),
+        "start": _int64_feature(start),
+        "target": _bytes_feature(np.ascontiguousarray(target, dtype="<f2").tobytes()),
+    }
+    entries = b"".join(_field(1, _field(1, key.encode()) + _field(2, value)) for key, value in features.items())
+    return _field(1, entries)  # Example.features(1) -> Features.feature(1) map entries
+
+
+def _masked_crc(data: bytes) -> int:
+    import google_crc32c
+
+    crc = google_crc32c.value(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def tfrecord_frame(data: bytes) -> bytes:
+    """One TFRecord: length, masked CRC32C of the length, data, masked CRC32C of the data."""
+    header = struct.pack("<Q", len(data))
+    return header + struct.pack("<I", _masked_crc(header)) + data + struct.pack("<I", _masked_crc(data))
+
+
+# --- the per-shard reader/writer --------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardTask:
+    """All windows of one output file, in record (draw) order."""
+
+    split: str
+    shard: int
+    windows: Tuple[sampling.Window, ...]
+
+
+class ReadShardFn(beam.DoFn):
+    """ShardTask -> writes ``Split-<split>/data_tfrecord-<shard>...gz``; yields a summary dict.
+
+    The summary is ``{"split", "shard", "written", "skipped", "bed"}`` where ``bed`` holds the
+    BED lines of the written windows in record order.
+    """
+
+    def __init__(self, reference: str, specs: Sequence[bigwig.TrackSpec], length: int, width: int,
+                 cutoff: float, output_dir: str, shards: int):
+        self._reference = reference
+        self._specs = tuple(specs)
+        self._length, self._width, self._cutoff = length, width, cutoff
+        self._output_dir, self._shards = output_dir, shards
+        self._written = beam.metrics.Metrics.counter(METRICS_NAMESPACE, "windows_written")
+        self._skipped = beam.metrics.Metrics.counter(METRICS_NAMESPACE, "windows_below_cutoff")
+
+    def setup(self) -> None:
+        self._tracks = bigwig.TrackReader(self._specs, self._width)
+        self._genome = ReferenceGenome(self._reference)
+
+    def teardown(self) -> None:
+        for handle in ("_tracks", "_genome"):
+            if hasattr(self, handle):
+                getattr(self, handle).close()
+
+    def _records(self, windows: Sequence[sampling.Window]) -> Iterator[Tuple[sampling.Window, Optional[bytes]]]:
+        """(window, framed record or None if below cutoff), in genomic order, chunk by chunk."""
+        ordered = sorted(windows, key=lambda w: (w.chrom, w.start))
+        for offset in range(0, len(ordered), _READ_CHUNK):
+            chunk = ordered[offset : offset + _READ_CHUNK]
+            for chrom in sorted({w.chrom for w in chunk}):
+                group = [w for w in chunk if w.chrom == chrom]
+                targets = self._tracks.read_windows(chrom, [w.start for w in group], self._length)
+                for window, target in zip(group, targets):
+                    if bigwig.max_track_std(target) < self._cutoff:
+                        yield window, None
+                        continue
+                    codes = self._genome.fetch_codes(chrom, window.start, window.end)
+                    example = encode_track_example(codes, target, chrom, window.start, window.end)
+                    yield window, tfrecord_frame(example)
+
+    def process(self, task: ShardTask) -> Iterator[Dict]:
+        # Records arrive in genomic order (reading locality) but are written in draw order
+        # (random, as training expects): park them in a local temporary file, then copy.
+        spans: List[Optional[Tuple[int, int]]] = [None] * len(task.windows)
+        path = FileSystems.join(self._output_dir, f"Split-{task.split}",
+                                SHARD_PATTERN.format(shard=task.shard, shards=self._shards))
+        with tempfile.TemporaryFile() as parked:
+            for window, record in self._records(task.windows):
+                if record is None:
+                    continue
+                spans[window.index] = (parked.tell(), len(record))
+                parked.write(record)
+            _make_parent(path)
+            # Our own gzip layer: fixed header (mtime 0, no name) and a fast level.
+            with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw, gzip.GzipFile(
+                fileobj=raw, mode="wb", compresslevel=_GZIP_LEVEL, filename="", mtime=0
+            ) as out:
+                for span in spans:
+                    if span is not None:
+                        parked.seek(span[0])
+                        out.write(parked.read(span[1]))
+        bed = [f"{w.chrom}\t{w.start}\t{w.end}\t{w.split}\t{w.shard}\t{w.index}\n"
+               for w, span in zip(task.windows, spans) if span is not None]
+        self._written.inc(len(bed))
+        self._skipped.inc(len(task.windows) - len(bed))
+        yield {"split": task.split, "shard": task.shard, "written": len(bed),
+               "skipped": len(task.windows) - len(bed), "bed": "".join(bed)}
+
+
+def _make_parent(path: str) -> None:
+    if "://" not in path:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+
+
+def _write_index(summaries: List[Dict], output_dir: str, info: Dict) -> None:
+    """Write ``windows.bed`` (record order) and ``dataset_info.json`` with the counts."""
+    summaries = sorted(summaries, key=lambda s: (sampling.SPLITS.index(s["split"]), s["shard"]))
+    with FileSystems.create(FileSystems.join(output_dir, BED_NAME)) as handle:
+        handle.write(b"#chrom\tstart\tend\tsplit\tshard\trecord\n")
+        for summary in summaries:
+            handle.write(summary["bed"].encode())
+    counts = {split: {"written": sum(s["written"] for s in summaries if s["split"] == split),
+                      "below_cutoff": sum(s["skipped"] for s in summaries if s["split"] == split)}
+              for split in sampling.SPLITS}
+    with FileSystems.create(FileSystems.join(output_dir, INFO_NAME)) as handle:
+        handle.write(json.dumps({**info, "counts": counts}, indent=2).encode())
+
+
+class WriteTrackShards(beam.PTransform):
+    """Planned windows -> shard files, ``windows.bed`` and ``dataset_info.json`` under ``output_dir``."""
+
+    def __init__(self, windows: Sequence[sampling.Window], config: TrackDatasetConfig,
+                 specs: Sequence[bigwig.TrackSpec], output_dir: str):
+        super().__init__()
+        self._windows, self._config, self._specs, self._output_dir = windows, config, tuple(specs), output_dir
+
+    def expand(self, pbegin):
+        config = self._config
+        tasks: Dict[Tuple[str, int], List[sampling.Window]] = {}
+        for window in self._windows:
+            tasks.setdefault((window.split, window.shard), []).append(window)
+        shard_tasks = [ShardTask(split, shard, tuple(ws)) for (split, shard), ws in sorted(tasks.items())]
+        info = {
+            "length": config.length, "width": config.width, "bins": config.length // config.width,
+            "n_tracks": len(self._specs), "tracks": [s.identifier for s in self._specs],
+            "target_dtype": "float16", "target_shape": [config.length // config.width, len(self._specs)],
+            "seed": config.seed, "size": config.size, "batches": config.batches, "step": config.step,
+            "cutoff": config.cutoff, "eval_chroms": list(config.eval_chroms),
+            "eval_fraction": None if config.eval_chroms else (0.1 if config.eval_fraction is None else config.eval_fraction),
+            "split_block": None if config.eval_chroms else (config.split_block or 10 * config.length),
+        }
+        return (
+            pbegin
+            | "Tasks" >> beam.Create(shard_tasks)
+            | "Distribute" >> beam.Reshuffle()
+            | "ReadAndWrite" >> beam.ParDo(ReadShardFn(config.reference, self._specs, config.length, config.width,
+                                                       config.cutoff, self._output_dir, config.batches))
+            | "Gather" >> beam.combiners.ToList()
+            | "WriteIndex" >> beam.Map(_write_index, self._output_dir, info)
+        )
+
+
+# --- driver ------------------------------------------------------------------------------------
+
+
+def plan_dataset(config: TrackDatasetConfig) -> Tuple[List[bigwig.TrackSpec], List[sampling.Window]]:
+    """Validate every input and sample the windows; raises :class:`InputError`, writes nothing."""
+    config.validate()
+    specs = bigwig.read_track_table(config.tracks)
+    intervals = sampling.merge_intervals(read_bed(config.mappable_bed))
+    if not intervals:
+        raise InputError(f"{config.mappable_bed}: no intervals")
+    extents: Dict[str, Tuple[int, int]] = {}
+    for region in intervals:  # per chromosome, the interval reaching furthest
+        if region.chrom not in extents or region.end > extents[region.chrom][1]:
+            extents[region.chrom] = (region.start, region.end)
+    what = f"mappable interval ({config.mappable_bed})"
+    with ReferenceGenome(config.reference) as genome:
+        for chrom, (start, end) in extents.items():
+            genome.check_interval(chrom, start, end, what=what)
+    with bigwig.TrackReader(specs, config.width) as reader:
+        for chrom, (start, end) in extents.items():
+            reader.check_region(chrom, start, end, what=what)
+    windows = sampling.plan_windows(
+        intervals, length=config.length, step=config.step, size=config.size, batches=config.batches,
+        seed=config.seed, eval_chroms=config.eval_chroms, eval_fraction=config.eval_fraction,
+        split_block=config.split_block)
+    return specs, windows
+
+
+def _existing_outputs(output_dir: str) -> List[str]:
+    patterns = [FileSystems.join(output_dir, "Split-*", "*")] + [
+        FileSystems.join(output_dir, name) for name in (BED_NAME, TRACKS_NAME, INFO_NAME)]
+    found = []
+    for result in FileSystems.match(patterns):
+        found.extend(m.path for m in result.metadata_list)
+    return found
+
+
+def remove_outputs(output_dir: str, extra: Iterable[str] = ()) -> None:
+    """Delete everything a build writes (shard files, Split dirs, index files) and ``extra``."""
+    paths = _existing_outputs(output_dir) + [p for p in extra if FileSystems.exists(p)]
+    if paths:
+        FileSystems.delete(paths)
+    if "://" not in output_dir:
+        for split in sampling.SPLITS:
+            shutil.rmtree(os.path.join(output_dir, f"Split-{split}"), ignore_errors=True)
+
+
+def build_track_dataset(config: TrackDatasetConfig, output_dir: str, make_pipeline: Callable[[], beam.Pipeline],
+                        bed_copy: Optional[str] = None) -> Dict:
+    """Validate, sample, run the Beam pipeline and check the result; returns ``dataset_info``.
+
+    On any error nothing is left behind: files already written under ``output_dir`` (and
+    ``bed_copy``) are removed before the exception propagates. Raises :class:`InputError` for
+    bad input, including every window (or every window of a split) falling below the cutoff.
+    """
+    specs, windows = plan_dataset(config)
+    existing = _existing_outputs(output_dir)
+    if existing:
+        raise InputError(f"{output_dir} already holds a dataset ({format_list(existing, 3)}); use a new output location")
+    logging.info("BigWigTrackGen: %d windows planned (%s) from %d tracks", len(windows),
+                 ", ".join(f"{s}={sum(w.split == s for w in windows)}" for s in sampling.SPLITS), len(specs))
+    try:
+        pipeline = make_pipeline()
+        with pipeline:
+            _ = pipeline | "BigWigTrackGen" >> WriteTrackShards(windows, config, specs, output_dir)
+        with FileSystems.open(FileSystems.join(output_dir, INFO_NAME)) as handle:
+            info = json.loads(handle.read().decode())
+        counts = info["counts"]
+        total_skipped = sum(c["below_cutoff"] for c in counts.values())
+        logging.info("BigWigTrackGen: written %s; skipped below cutoff %.3g: %d",
+                     ", ".join(f"{s}={c['written']}" for s, c in counts.items()), config.cutoff, total_skipped)
+        if all(c["written"] == 0 for c in counts.values()):
+            raise InputError(f"all {len(windows)} sampled windows are below the cutoff {config.cutoff} "
+                             "(max-over-tracks std across bins); lower --cutoff or check the bigWigs")
+        for split, c in counts.items():
+            if c["written"] == 0:
+                raise InputError(f"all {c['below_cutoff']} sampled {split} windows are below the cutoff {config.cutoff}; "
+                                 "lower --cutoff or sample more windows")
+        bigwig.write_track_table(FileSystems.join(output_dir, TRACKS_NAME), specs)
+        if bed_copy:
+            FileSystems.copy([FileSystems.join(output_dir, BED_NAME)], [bed_copy])
+        return info
+    except BaseException:
+        remove_outputs(output_dir, [bed_copy] if bed_copy else [])
+        raise
+
+
+def direct_pipeline(workers: int = 1) -> beam.Pipeline:
+    """A DirectRunner pipeline: in-process for 1 worker, else multi-processing (0 = all cores)."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    if workers == 1:
+        args = ["--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1"]
+    else:
+        args = ["--runner=DirectRunner", "--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+    return beam.Pipeline(options=PipelineOptions(args))
