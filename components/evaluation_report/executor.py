@@ -1,0 +1,93 @@
+"""Evaluator executor: TFMA (metrics, thresholds, blessing) plus a per-payload report.
+
+TFMA computes the metrics and writes the blessing. Next to its output, in the same
+``ModelEvaluation`` artifact, this executor adds what a lab looks at first:
+
+- ``predictions.tsv``: one row per held-out payload (``name group activity predicted``),
+  from the candidate model's ``serving_default`` signature on the evaluation split (the same
+  centred window TFMA scores);
+- ``scatter.png``: predicted vs measured activity, titled with Pearson r and Spearman rho;
+- ``summary.json``: the metric values and the blessing outcome.
+
+It reads the model from the ``Format-Serving`` directory, like TFMA, and never imports trainer
+code (components do not depend on the model package).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any, Dict, List
+
+import numpy as np
+import tensorflow as tf
+from tfx.components.evaluator import executor as tfma_executor
+from tfx.types import artifact_utils
+from tfx.utils import io_utils, path_utils
+
+from components.evaluation_report.report import write_payload_report
+
+LOG = logging.getLogger(__name__)
+PAYLOAD_FEATURES = {
+    "sequence": tf.io.FixedLenFeature([], tf.string),
+    "activity": tf.io.FixedLenFeature([], tf.float32),
+    "name": tf.io.FixedLenFeature([], tf.string),
+    "group": tf.io.FixedLenFeature([], tf.string, default_value=b""),
+}
+
+
+def _eval_files(examples: Any, splits: List[str]) -> List[str]:
+    files: List[str] = []
+    for split in splits:
+        uri = artifact_utils.get_split_uri([examples], split)
+        files.extend(sorted(tf.io.gfile.glob(os.path.join(uri, "*"))))
+    return files
+
+
+def predict_payloads(model_dir: str, files: List[str], batch_size: int = 16) -> Dict[str, np.ndarray]:
+    """Run ``serving_default`` over payload records: names, groups, measured and predicted."""
+    serve = tf.saved_model.load(model_dir).signatures["serving_default"]
+    names, groups, measured, predicted = [], [], [], []
+    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(batch_size)
+    for serialized in dataset:
+        features = tf.io.parse_example(serialized, PAYLOAD_FEATURES)
+        outputs = serve(examples=serialized)
+        predicted.append(np.asarray(outputs["activity"]).reshape(-1))
+        measured.append(features["activity"].numpy())
+        names.extend(n.decode() for n in features["name"].numpy())
+        groups.extend(g.decode() for g in features["group"].numpy())
+    return {
+        "name": np.array(names),
+        "group": np.array(groups),
+        "activity": np.concatenate(measured),
+        "predicted": np.concatenate(predicted),
+    }
+
+
+class Executor(tfma_executor.Executor):
+    """TFX Evaluator executor with the payload report added to the evaluation artifact."""
+
+    def Do(self, input_dict: Dict[str, List[Any]], output_dict: Dict[str, List[Any]], exec_properties: Dict[str, Any]) -> None:
+        super().Do(input_dict, output_dict, exec_properties)
+        evaluation_uri = artifact_utils.get_single_uri(output_dict["evaluation"])
+        model = artifact_utils.get_single_instance(input_dict["model"])
+        model_dir = path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
+        metadata_path = os.path.join(model_dir, "assets.extra", "enformer_tfx.json")
+        metadata = json.loads(io_utils.read_string_file(metadata_path)) if tf.io.gfile.exists(metadata_path) else {}
+        if metadata.get("mode", "finetune") != "finetune":
+            return  # track models: TFMA metrics only
+        splits = json.loads(exec_properties.get("example_splits") or "null") or ["eval"]
+        examples = artifact_utils.get_single_instance(input_dict["examples"])
+        table = predict_payloads(model_dir, _eval_files(examples, splits))
+        blessing_uri = artifact_utils.get_single_uri(output_dict["blessing"]) if output_dict.get("blessing") else None
+        blessed = None
+        if blessing_uri:
+            blessed = tf.io.gfile.exists(os.path.join(blessing_uri, "BLESSED"))
+        summary = write_payload_report(table, evaluation_uri, title=f"held-out payloads ({', '.join(splits)})")
+        summary["blessed"] = blessed
+        with tf.io.gfile.GFile(os.path.join(evaluation_uri, "summary.json"), "w") as handle:
+            json.dump(summary, handle, indent=2)
+        LOG.info(
+            "evaluation: %d payloads, Pearson r %.3f, Spearman rho %.3f, MSE %.4f, blessed=%s",
+            summary["n"], summary["pearson_r"], summary["spearman_rho"], summary["mse"], blessed,
+        )

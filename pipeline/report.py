@@ -1,0 +1,60 @@
+"""What a finished local run produced, read back from ML Metadata: executions, metrics, push."""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, List, Optional
+
+from pipeline.config import PipelineConfig
+
+
+def _store(config: PipelineConfig):
+    from ml_metadata.metadata_store import metadata_store
+    from tfx.orchestration import metadata
+
+    return metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(config.metadata_path))
+
+
+def latest_artifact(config: PipelineConfig, type_name: str) -> Optional[Any]:
+    """Newest artifact of ``type_name`` in the pipeline's ML Metadata (None if none)."""
+    artifacts = _store(config).get_artifacts_by_type(type_name)
+    return max(artifacts, key=lambda a: a.id) if artifacts else None
+
+
+def latest_summary(config: PipelineConfig) -> Optional[Dict[str, Any]]:
+    """``summary.json`` of the newest ModelEvaluation (Pearson r, Spearman rho, MSE, blessed)."""
+    evaluation = latest_artifact(config, "ModelEvaluation")
+    if evaluation is None:
+        return None
+    path = os.path.join(evaluation.uri, "summary.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as handle:
+        summary = json.load(handle)
+    summary["uri"] = evaluation.uri
+    return summary
+
+
+def pushed_models(config: PipelineConfig) -> List[str]:
+    """Versioned directories under the push destination, oldest first."""
+    root = config.push.destination
+    if not os.path.isdir(root):
+        return []
+    return sorted(os.path.join(root, name) for name in os.listdir(root) if name.isdigit())
+
+
+def print_run_summary(config: PipelineConfig) -> int:
+    """Print the held-out metrics and push outcome of the newest run; 0 on success."""
+    summary = latest_summary(config)
+    if summary is None:
+        print("no payload evaluation found (track models report TFMA metrics only)")
+        return 0
+    print(
+        f"held-out payloads: n={summary['n']}  Pearson r={summary['pearson_r']:.3f}  "
+        f"Spearman rho={summary['spearman_rho']:.3f}  MSE={summary['mse']:.4f}  "
+        f"blessed={summary['blessed']}"
+    )
+    print(f"evaluation report: {summary['uri']}/scatter.png, predictions.tsv")
+    pushed = pushed_models(config)
+    print(f"pushed models: {pushed[-1] if pushed else 'none'}" + (f" ({len(pushed)} versions)" if len(pushed) > 1 else ""))
+    return 0

@@ -1,0 +1,272 @@
+"""The learning loop: config validation, trainer resume, embedding cache, end-to-end pipeline."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import yaml
+
+from components.genome import InputError, write_fasta
+from pipeline.config import load_config
+
+WINDOW = 1280
+CONSTRUCT = 1536
+
+
+# ---------------------------------------------------------------------------------------------
+# A tiny, quickly learnable payload assay: activity is a function of payload GC content, which a
+# tiny Enformer picks up in a few dozen steps, so "good" and "bad" models are easy to tell apart.
+# ---------------------------------------------------------------------------------------------
+def write_gc_assay(directory: str, n_payloads: int = 60, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    os.makedirs(directory, exist_ok=True)
+    records, rows = [], ["MenDel.Name\tgroups\tfoldchange\tactivity"]
+    for index in range(n_payloads):
+        gc = rng.uniform(0.2, 0.8)
+        probabilities = [(1 - gc) / 2, gc / 2, gc / 2, (1 - gc) / 2]
+        sequence = "".join(rng.choice(list("ACGT"), size=1000, p=probabilities))
+        name = f"gc{index:03d}"
+        records.append((name, sequence))
+        activity = 2.0 * (sequence.count("G") + sequence.count("C")) / len(sequence)
+        for _ in range(2):
+            rows.append(f"{name}\tgroup{index % 4}\t0\t{activity + rng.normal(0, 0.02):.4f}")
+    write_fasta(os.path.join(directory, "payloads.fa"), records, index=False)
+    with open(os.path.join(directory, "activity.tsv"), "w") as handle:
+        handle.write("\n".join(rows) + "\n")
+
+
+def pipeline_config(tmp: str, demo_data: str, context: str, **training) -> dict:
+    return {
+        "pipeline_name": "test-loop",
+        "pipeline_root": os.path.join(tmp, "root"),
+        "beam_pipeline_args": ["--direct_running_mode=in_memory", "--direct_num_workers=1"],
+        "payloads": {
+            "activity_table": os.path.join(tmp, "assays", "batch-{SPAN}", "activity.tsv"),
+            "payload_fasta": os.path.join(tmp, "assays", "batch-{SPAN}", "payloads.fa"),
+            "reference_fasta": os.path.join(demo_data, "reference.fa"),
+            "context": context,
+            "construct_length": CONSTRUCT,
+            "window_length": WINDOW,
+            "num_eval_offsets": 2,
+            "folds": {"train": 3, "eval": 1},
+            "seed": 1,
+        },
+        "model": {"preset": "tiny", "baseline": "random", "pooling": "mean", "window_length": WINDOW},
+        "training": {"mode": "finetune", "learning_rate": 0.003, "epochs": 2, "steps": 25, "batch": 8, **training},
+        "evaluation": {"min_pearson_r": 0.3, "max_pearson_r_drop": 0.0},
+        "push": {"destination": os.path.join(tmp, "serving")},
+    }
+
+
+def write_config(path: str, config: dict) -> str:
+    with open(path, "w") as handle:
+        yaml.safe_dump(config, handle)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Config validation
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda c: c["training"].update(learnin_rate=1), "training.learnin_rate: unknown key"),
+        (lambda c: c["training"].update(epochs="ten"), "training.epochs: expected an integer"),
+        (lambda c: c["training"].update(mode="magic"), "training.mode: expected one of"),
+        (lambda c: c["payloads"].update(contxt="chr3:1-2"), "payloads.contxt: unknown key"),
+        (lambda c: c["payloads"].pop("context"), "payloads.context: required key is missing"),
+        (lambda c: c["model"].update(window_length=1000), "model.window_length: must be a multiple of 128"),
+        (lambda c: c.pop("payloads"), "payloads: required when training.mode is 'finetune'"),
+        (lambda c: c.update(runner="kubeflow"), "runner: expected one of"),
+    ],
+)
+def test_config_errors_name_the_key(tmp_path, change, message):
+    config = pipeline_config(str(tmp_path), "/data", "chr3:1-100")
+    change(config)
+    path = write_config(str(tmp_path / "bad.yaml"), config)
+    with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_config(path)
+
+
+def test_config_overrides_and_defaults(tmp_path):
+    path = write_config(str(tmp_path / "ok.yaml"), pipeline_config(str(tmp_path), "/data", "chr3:1-100"))
+    config = load_config(path, ["training.epochs=7", "model.num_heads=4"])
+    assert config.training.epochs == 7 and config.model.num_heads == 4
+    assert config.metadata_path == os.path.join(str(tmp_path), "root", "metadata.sqlite")
+    with pytest.raises(InputError, match="KEY=VALUE"):
+        load_config(path, ["training.epochs"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Trainer: resume and the embedding cache
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def gc_dataset(tmp_path_factory, demo_data, demo_manifest):
+    """make-dataset output (TFRecords) of the GC assay spliced into the demo reference."""
+    from pipeline.cli import main
+
+    root = str(tmp_path_factory.mktemp("gc_dataset"))
+    write_gc_assay(root)
+    status = main([
+        "make-dataset", os.path.join(root, "activity.tsv"), os.path.join(root, "payloads.fa"),
+        "--reference", os.path.join(demo_data, "reference.fa"), "--context", demo_manifest["context"],
+        "--length", str(CONSTRUCT), "--window", str(WINDOW), "--eval-offsets", "2", "--folds", "train=3", "eval=1",
+        "--output", os.path.join(root, "gc.tsv"),
+    ])
+    assert status == 0
+    return os.path.join(root, "gc.examples")
+
+
+def _train(dataset: str, work_dir: str, epochs: int):
+    from trainer.run import train_payload_model
+    from trainer.settings import ModelConfig, TrainingConfig
+
+    model_config = ModelConfig(preset="tiny", baseline="random", pooling="mean", window_length=WINDOW)
+    training = TrainingConfig(learning_rate=0.003, epochs=epochs, steps=6, batch=4, seed=3)
+    return train_payload_model(
+        model_config, training, [os.path.join(dataset, "Split-train", "*")], [os.path.join(dataset, "Split-eval", "*")],
+        work_dir, os.path.join(work_dir, "model", "Format-Serving"),
+    )
+
+
+def test_trainer_resumes_after_interruption(tmp_path, gc_dataset):
+    from trainer.training import read_training_log
+
+    interrupted = str(tmp_path / "interrupted")
+    first = _train(gc_dataset, interrupted, epochs=1)
+    assert [r.epoch for r in first] == [1]
+    resumed = _train(gc_dataset, interrupted, epochs=2)
+    assert [r.epoch for r in resumed] == [2], "the rerun continues from the epoch-1 checkpoint"
+    assert [int(row["epoch"]) for row in read_training_log(os.path.join(interrupted, "training_log.tsv"))] == [1, 2]
+
+    rows = read_training_log(os.path.join(interrupted, "training_log.tsv"))
+    assert rows[0]["train_loss"] == pytest.approx(first[0].train_loss, rel=1e-5), "epoch 1 is not redone"
+    # Adam's step counter went on from 6 to 12: optimiser state came back from the checkpoint.
+    latest = tf.train.latest_checkpoint(os.path.join(interrupted, "checkpoints"))
+    assert tf.train.load_variable(latest, "optimizer/step/.ATTRIBUTES/VARIABLE_VALUE") == 12
+    assert tf.train.load_variable(latest, "epoch/.ATTRIBUTES/VARIABLE_VALUE") == 2
+    for name in ("training_curve.png", "training_log.tsv"):
+        assert os.path.exists(tmp_path / "interrupted" / "model" / name)
+    assert tf.io.gfile.glob(str(tmp_path / "interrupted" / "logs" / "events.out.tfevents.*"))
+
+
+@pytest.fixture(scope="module")
+def track_examples(tmp_path_factory, demo_data):
+    from pipeline.cli import main
+
+    prefix = str(tmp_path_factory.mktemp("tracks") / "dataset")
+    status = main([
+        "make-track-dataset", "--reference", os.path.join(demo_data, "reference.fa"), "--length", str(WINDOW),
+        "--width", "128", "--size", "24", "--batches", "1", "--seed", "2", "--eval-chroms", "chrX",
+        "--prefix", prefix, os.path.join(demo_data, "mappable.bed"), os.path.join(demo_data, "tracks.tsv"),
+    ])
+    assert status == 0
+    return prefix
+
+
+def test_embedding_cache_runs_trunk_once_and_matches_uncached_training(tmp_path, track_examples):
+    import sonnet as snt
+
+    from trainer import inputs
+    from trainer.embedding_cache import EmbeddingCache
+    from trainer.enformer import build_enformer
+    from trainer.heads import TrackModel
+
+    tf.random.set_seed(0)
+    enformer = build_enformer("tiny")
+    n_tracks = 4
+    model = TrackModel(enformer, n_tracks)
+    initial = [v.numpy().copy() for v in model.head_variables]
+    cache = EmbeddingCache(str(tmp_path / "cache"), os.path.join(track_examples, "Split-train", "*"), n_tracks,
+                           lambda x: enformer.trunk(x, is_training=False), strands=2, batch_size=8)
+    built_calls = cache.trunk_calls
+    assert built_calls > 0
+
+    def train_head(cached: bool) -> list:
+        for variable, value in zip(model.head_variables, initial):
+            variable.assign(value)
+        optimizer = snt.optimizers.Adam(1e-2)
+        batches = cache.batches(batch_size=4, seed=5, reverse_complement=True, cached=cached)
+        for _ in range(2 * (len(cache) // 4)):  # two epochs
+            embedding, target = next(batches)
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(model.head(embedding) - target * tf.math.log(model.head(embedding) + 1e-6))
+            optimizer.apply(tape.gradient(loss, model.head_variables), model.head_variables)
+        return [v.numpy().copy() for v in model.head_variables]
+
+    cached_weights = train_head(cached=True)
+    assert cache.trunk_calls == built_calls, "training from the cache must not run the trunk"
+    uncached_weights = train_head(cached=False)
+    assert cache.trunk_calls > built_calls
+    for a, b in zip(cached_weights, uncached_weights):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+    # A second cache object over the same directory reuses the stored embeddings.
+    again = EmbeddingCache(str(tmp_path / "cache"), os.path.join(track_examples, "Split-train", "*"), n_tracks,
+                           lambda x: enformer.trunk(x, is_training=False), strands=2)
+    assert again.trunk_calls == 0
+    # The stored reverse-complement embedding is the trunk's output on the RC window.
+    codes = cache.codes[0]
+    rc_window = inputs.reverse_complement_track(tf.constant(codes), tf.constant(cache.targets[0]))[0]
+    direct = enformer.trunk(tf.one_hot(tf.cast(rc_window[None], tf.int32), 4), is_training=False)
+    np.testing.assert_allclose(cache.embeddings[0, 1], direct[0].numpy(), rtol=1e-4, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# End to end: BeamDagRunner, ML Metadata, caching, blessing and pushing
+# ---------------------------------------------------------------------------------------------
+def _executions_by_component(metadata_path: str) -> dict:
+    from ml_metadata.metadata_store import metadata_store
+    from tfx.orchestration import metadata
+
+    store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(metadata_path))
+    counts: dict = {}
+    for context in store.get_contexts_by_type("node"):  # one context per pipeline node
+        component = context.name.split(".")[-1]
+        for execution in sorted(store.get_executions_by_context(context.id), key=lambda e: e.id):
+            counts.setdefault(component, []).append("cached" if execution.last_known_state == execution.CACHED else "run")
+    return counts
+
+
+@pytest.mark.slow
+def test_pipeline_end_to_end_blesses_good_and_rejects_worse(tmp_path, demo_data, demo_manifest):
+    from pipeline.pipeline import run_locally
+    from pipeline.report import latest_summary, pushed_models
+    from trainer.export import read_metadata
+
+    tmp = str(tmp_path)
+    write_gc_assay(os.path.join(tmp, "assays", "batch-1"))
+    config_path = write_config(os.path.join(tmp, "loop.yaml"), pipeline_config(tmp, demo_data, demo_manifest["context"]))
+
+    # Run 1: learnable data, no baseline -> value threshold only -> blessed and pushed.
+    config = load_config(config_path)
+    run_locally(config)
+    first = latest_summary(config)
+    assert first["blessed"] is True and first["pearson_r"] > 0.3, first
+    pushed = pushed_models(config)
+    assert len(pushed) == 1
+    reloaded = tf.saved_model.load(pushed[0])
+    assert "serving_default" in reloaded.signatures
+    assert read_metadata(pushed[0])["mode"] == "finetune"
+    assert os.path.exists(os.path.join(first["uri"], "scatter.png"))
+    counts = _executions_by_component(config.metadata_path)
+    for component in ("PayloadExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "Trainer",
+                      "PayloadEvaluator", "Pusher"):
+        assert counts.get(component) == ["run"], (component, counts)
+
+    # Run 2: same data (cached upstream), a deliberately worse model: random init, barely
+    # trained, no warm start -> fails "no worse than the latest blessed model" -> not pushed.
+    worse = load_config(config_path, ["training.warm_start=false", "training.epochs=1", "training.steps=1",
+                                      "training.learning_rate=0.0", "evaluation.min_pearson_r=-1.0"])
+    run_locally(worse)
+    second = latest_summary(worse)
+    assert second["blessed"] is False, second
+    assert second["pearson_r"] < first["pearson_r"]
+    assert pushed_models(worse) == pushed, "nothing new is pushed"
+    counts = _executions_by_component(config.metadata_path)
+    assert counts["PayloadExampleGen"] == ["run", "cached"]
+    assert counts["StatisticsGen"] == ["run", "cached"]
+    assert counts["Trainer"] == ["run", "run"]

@@ -1,0 +1,182 @@
+"""tf.data input functions over the gzipped TFRecords written by the example generators.
+
+Record formats are the contract of ARCHITECTURE.md:
+
+- payload example: ``sequence`` (uint8 codes of the whole construct, window + padding),
+  ``activity`` float, ``name``/``group`` bytes, annotation lists;
+- track example: ``sequence`` (uint8 codes, one window), ``target`` (float16 bytes
+  ``[bins, tracks]`` row-major), ``chrom``, ``start``, ``end``.
+
+Training cuts each payload window at a random offset (a fresh offset every time the example
+is seen, reproducible from the seed via stateless random ops keyed by the element index) and
+optionally reverse-complements it; evaluation uses fixed, evenly spaced offsets (one offset =
+the centred window). For tracks, reverse complement also reverses the target bins.
+"""
+from __future__ import annotations
+
+from typing import List, Sequence, Tuple, Union
+
+import tensorflow as tf
+
+from trainer import encoding
+
+FilePatterns = Union[str, Sequence[str]]
+
+PAYLOAD_FEATURES = {
+    "sequence": tf.io.FixedLenFeature([], tf.string),
+    "activity": tf.io.FixedLenFeature([], tf.float32),
+    "name": tf.io.FixedLenFeature([], tf.string),
+}
+TRACK_FEATURES = {
+    "sequence": tf.io.FixedLenFeature([], tf.string),
+    "target": tf.io.FixedLenFeature([], tf.string),
+}
+
+
+def list_files(file_patterns: FilePatterns) -> List[str]:
+    """Sorted files matching the glob pattern(s) (TFX passes patterns); error when none match."""
+    patterns = [file_patterns] if isinstance(file_patterns, str) else list(file_patterns)
+    files = sorted({path for pattern in patterns for path in tf.io.gfile.glob(pattern)})
+    if not files:
+        raise FileNotFoundError(f"no TFRecord files match {patterns}")
+    return files
+
+
+def _records(file_patterns: FilePatterns) -> tf.data.Dataset:
+    # Deterministic interleave keeps the record order fixed for a given file list.
+    return tf.data.TFRecordDataset(
+        list_files(file_patterns), compression_type="GZIP", num_parallel_reads=tf.data.AUTOTUNE
+    )
+
+
+def _random_offset(index: tf.Tensor, max_offset: tf.Tensor, seed: int) -> tf.Tensor:
+    """Uniform offset in ``[0, max_offset]`` from stateless randomness keyed by (seed, index)."""
+    return tf.random.stateless_uniform(
+        [], seed=tf.stack([tf.constant(seed, tf.int64), index]), maxval=max_offset + 1, dtype=tf.int32
+    )
+
+
+def _coin(index: tf.Tensor, seed: int) -> tf.Tensor:
+    """A reproducible fair coin per element (True = reverse complement)."""
+    return tf.random.stateless_uniform([], seed=tf.stack([tf.constant(seed + 1, tf.int64), index])) < 0.5
+
+
+def payload_dataset(
+    file_patterns: FilePatterns,
+    window_length: int,
+    batch_size: int,
+    training: bool,
+    seed: int = 0,
+    reverse_complement: bool = False,
+    num_eval_offsets: int = 1,
+    shuffle_buffer: int = 1024,
+) -> tf.data.Dataset:
+    """Payload windows and activities.
+
+    Training (infinite, shuffled): each element is a window cut at a random offset, reverse
+    complemented with probability 1/2 when ``reverse_complement``. Evaluation (one pass, file
+    order): ``num_eval_offsets`` fixed windows per payload.
+
+    Yields:
+      ``(one_hot [batch, window_length, 4] float32, activity [batch] float32)``; evaluation
+      batches also keep the example order ``payload-major, offset-minor``.
+    """
+    records = _records(file_patterns).map(
+        lambda r: tf.io.parse_single_example(r, PAYLOAD_FEATURES), num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+
+    def max_offset_of(sequence: tf.Tensor) -> tf.Tensor:
+        surplus = tf.strings.length(sequence) - window_length
+        check = tf.debugging.assert_non_negative(
+            surplus, message=f"payload construct shorter than the window ({window_length} bp)"
+        )
+        with tf.control_dependencies([check]):
+            return tf.identity(surplus)
+
+    if training:
+        records = records.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+
+        def cut_random(index: tf.Tensor, features: dict) -> Tuple[tf.Tensor, tf.Tensor]:
+            sequence = features["sequence"]
+            offset = _random_offset(index, max_offset_of(sequence), seed)
+            codes = encoding.codes_from_bytes(tf.strings.substr(sequence, offset, window_length))
+            if reverse_complement:
+                codes = tf.cond(_coin(index, seed), lambda: encoding.reverse_complement_codes(codes), lambda: codes)
+            return codes, features["activity"]
+
+        windows = records.enumerate().map(cut_random, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    else:
+
+        def cut_fixed(features: dict) -> tf.data.Dataset:
+            sequence = features["sequence"]
+            max_offset = max_offset_of(sequence)
+            if num_eval_offsets <= 1:
+                offsets = tf.reshape(max_offset // 2, [1])
+            else:
+                fractions = tf.linspace(0.0, 1.0, num_eval_offsets)
+                offsets = tf.cast(tf.round(fractions * tf.cast(max_offset, tf.float32)), tf.int32)
+            cut = tf.strings.substr(tf.fill(tf.shape(offsets), sequence), offsets, tf.fill(tf.shape(offsets), window_length))
+            codes = encoding.codes_from_bytes(cut)
+            return tf.data.Dataset.from_tensor_slices((codes, tf.fill(tf.shape(offsets), features["activity"])))
+
+        windows = records.flat_map(cut_fixed)
+    return (
+        windows.map(lambda codes, activity: (encoding.one_hot(codes), activity), num_parallel_calls=tf.data.AUTOTUNE)
+        .batch(batch_size, drop_remainder=training)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def decode_target(target_bytes: tf.Tensor, n_tracks: int) -> tf.Tensor:
+    """float16 target bytes -> ``[bins, n_tracks]`` float32 (row-major, Basenji layout)."""
+    values = tf.io.decode_raw(target_bytes, tf.float16)
+    return tf.cast(tf.reshape(values, [-1, n_tracks]), tf.float32)
+
+
+def track_records(file_patterns: FilePatterns, n_tracks: int) -> tf.data.Dataset:
+    """Unbatched ``(codes [length] uint8, target [bins, n_tracks] float32)`` in file order."""
+    return _records(file_patterns).map(
+        lambda r: _parse_track(r, n_tracks), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+
+
+def _parse_track(record: tf.Tensor, n_tracks: int) -> Tuple[tf.Tensor, tf.Tensor]:
+    features = tf.io.parse_single_example(record, TRACK_FEATURES)
+    return encoding.codes_from_bytes(features["sequence"]), decode_target(features["target"], n_tracks)
+
+
+def reverse_complement_track(codes: tf.Tensor, target: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+    """Reverse complement a window and reverse its target bins to match: ``[L]``, ``[bins, T]``."""
+    return encoding.reverse_complement_codes(codes), tf.reverse(target, axis=[0])
+
+
+def track_dataset(
+    file_patterns: FilePatterns,
+    n_tracks: int,
+    batch_size: int,
+    training: bool,
+    seed: int = 0,
+    reverse_complement: bool = False,
+    shuffle_buffer: int = 256,
+) -> tf.data.Dataset:
+    """Track windows and targets: ``(one_hot [B, L, 4], target [B, bins, n_tracks])``.
+
+    Training is infinite and shuffled with random reverse complement (bins flipped too) when
+    ``reverse_complement``; evaluation is one forward-strand pass in file order.
+    """
+    records = track_records(file_patterns, n_tracks)
+    if training:
+        records = records.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+        if reverse_complement:
+
+            def maybe_flip(index, example):
+                codes, target = example
+                return tf.cond(_coin(index, seed), lambda: reverse_complement_track(codes, target), lambda: (codes, target))
+
+            records = records.enumerate().map(maybe_flip, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return (
+        records.map(lambda codes, target: (encoding.one_hot(codes), target), num_parallel_calls=tf.data.AUTOTUNE)
+        .batch(batch_size, drop_remainder=training)
+        .prefetch(tf.data.AUTOTUNE)
+    )

@@ -1,0 +1,203 @@
+"""The TFX Trainer entry point (``run_fn='trainer.run.run_fn'``) and the same training for the CLI.
+
+Two modes, chosen by ``training.mode`` in the Trainer's ``custom_config``:
+
+``finetune``
+    Payload activity. Enformer trunk + payload head, both trainable (the original fine-tunes the
+    whole trunk), MSE loss, Adam. Starting weights: the latest blessed model when the pipeline's
+    Resolver provides one and ``training.warm_start`` is on (iterative improvement across assay
+    batches), else ``model.baseline`` (checkpoint / tensorhub / explicit ``random``).
+``tracks``
+    New bigWig tracks. A ``Dense(n_tracks, softplus)`` head on the frozen trunk, Poisson loss.
+    Trunk embeddings are computed once into an on-disk cache (:mod:`trainer.embedding_cache`)
+    and every epoch trains the head on the cache. The number of tracks comes from the
+    ``dataset_info.json`` that BigWigTrackGen writes next to the splits.
+
+Model artifact layout (``<model>/`` is the Trainer's output URI)::
+
+    <model>/Format-Serving/                 SavedModel (serving_default + predict_one_hot)
+    <model>/Format-Serving/assets.extra/weights/   tf.train.Checkpoint in the original format
+    <model>/training_log.tsv, training_curve.png  per-epoch table and curve
+    <model_run>/                            checkpoints (resume) and TensorBoard logs
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import logging
+import os
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import sonnet as snt
+import tensorflow as tf
+
+from components.genome import InputError
+from trainer import baseline as baseline_lib
+from trainer import export as export_lib
+from trainer import inputs
+from trainer.embedding_cache import EmbeddingCache
+from trainer.enformer import Enformer
+from trainer.heads import PayloadModel, TrackModel
+from trainer.settings import ModelConfig, TrainingConfig, from_custom_config
+from trainer.training import EpochResult, FitConfig, Trainer, mse_loss, poisson_loss
+
+LOG = logging.getLogger(__name__)
+WEIGHTS_DIR = os.path.join("assets.extra", "weights")
+DATASET_INFO = "dataset_info.json"
+
+
+def weights_dir(serving_dir: str) -> str:
+    """Where the original-format checkpoint lives inside an exported model."""
+    return os.path.join(serving_dir, WEIGHTS_DIR)
+
+
+def build_enformer(model_config: ModelConfig) -> Enformer:
+    """The trunk from ``model.baseline`` (``random`` only when asked for explicitly)."""
+    loaded = baseline_lib.load_enformer(model_config.baseline, config=model_config.preset, **model_config.overrides)
+    if not isinstance(loaded, Enformer):
+        raise InputError(
+            f"baseline {model_config.baseline!r} is a TF Hub model, which exposes predictions only: fine-tuning "
+            "and track heads need the Sonnet checkpoint (directory of the published sonnet_weights)"
+        )
+    return loaded
+
+
+def build_payload_model(model_config: ModelConfig, warm_start: Optional[str] = None) -> PayloadModel:
+    """Payload model from a previous (blessed) model's weights, or from the baseline trunk."""
+    if warm_start:
+        LOG.info("warm start from %s", warm_start)
+        loaded = baseline_lib.load_payload_model(
+            weights_dir(warm_start), model_config.key_size, model_config.value_size, model_config.num_heads,
+            config=model_config.preset, input_length=model_config.window_length, **model_config.overrides,
+        )
+        if loaded.pooling != model_config.pooling:
+            raise InputError(f"warm-start model {warm_start} has pooling {loaded.pooling!r}, config asks for {model_config.pooling!r}")
+        return loaded
+    return PayloadModel(
+        build_enformer(model_config), model_config.key_size, model_config.value_size, model_config.num_heads,
+        pooling=model_config.pooling, input_length=model_config.window_length,
+    )
+
+
+def _save_outputs(model: Any, trainer: Trainer, serving_dir: str, window_length: int, metadata: Dict[str, Any]) -> None:
+    """SavedModel + original-format weights into ``serving_dir``; log and curve beside it."""
+    export_lib.export_saved_model(model, serving_dir, window_length, metadata=metadata)
+    model.checkpoint().save(os.path.join(weights_dir(serving_dir), "ckpt"))
+    artifact_dir = os.path.dirname(serving_dir.rstrip("/"))
+    for name in ("training_log.tsv", "training_curve.png"):
+        source = os.path.join(trainer.work_dir, name)
+        if tf.io.gfile.exists(source):
+            tf.io.gfile.copy(source, os.path.join(artifact_dir, name), overwrite=True)
+
+
+def train_payload_model(
+    model_config: ModelConfig,
+    training: TrainingConfig,
+    train_files: Sequence[str],
+    eval_files: Sequence[str],
+    work_dir: str,
+    serving_dir: str,
+    warm_start: Optional[str] = None,
+) -> List[EpochResult]:
+    """Fine-tune trunk + payload head; export to ``serving_dir``. Resumes from ``work_dir``."""
+    tf.random.set_seed(training.seed)
+    model = build_payload_model(model_config, warm_start if training.warm_start else None)
+    window = model_config.window_length
+    train_data = inputs.payload_dataset(
+        train_files, window, training.batch, training=True, seed=training.seed,
+        reverse_complement=training.reverse_complement,
+    )
+
+    def eval_batches() -> Iterator:
+        return iter(inputs.payload_dataset(eval_files, window, training.batch, training=False,
+                                           num_eval_offsets=training.eval_offsets))
+
+    trainer = Trainer(
+        model, lambda labels, predictions: mse_loss(labels, tf.squeeze(predictions, -1)),
+        FitConfig(training.resolved_learning_rate, training.epochs, training.steps, training.jit_compile), work_dir,
+    )
+    results = trainer.fit(lambda skip: iter(train_data.skip(skip)), eval_batches)
+    _save_outputs(model, trainer, serving_dir, window, {
+        "mode": "finetune", "warm_start": warm_start or "", "baseline": model_config.baseline,
+        "model_config": dataclasses.asdict(model_config),
+    })
+    return results
+
+
+class _HeadOnly(snt.Module):
+    """The track head applied to cached embeddings: ``[B, bins, C] -> [B, bins, T]``."""
+
+    def __init__(self, track_model: TrackModel):
+        super().__init__(name="head_only")
+        self.head = track_model.head
+
+    def __call__(self, embedding: tf.Tensor, is_training: bool = False) -> tf.Tensor:
+        return self.head(embedding)
+
+
+def examples_dir_of(file_pattern: str) -> str:
+    """``<examples>/Split-train/*`` -> ``<examples>`` (where BigWigTrackGen's metadata lives)."""
+    return os.path.dirname(os.path.dirname(file_pattern))
+
+
+def read_dataset_info(file_pattern: str) -> Dict[str, Any]:
+    path = os.path.join(examples_dir_of(file_pattern), DATASET_INFO)
+    if not tf.io.gfile.exists(path):
+        raise InputError(f"{path}: missing; track training needs the Examples written by BigWigTrackGen")
+    with tf.io.gfile.GFile(path) as handle:
+        return json.load(handle)
+
+
+def train_track_model(
+    model_config: ModelConfig,
+    training: TrainingConfig,
+    train_files: Sequence[str],
+    eval_files: Sequence[str],
+    work_dir: str,
+    serving_dir: str,
+    warm_start: Optional[str] = None,
+) -> Tuple[List[EpochResult], Dict[str, EmbeddingCache]]:
+    """Train a new track head on the frozen trunk through the embedding cache; export."""
+    tf.random.set_seed(training.seed)
+    info = read_dataset_info(train_files[0])
+    n_tracks = int(info["n_tracks"])
+    enformer = build_enformer(model_config)
+    track_model = (
+        baseline_lib.load_track_model(weights_dir(warm_start), enformer, n_tracks)
+        if warm_start and training.warm_start else TrackModel(enformer, n_tracks)
+    )
+    trunk = tf.function(lambda one_hot: enformer.trunk(one_hot, is_training=False), reduce_retracing=True)
+    strands = 2 if training.reverse_complement else 1
+    caches = {
+        "train": EmbeddingCache(os.path.join(work_dir, "embedding_cache", "train"), train_files, n_tracks, trunk, strands),
+        "eval": EmbeddingCache(os.path.join(work_dir, "embedding_cache", "eval"), eval_files, n_tracks, trunk, 1),
+    }
+    trainer = Trainer(
+        _HeadOnly(track_model), poisson_loss,
+        FitConfig(training.resolved_learning_rate, training.epochs, training.steps, training.jit_compile), work_dir,
+    )
+    results = trainer.fit(
+        lambda skip: itertools.islice(caches["train"].batches(training.batch, training.seed, training.reverse_complement), skip, None),
+        lambda: caches["eval"].ordered_batches(training.batch),
+    )
+    _save_outputs(track_model, trainer, serving_dir, int(info["length"]), {
+        "mode": "tracks", "tracks": info.get("tracks", []), "baseline": model_config.baseline,
+        "model_config": dataclasses.asdict(model_config),
+    })
+    return results, caches
+
+
+def run_fn(fn_args: Any) -> None:
+    """TFX Trainer entry point (GenericExecutor)."""
+    model_config, training = from_custom_config(fn_args.custom_config)
+    train_files = [fn_args.train_files] if isinstance(fn_args.train_files, str) else list(fn_args.train_files)
+    eval_files = [fn_args.eval_files] if isinstance(fn_args.eval_files, str) else list(fn_args.eval_files)
+    if fn_args.train_steps and fn_args.train_steps != training.epochs * training.steps:
+        LOG.info("train_args.num_steps=%s ignored: training runs epochs x steps = %d", fn_args.train_steps, training.epochs * training.steps)
+    if training.mode == "finetune":
+        train_payload_model(model_config, training, train_files, eval_files, fn_args.model_run_dir,
+                            fn_args.serving_model_dir, warm_start=fn_args.base_model)
+    else:
+        train_track_model(model_config, training, train_files, eval_files, fn_args.model_run_dir,
+                          fn_args.serving_model_dir, warm_start=fn_args.base_model)

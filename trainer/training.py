@@ -1,0 +1,217 @@
+"""The training loop shared by both trainer modes (payload fine-tuning and track heads).
+
+``fit`` runs ``epochs`` x ``steps`` optimisation steps of a Sonnet module with Adam, and after
+every epoch: evaluates on the eval dataset, appends a row to ``training_log.tsv`` (the original
+scripts' ``epoch train_loss valid_loss`` table, plus Pearson r on the eval set), writes
+TensorBoard scalars, redraws ``training_curve.png`` and saves a checkpoint. A rerun with the same
+``work_dir`` resumes after the last completed epoch: the checkpoint holds the model, the
+optimiser state and the epoch counter, and the training data stream is advanced past the
+batches already consumed, so an interrupted run continues where it stopped (only dropout noise,
+drawn from TensorFlow's stateful generators, differs from an uninterrupted run).
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import logging
+import os
+import time
+from typing import Callable, Dict, Iterator, List, Optional, Sequence
+
+import numpy as np
+import sonnet as snt
+import tensorflow as tf
+
+from trainer.correlation import pearson_r
+
+LOG = logging.getLogger(__name__)
+
+LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+LOG_COLUMNS = ("epoch", "train_loss", "valid_loss", "valid_pearson_r", "seconds")
+
+
+def mse_loss(labels: tf.Tensor, predictions: tf.Tensor) -> tf.Tensor:
+    """Mean squared error over all elements (payload activity: ``[B]`` vs ``[B]``)."""
+    return tf.reduce_mean(tf.square(tf.cast(labels, tf.float32) - tf.cast(predictions, tf.float32)))
+
+
+def poisson_loss(labels: tf.Tensor, predictions: tf.Tensor) -> tf.Tensor:
+    """Poisson negative log-likelihood (up to a constant) for track targets ``[B, bins, T]``."""
+    predictions = tf.cast(predictions, tf.float32)
+    return tf.reduce_mean(predictions - tf.cast(labels, tf.float32) * tf.math.log(predictions + 1e-6))
+
+
+@dataclasses.dataclass
+class FitConfig:
+    """Optimisation settings (defaults: the original fine-tuning script)."""
+
+    learning_rate: float = 1e-5
+    epochs: int = 10
+    steps: int = 100
+    jit_compile: bool = False
+    clip_norm: Optional[float] = None
+
+
+@dataclasses.dataclass
+class EpochResult:
+    epoch: int
+    train_loss: float
+    valid_loss: float
+    valid_pearson_r: float
+    seconds: float
+
+
+class Trainer:
+    """Adam training of ``model(inputs, is_training) -> predictions`` with resumable checkpoints.
+
+    Args:
+      model: a Sonnet module; only ``variables`` (default: ``model.trainable_variables``) train.
+      loss_fn: ``loss(labels, predictions) -> scalar``.
+      work_dir: checkpoints, TensorBoard logs, ``training_log.tsv`` and ``training_curve.png``.
+      variables: optional explicit list of variables to train (e.g. a head on a frozen trunk).
+    """
+
+    def __init__(
+        self,
+        model: snt.Module,
+        loss_fn: LossFn,
+        config: FitConfig,
+        work_dir: str,
+        variables: Optional[Sequence[tf.Variable]] = None,
+    ):
+        self.model = model
+        self.loss_fn = loss_fn
+        self.config = config
+        self.work_dir = work_dir
+        self._variables = variables
+        self.optimizer = snt.optimizers.Adam(learning_rate=config.learning_rate)
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="completed_epochs")
+        tf.io.gfile.makedirs(work_dir)
+        self._checkpoint = tf.train.Checkpoint(model=model, optimizer=self.optimizer, epoch=self.epoch)
+        self._manager = tf.train.CheckpointManager(self._checkpoint, os.path.join(work_dir, "checkpoints"), max_to_keep=2)
+        self._writer = tf.summary.create_file_writer(os.path.join(work_dir, "logs"))
+        self._train_step = tf.function(self._train_step_eager, jit_compile=config.jit_compile, reduce_retracing=True)
+        self._predict = tf.function(lambda x: model(x, is_training=False), reduce_retracing=True)
+
+    @property
+    def variables(self) -> Sequence[tf.Variable]:
+        return self._variables if self._variables is not None else self.model.trainable_variables
+
+    def _train_step_eager(self, inputs: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            loss = self.loss_fn(labels, self.model(inputs, is_training=True))
+        gradients = tape.gradient(loss, self.variables)
+        if self.config.clip_norm:
+            gradients, _ = tf.clip_by_global_norm(gradients, self.config.clip_norm)
+        self.optimizer.apply(gradients, self.variables)
+        return loss
+
+    def restore(self) -> int:
+        """Restore the latest checkpoint in ``work_dir`` if any; returns completed epochs."""
+        latest = self._manager.latest_checkpoint
+        if latest:
+            # Optimiser slots are created lazily by the first apply(), so they may be deferred.
+            self._checkpoint.restore(latest).assert_existing_objects_matched()
+            LOG.info("resumed from %s after epoch %d", latest, int(self.epoch.numpy()))
+        return int(self.epoch.numpy())
+
+    def evaluate(self, eval_batches: Iterator) -> Dict[str, float]:
+        """Mean loss and Pearson r over one pass of ``eval_batches`` (flattened labels)."""
+        losses, weights, labels_all, predictions_all = [], [], [], []
+        for inputs, labels in eval_batches:
+            predictions = self._predict(inputs)
+            losses.append(float(self.loss_fn(labels, predictions)))
+            weights.append(int(labels.shape[0]))
+            labels_all.append(np.asarray(labels, np.float64).ravel())
+            predictions_all.append(np.asarray(predictions, np.float64).ravel())
+        if not losses:
+            raise ValueError("evaluation dataset is empty")
+        return {
+            "loss": float(np.average(losses, weights=weights)),
+            "pearson_r": pearson_r(np.concatenate(labels_all), np.concatenate(predictions_all)),
+        }
+
+    def fit(self, train_batches: Callable[[int], Iterator], eval_batches: Callable[[], Iterator]) -> List[EpochResult]:
+        """Train until ``config.epochs`` epochs are complete (resuming if checkpoints exist).
+
+        Args:
+          train_batches: ``skip -> iterator`` over the infinite, deterministic stream of
+            ``(inputs, labels)`` training batches, starting after ``skip`` batches.
+          eval_batches: callable returning a fresh iterator over one evaluation pass.
+        Returns:
+          One result per epoch run in this call.
+        """
+        start_epoch = self.restore()
+        # Skip what the interrupted run already consumed, so resuming replays nothing.
+        iterator = train_batches(start_epoch * self.config.steps)
+        results = []
+        for epoch in range(start_epoch + 1, self.config.epochs + 1):
+            started = time.time()
+            losses = []
+            for step in range(self.config.steps):
+                inputs, labels = next(iterator)
+                losses.append(float(self._train_step(inputs, labels)))
+                if (step + 1) % max(1, self.config.steps // 4) == 0:
+                    LOG.info("epoch %d step %d/%d loss %.5f", epoch, step + 1, self.config.steps, np.mean(losses))
+            evaluation = self.evaluate(eval_batches())
+            result = EpochResult(epoch, float(np.mean(losses)), evaluation["loss"], evaluation["pearson_r"], time.time() - started)
+            results.append(result)
+            self._record(result)
+            self.epoch.assign(epoch)
+            self._manager.save(checkpoint_number=epoch)
+        return results
+
+    def _record(self, result: EpochResult) -> None:
+        LOG.info(
+            "epoch %d train_loss %.5f valid_loss %.5f valid_r %.3f (%.1fs)",
+            result.epoch, result.train_loss, result.valid_loss, result.valid_pearson_r, result.seconds,
+        )
+        with self._writer.as_default():
+            tf.summary.scalar("loss/train", result.train_loss, step=result.epoch)
+            tf.summary.scalar("loss/valid", result.valid_loss, step=result.epoch)
+            tf.summary.scalar("valid/pearson_r", result.valid_pearson_r, step=result.epoch)
+        self._writer.flush()
+        log_path = os.path.join(self.work_dir, "training_log.tsv")
+        rows = read_training_log(log_path)
+        rows = [row for row in rows if int(row["epoch"]) < result.epoch] + [
+            {k: getattr(result, k) for k in LOG_COLUMNS}
+        ]
+        with tf.io.gfile.GFile(log_path, "w") as handle:
+            writer = csv.DictWriter(handle, fieldnames=LOG_COLUMNS, delimiter="\t")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: (f"{float(v):.6g}" if k != "epoch" else int(v)) for k, v in row.items()})
+        plot_training_curve(rows, os.path.join(self.work_dir, "training_curve.png"))
+
+
+def read_training_log(path: str) -> List[Dict[str, float]]:
+    """Rows of ``training_log.tsv`` (empty list if it does not exist yet)."""
+    if not tf.io.gfile.exists(path):
+        return []
+    with tf.io.gfile.GFile(path) as handle:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle, delimiter="\t")]
+
+
+def plot_training_curve(rows: Sequence[Dict[str, float]], path: str) -> None:
+    """Train/valid loss per epoch (and valid r on a second axis) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [int(row["epoch"]) for row in rows]
+    figure, loss_axis = plt.subplots(figsize=(6, 4))
+    loss_axis.plot(epochs, [row["train_loss"] for row in rows], "o-", label="train loss")
+    loss_axis.plot(epochs, [row["valid_loss"] for row in rows], "s-", label="valid loss")
+    loss_axis.set_xlabel("epoch")
+    loss_axis.set_ylabel("loss")
+    r_axis = loss_axis.twinx()
+    r_axis.plot(epochs, [row["valid_pearson_r"] for row in rows], "^--", color="tab:green", label="valid r")
+    r_axis.set_ylabel("valid Pearson r")
+    handles = loss_axis.get_legend_handles_labels()[0] + r_axis.get_legend_handles_labels()[0]
+    labels = loss_axis.get_legend_handles_labels()[1] + r_axis.get_legend_handles_labels()[1]
+    loss_axis.legend(handles, labels, loc="upper right")
+    figure.tight_layout()
+    with tf.io.gfile.GFile(path, "wb") as handle:
+        figure.savefig(handle, format="png", dpi=100)
+    plt.close(figure)
