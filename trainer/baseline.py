@@ -120,7 +120,7 @@ def resolve_baseline(spec: Optional[str] = None) -> BaselineSpec:
 # --------------------------------------------------------------------------------------------
 # Strict restore with a readable diff
 # --------------------------------------------------------------------------------------------
-def _keys_and_shapes(prefix: str) -> Dict[str, List[int]]:
+def checkpoint_keys(prefix: str) -> Dict[str, List[int]]:
     return {key.replace("/.ATTRIBUTES/VARIABLE_VALUE", ""): shape
             for key, shape in tf.train.list_variables(prefix) if key != "_CHECKPOINTABLE_OBJECT_GRAPH"}
 
@@ -132,12 +132,12 @@ def _expected_keys(objects: Dict[str, Any]) -> Dict[str, List[int]]:
     """
     with tempfile.TemporaryDirectory(prefix="expected-ckpt-") as tmp:
         written = tf.train.Checkpoint(**objects).write(os.path.join(tmp, "ckpt"))
-        return _keys_and_shapes(written)
+        return checkpoint_keys(written)
 
 
 def checkpoint_diff(prefix: str, objects: Dict[str, Any]) -> Dict[str, List[str]]:
     """Compare a checkpoint with the objects to restore: ``missing``, ``unused``, ``shape``."""
-    found = _keys_and_shapes(prefix)
+    found = checkpoint_keys(prefix)
     expected = _expected_keys(objects)
     optional = lambda key: key.startswith(_OPTIONAL_PREFIXES)  # noqa: E731
     return {
@@ -198,7 +198,7 @@ def strict_restore(objects: Dict[str, Any], prefix: str, build: Optional[Callabl
 # --------------------------------------------------------------------------------------------
 def config_from_checkpoint(prefix: str, root: str = "module") -> EnformerConfig:
     """Recover the :class:`EnformerConfig` that wrote ``prefix`` from its variable shapes."""
-    shapes = _keys_and_shapes(prefix)
+    shapes = checkpoint_keys(prefix)
     trunk = f"{root}/_trunk/_layers"
     stem = shapes.get(f"{trunk}/0/_layers/0/w")
     if stem is None:
@@ -353,7 +353,7 @@ def load_payload_model(path: str, key_size: Optional[int] = None, value_size: Op
     if spec.kind != "checkpoint":
         raise BaselineError(f"{path}: a fine-tuned payload model must be a checkpoint directory")
     prefix = spec.location
-    shapes = _keys_and_shapes(prefix)
+    shapes = checkpoint_keys(prefix)
     q_shape = shapes.get("finetune/_layers/1/_q/kernel")
     v_shape = shapes.get("finetune/_layers/1/_v/kernel")
     dense_shape = shapes.get("finetune/_layers/3/kernel")
@@ -402,7 +402,7 @@ def load_track_model(path: str, enformer: Enformer, n_tracks: Optional[int] = No
     spec = resolve_baseline(path)
     if spec.kind != "checkpoint":
         raise BaselineError(f"{path}: a track head must be a checkpoint directory")
-    shapes = _keys_and_shapes(spec.location)
+    shapes = checkpoint_keys(spec.location)
     kernel = shapes.get("head/kernel")
     if kernel is None:
         raise BaselineError(f"{spec.location}: no track head (expected head/kernel; found {format_list(sorted(shapes))})")

@@ -1,0 +1,206 @@
+"""Binned signal -> bedGraph / bigWig: the one writer behind ``predict-regions`` and ``to-bedgraph``.
+
+Conventions (0-based half-open, like BED):
+
+* A prediction array is ``[regions, bins, columns]`` (float; NaN = no prediction). Row ``r``
+  covers the window of ``bins * step`` bp *centred* on BED region ``r`` by
+  :func:`resize_interval` (the original ``pad_or_crop``: ``pad = span - (end - start)``,
+  ``start -= pad // 2``, the odd base goes to the right; a negative pad crops). Bin ``j`` of
+  row ``r`` is ``[w + j * step, w + (j + 1) * step)`` with ``w`` that window's start.
+* Overlapping bins (overlapping regions, or windows not on a common grid) are split at every
+  bin edge and each piece gets the mean of the bins covering it; NaN bins are ignored; pieces
+  covered by no finite bin are not written. Output intervals are therefore non-overlapping.
+* Chromosomes are written in byte (C-locale) order and intervals by start, i.e. the order of
+  ``LC_COLLATE=C sort -k1,1 -k2,2n`` that ``bedGraphToBigWig`` requires; the bigWig header
+  lists the chromosomes in the same order. Intervals are clipped to the chromosome size when
+  sizes are known.
+* File names: ``{prefix}.{track}.bedgraph`` and ``{prefix}.{track}.bw``; values ``%.6g``.
+
+NumPy and pyBigWig only (no TensorFlow), so ``to-bedgraph`` starts fast.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from components.genome import InputError, format_list, open_text
+
+LOG = logging.getLogger(__name__)
+
+
+def resize_interval(start: int, end: int, span: int) -> Tuple[int, int]:
+    """``[start, end)`` padded (or cropped) about its centre to ``span`` bp; odd base to the right."""
+    pad = span - (end - start)
+    new_start = start - pad // 2
+    return new_start, new_start + span
+
+
+def read_chrom_sizes(path: str) -> Dict[str, int]:
+    """``{chrom: size}`` from a UCSC ``chrom.sizes`` (or ``.fai``) file: name, size, ...; ``#`` skipped."""
+    sizes: Dict[str, int] = {}
+    with open_text(path) as handle:
+        for number, line in enumerate(handle, start=1):
+            fields = line.split()
+            if not fields or fields[0].startswith("#"):
+                continue
+            if len(fields) < 2 or not fields[1].isdigit():
+                raise InputError(f"{path}:{number}: expected 'chrom<TAB>size', got {line.rstrip()!r}")
+            sizes[fields[0]] = int(fields[1])
+    if not sizes:
+        raise InputError(f"{path}: no chromosome sizes found")
+    return sizes
+
+
+def average_overlaps(starts: np.ndarray, ends: np.ndarray, values: np.ndarray
+                     ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Non-overlapping, sorted ``(starts, ends, means)`` of the intervals of one chromosome.
+
+    Every maximal piece between interval edges gets the mean value of the intervals covering it;
+    NaN values are dropped first; uncovered pieces are omitted.
+    """
+    starts = np.asarray(starts, dtype=np.int64)
+    ends = np.asarray(ends, dtype=np.int64)
+    values = np.asarray(values, dtype=np.float64)
+    keep = np.isfinite(values) & (ends > starts)
+    starts, ends, values = starts[keep], ends[keep], values[keep]
+    if starts.size == 0:
+        return starts, ends, values
+    order = np.lexsort((ends, starts))
+    starts, ends, values = starts[order], ends[order], values[order]
+    if np.all(starts[1:] >= ends[:-1]):  # already disjoint (the usual case): nothing to average
+        return starts, ends, values
+    edges = np.unique(np.concatenate([starts, ends]))
+    first, last = np.searchsorted(edges, starts), np.searchsorted(edges, ends)
+    total = np.zeros(edges.size)
+    count = np.zeros(edges.size, dtype=np.int64)
+    np.add.at(total, first, values)
+    np.add.at(total, last, -values)
+    np.add.at(count, first, 1)
+    np.add.at(count, last, -1)
+    total, count = np.cumsum(total)[:-1], np.cumsum(count)[:-1]  # piece k = [edges[k], edges[k+1])
+    covered = count > 0
+    return edges[:-1][covered], edges[1:][covered], total[covered] / count[covered]
+
+
+def _open_bigwig(path: str, chrom_sizes: Sequence[Tuple[str, int]]):
+    import pyBigWig
+
+    writer = pyBigWig.open(path, "w")
+    if writer is None:
+        raise InputError(f"{path}: cannot create bigWig file")
+    writer.addHeader(list(chrom_sizes), maxZooms=10)
+    return writer
+
+
+def write_signal(chroms: Sequence[Optional[str]], window_starts: Sequence[int], array: np.ndarray,
+                 tracks: Mapping[int, int], prefix: str, step: int,
+                 chrom_sizes: Optional[Mapping[str, int]] = None, bedgraph: bool = True,
+                 bigwig: bool = False) -> List[str]:
+    """Write one bedGraph and/or bigWig per track.
+
+    Args:
+      chroms: ``[regions]`` chromosome per row (None = skip the row).
+      window_starts: ``[regions]`` start of each row's window (see the module docstring).
+      array: ``[regions, bins, columns]`` (a ``np.load(mmap_mode='r')`` array is fine: rows
+        are read one chromosome and one track at a time).
+      tracks: ``{track id used in file names: column of array}``.
+      prefix: output prefix; step: bin width in bp.
+      chrom_sizes: clip intervals and build the bigWig header (required for ``bigwig``).
+    Returns:
+      Paths written.
+    """
+    if array.ndim != 3 or array.shape[0] != len(chroms):
+        raise InputError(f"array of shape {array.shape} does not match {len(chroms)} regions "
+                         "(expected [regions, bins, tracks])")
+    if bigwig and not chrom_sizes:
+        raise InputError("bigWig output needs chromosome sizes: pass --reference FA or --chrom-sizes FILE")
+    bad = [track for track, column in tracks.items() if not 0 <= column < array.shape[2]]
+    if bad:
+        raise InputError(f"track(s) {format_list(bad)} not in the array (it has {array.shape[2]} track columns)")
+    rows_by_chrom: Dict[str, List[int]] = {}
+    for row, chrom in enumerate(chroms):
+        if chrom is not None:
+            rows_by_chrom.setdefault(chrom, []).append(row)
+    if chrom_sizes:
+        unknown = sorted(c for c in rows_by_chrom if c not in chrom_sizes)
+        if unknown:
+            if bigwig:
+                raise InputError(f"chromosome(s) {format_list(unknown)} missing from the chromosome sizes")
+            LOG.warning("chromosome(s) %s missing from the chromosome sizes: written unclipped", format_list(unknown))
+    order = sorted(rows_by_chrom)  # byte order = LC_COLLATE=C sort -k1,1
+    header = sorted((chrom_sizes or {}).items())
+    starts_all = np.asarray(window_starts, dtype=np.int64)
+    offsets = np.arange(array.shape[1], dtype=np.int64) * step
+    written: List[str] = []
+    parent = os.path.dirname(os.path.abspath(prefix))
+    os.makedirs(parent, exist_ok=True)
+    for track, column in tracks.items():
+        graph = open(f"{prefix}.{track}.bedgraph", "w", encoding="ascii") if bedgraph else None
+        writer = _open_bigwig(f"{prefix}.{track}.bw", header) if bigwig else None
+        try:
+            for chrom in order:
+                rows = np.asarray(rows_by_chrom[chrom])
+                starts = (starts_all[rows][:, None] + offsets[None, :]).ravel()
+                values = np.asarray(array[rows, :, column], dtype=np.float64).ravel()
+                ends = starts + step
+                if chrom_sizes and chrom in chrom_sizes:
+                    starts, ends = np.clip(starts, 0, chrom_sizes[chrom]), np.clip(ends, 0, chrom_sizes[chrom])
+                starts, ends, means = average_overlaps(starts, ends, values)
+                if means.size == 0:
+                    continue
+                if graph is not None:
+                    graph.writelines(f"{chrom}\t{s}\t{e}\t{v:.6g}\n" for s, e, v in zip(starts.tolist(), ends.tolist(), means.tolist()))
+                if writer is not None:
+                    writer.addEntries([chrom] * means.size, starts.tolist(), ends=ends.tolist(), values=means.tolist())
+        finally:
+            if graph is not None:
+                graph.close()
+                written.append(graph.name)
+            if writer is not None:
+                writer.close()
+                written.append(f"{prefix}.{track}.bw")
+    return written
+
+
+# --------------------------------------------------------------------------------------------
+# The .npy sidecar: what the array columns and bins mean
+# --------------------------------------------------------------------------------------------
+def sidecar_path(array_path: str) -> str:
+    return array_path + ".json"
+
+
+def write_sidecar(array_path: str, info: Mapping[str, object]) -> None:
+    """``<array>.json``: ``step`` (bp per bin), ``span`` (bp per row), ``tracks`` (track id per column), ..."""
+    with open(sidecar_path(array_path), "w", encoding="utf-8") as handle:
+        json.dump(dict(info), handle, indent=2)
+
+
+def read_sidecar(array_path: str) -> Dict[str, object]:
+    path = sidecar_path(array_path)
+    if not os.path.exists(path):
+        return {}
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def track_columns(requested: Optional[Sequence[int]], column_tracks: Optional[Sequence[int]], n_columns: int
+                  ) -> Dict[int, int]:
+    """``{track id: array column}`` for ``--tracks``.
+
+    ``column_tracks`` (from the sidecar) names the track stored in each column; without it,
+    column ``i`` is track ``i``. ``requested`` None = every column.
+    """
+    names = list(column_tracks) if column_tracks is not None else list(range(n_columns))
+    if requested is None:
+        return {track: column for column, track in enumerate(names)}
+    mapping = {}
+    for track in requested:
+        if track not in names:
+            raise InputError(f"track {track} is not in the array (it holds tracks {format_list(names)})")
+        mapping[track] = names.index(track)
+    return mapping
+

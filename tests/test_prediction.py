@@ -1,0 +1,319 @@
+"""Prediction tools: ``predict``, ``predict-regions``, ``to-bedgraph`` on a tiny model and genome."""
+from __future__ import annotations
+
+import csv
+import os
+
+import numpy as np
+import pytest
+
+from components import genome
+
+L = 1280  # window bp (10 bins): short for speed
+CONSTRUCT = L + 384
+N_PAYLOADS = 4
+
+
+def _run(argv):
+    from pipeline.cli import main
+
+    return main(argv)
+
+
+def _read_tsv(path):
+    with open(path) as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("prediction")
+
+
+@pytest.fixture(scope="module")
+def models(workdir):
+    """Tiny models: payload artifact (Format-Serving + weights), track export, checkpoints."""
+    import tensorflow as tf
+
+    from trainer.enformer import build_enformer
+    from trainer.export import export_saved_model
+    from trainer.heads import PayloadModel, TrackModel
+
+    tf.random.set_seed(3)
+    enformer = build_enformer("tiny")
+    payload = PayloadModel(enformer, 16, 16, 1, pooling="flatten", input_length=L)
+    serving = os.path.join(workdir, "artifact", "Format-Serving")
+    export_saved_model(payload, serving, L)
+    payload.checkpoint().save(os.path.join(serving, "assets.extra", "weights", "ckpt"))
+    track = TrackModel(enformer, 3)
+    track_export = export_saved_model(track, os.path.join(workdir, "track_export"), L)
+    track_ckpt = os.path.join(workdir, "track_head")
+    track.checkpoint().save(os.path.join(track_ckpt, "ckpt"))
+    trunk_ckpt = os.path.join(workdir, "enformer")
+    tf.train.Checkpoint(module=enformer).save(os.path.join(trunk_ckpt, "ckpt"))
+    return dict(enformer=enformer, payload=payload, track=track, artifact=os.path.dirname(serving),
+                serving=serving, track_export=track_export, track_ckpt=track_ckpt, trunk_ckpt=trunk_ckpt)
+
+
+@pytest.fixture(scope="module")
+def reference(workdir):
+    rng = np.random.default_rng(0)
+    contigs = {"chr1": 12_000, "chr2": 4_000}
+    path = os.path.join(workdir, "genome.fa")
+    genome.write_fasta(path, [(name, genome.decode_codes(rng.integers(0, 4, size))) for name, size in contigs.items()])
+    return path
+
+
+@pytest.fixture(scope="module")
+def table(workdir):
+    """A make-dataset table (same columns and formats) with annotated sites."""
+    rng = np.random.default_rng(1)
+    path = os.path.join(workdir, "dataset.tsv")
+    with open(path, "w") as out:
+        out.write("index\tname\tgroup\tfold\tactivity\tannotation\tsequence\n")
+        for i in range(N_PAYLOADS):
+            seq = genome.decode_codes(rng.integers(0, 4, CONSTRUCT))
+            seq = seq[:100].lower() + seq[100:-100] + seq[-100:].lower()
+            annotation = f"HS1:{300 + 10 * i}-{500 + 10 * i};HS2:900-1000"
+            out.write(f"{i}\tP{i}\tg{i % 2}\t{'train' if i % 2 else 'eval'}\t{0.5 + i:.3f}\t{annotation}\t{seq}\n")
+    return path
+
+
+def _mouse(enformer, codes_batch):
+    return enformer(genome.one_hot(np.asarray(codes_batch)), is_training=False)["mouse"].numpy()
+
+
+# ------------------------------------------------------------------------------------- predictor
+def test_predictor_fixed_signature_and_rc(models):
+    from trainer.predict.predictor import load_predictor, predict_codes
+
+    predictor = load_predictor(models["serving"], {"activity": None, "mouse": [10]})
+    assert predictor.input_length == L and set(predictor.outputs) == {"activity", "mouse"}
+    rng = np.random.default_rng(5)
+    codes = rng.integers(0, 5, (3, L)).astype(np.uint8)
+    for n in (3, 1, 2):  # several batch sizes, one trace
+        out = predictor(genome.one_hot(codes[:n]))
+        assert out["activity"].shape == (n,) and out["mouse"].shape == (n, L // 128, 1)
+    assert predictor.trace_count() == 1
+    # Same numbers as the model itself (species heads come from the weights checkpoint).
+    direct = models["payload"](genome.one_hot(codes), is_training=False).numpy()[:, 0]
+    np.testing.assert_allclose(predictor(genome.one_hot(codes))["activity"], direct, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out["mouse"][:, :, 0], _mouse(models["enformer"], codes[:2])[:, :, 10], rtol=1e-5, atol=1e-6)
+    # --rc = mean of the forward pass and the bin-flipped reverse-complement pass.
+    rc_codes = np.stack([genome.reverse_complement_codes(c) for c in codes])
+    forward, backward = predictor(genome.one_hot(codes)), predictor(genome.one_hot(rc_codes))
+    both = predict_codes(predictor, codes, reverse_complement=True)
+    np.testing.assert_allclose(both["activity"], (forward["activity"] + backward["activity"]) / 2, rtol=1e-5)
+    np.testing.assert_allclose(both["mouse"], (forward["mouse"] + backward["mouse"][:, ::-1]) / 2, rtol=1e-5)
+
+
+# ------------------------------------------------------------------------------------- predict
+def test_predict_table(models, table, workdir, capsys):
+    out = os.path.join(workdir, "pred.tsv")
+    argv = ["predict", models["artifact"], table, "--sample", "3", "--stride", "16", "--batch", "2",
+            "--seed", "7", "--output", out]
+    assert _run(argv) == 0
+    rows = _read_tsv(out)
+    assert list(rows[0]) == ["index", "name", "group", "fold", "offset", "activity", "predicted", "peaksum", "peak"]
+    assert len(rows) == 3 * N_PAYLOADS
+    offsets = [int(r["offset"]) for r in rows]
+    assert all(0 <= o <= CONSTRUCT - L and o % 16 == 0 for o in offsets)
+    for r in rows:
+        assert np.isfinite(float(r["predicted"])) and float(r["predicted"]) > 0
+        peaks = dict(item.split("=") for item in r["peak"].split(";"))
+        assert set(peaks) == {"HS1", "HS2"}
+        assert float(r["peaksum"]) == pytest.approx(sum(float(v) for v in peaks.values()), rel=1e-4)
+    summary = _read_tsv(out[:-4] + ".summary.tsv")
+    assert [s["name"] for s in summary] == [f"P{i}" for i in range(N_PAYLOADS)]
+    mean_p0 = np.mean([float(r["predicted"]) for r in rows if r["name"] == "P0"])
+    assert float(summary[0]["predicted"]) == pytest.approx(mean_p0, rel=1e-4)
+    assert {c["measure"] for c in _read_tsv(out[:-4] + ".correlation.tsv")} == {"predicted", "peaksum"}
+    assert "pearson r=" in capsys.readouterr().out
+    # Deterministic with a seed; another seed draws other offsets.
+    again = os.path.join(workdir, "pred_again.tsv")
+    assert _run(argv[:-1] + [again]) == 0
+    assert open(again).read() == open(out).read()
+    other = os.path.join(workdir, "pred_other.tsv")
+    assert _run(argv[:-4] + ["--seed", "8", "--output", other]) == 0
+    assert [r["offset"] for r in _read_tsv(other)] != [r["offset"] for r in rows]
+
+
+def test_predict_rc_is_mean_of_strands(models, table, workdir):
+    from trainer.predict.payloads import read_dataset_table
+    from trainer.predict.predictor import load_predictor
+
+    out = os.path.join(workdir, "pred_rc.tsv")
+    assert _run(["predict", models["serving"], table, "--sample", "2", "--seed", "3", "--rc", "--output", out]) == 0
+    rows = _read_tsv(out)
+    predictor = load_predictor(models["serving"], {"activity": None, "mouse": [10]})
+    constructs = {row.name: row.codes for row in read_dataset_table(table)}
+    for r in rows[:4]:
+        window = constructs[r["name"]][int(r["offset"]):int(r["offset"]) + L][None]
+        fwd = predictor(genome.one_hot(window))
+        rev = predictor(genome.one_hot(genome.reverse_complement_codes(window[0])[None]))
+        assert float(r["predicted"]) == pytest.approx((fwd["activity"][0] + rev["activity"][0]) / 2, rel=1e-4)
+        track = (fwd["mouse"][0, :, 0] + rev["mouse"][0, ::-1, 0]) / 2
+        hs2 = slice((900 - int(r["offset"])) // 128, -((int(r["offset"]) - 1000) // 128))
+        peaks = dict(item.split("=") for item in r["peak"].split(";"))
+        expected = track[max(0, hs2.start):max(0, hs2.stop)].max() if hs2.stop > max(0, hs2.start) else 0.0
+        assert float(peaks["HS2"]) == pytest.approx(expected, rel=1e-4, abs=1e-6)
+
+
+def test_predict_errors(models, table, workdir, capsys):
+    out = os.path.join(workdir, "bad.tsv")
+    assert _run(["predict", models["serving"], table, "--head", "zebrafish", "--output", out]) == 2
+    assert "unknown head 'zebrafish'" in capsys.readouterr().err
+    assert _run(["predict", models["serving"], table, "--length", "2560", "--output", out]) == 2
+    assert "1280 bp" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------- regions
+@pytest.fixture(scope="module")
+def regions_bed(workdir):
+    path = os.path.join(workdir, "regions.bed")
+    with open(path, "w") as out:
+        out.write("chr1\t1000\t2000\tshort\n")       # resized to the common span
+        out.write("chr1\t5000\t7000\tlong\n")        # 2 fragments: span = 2 x 1280
+        out.write("chrX\t100\t900\tnowhere\n")       # unknown chromosome -> NaN
+        out.write("chr2\t3500\t3900\tedge\n")        # window runs off chr2 (4,000 bp) -> NaN
+        out.write("chr2\t1200\t2400\tsecond\n")
+    return path
+
+
+def test_predict_regions_matches_direct_calls(models, reference, regions_bed, workdir, capsys):
+    import pyBigWig
+
+    from components.signal_output import resize_interval
+
+    out = os.path.join(workdir, "regions.npy")
+    prefix = os.path.join(workdir, "regions_tracks")
+    argv = ["predict-regions", models["trunk_ckpt"], regions_bed, "--head", "mouse", "--reference", reference,
+            "--length", str(L), "--strides", "3", "--tracks", "0", "5", "--prefix", prefix, "--output", out]
+    assert _run(argv) == 0
+    err = capsys.readouterr().err
+    assert "nowhere" in err and "edge" in err
+    array = np.load(out)
+    span = 2 * L
+    assert array.shape == (5, span // 128, 2)
+    assert np.isnan(array[2]).all() and np.isnan(array[3]).all()
+    with genome.ReferenceGenome(reference) as ref:
+        for row, (chrom, start, end) in ((0, ("chr1", 1000, 2000)), (1, ("chr1", 5000, 7000)), (4, ("chr2", 1200, 2400))):
+            w, _ = resize_interval(start, end, span)
+            expected = []
+            for fragment in range(2):
+                windows = [ref.fetch_codes(chrom, w + fragment * L + s, w + fragment * L + s + L) for s in (-1, 0, 1)]
+                expected.append(_mouse(models["enformer"], windows)[:, :, [0, 5]].mean(axis=0))
+            np.testing.assert_allclose(array[row], np.concatenate(expected), rtol=1e-4, atol=1e-6)
+    # bedGraph + bigWig: the array values on the right coordinates.
+    w0, _ = resize_interval(1000, 2000, span)
+    bw = pyBigWig.open(prefix + ".5.bw")
+    assert bw.chroms() == {"chr1": 12_000, "chr2": 4_000}
+    values = np.array(bw.values("chr1", w0, w0 + span)).reshape(-1, 128)
+    np.testing.assert_allclose(values, np.repeat(array[0, :, 1:2], 128, axis=1), rtol=1e-5)
+    bw.close()
+    lines = [line.split("\t") for line in open(prefix + ".0.bedgraph")]
+    keys = [(c, int(s)) for c, s, _, _ in lines]
+    assert keys == sorted(keys) and all(int(a[2]) <= int(b[1]) for a, b in zip(lines, lines[1:]) if a[0] == b[0])
+    first = [l for l in lines if l[0] == "chr1" and int(l[1]) == w0][0]
+    assert float(first[3]) == pytest.approx(float(array[0, 0, 0]), rel=1e-5)
+    assert {l[0] for l in lines} == {"chr1", "chr2"}
+
+
+def test_stride_averaging_exact(models, reference, workdir):
+    from components.genome import read_bed
+    from trainer.predict.predictor import load_predictor
+    from trainer.predict.regions import predict_regions
+
+    bed = os.path.join(workdir, "one.bed")
+    with open(bed, "w") as out:
+        out.write("chr1\t3000\t4280\tr\n")
+    records = list(read_bed(bed))
+    predictor = load_predictor(models["trunk_ckpt"], {"mouse": [1, 2]}, L)
+    with genome.ReferenceGenome(reference) as ref:
+        predict_regions(predictor, ref, records, os.path.join(workdir, "s4.npy"), "mouse", strides=4, batch=3)
+        singles = []
+        for shift in (-2, -1, 0, 1):
+            shifted = [genome.BedRecord("chr1", 3000 + shift, 4280 + shift, "r", 1)]
+            path = os.path.join(workdir, f"s1_{shift}.npy")
+            predict_regions(predictor, ref, shifted, path, "mouse", strides=1)
+            singles.append(np.load(path)[0])
+    np.testing.assert_allclose(np.load(os.path.join(workdir, "s4.npy"))[0], np.mean(singles, axis=0), rtol=1e-6)
+
+
+def test_track_head_sources_agree(models, reference, regions_bed, workdir):
+    out_ckpt, out_export = os.path.join(workdir, "t_ckpt.npy"), os.path.join(workdir, "t_export.npy")
+    common = [regions_bed, "--reference", reference, "--length", str(L), "--strides", "1", "--rc"]
+    assert _run(["predict-regions", models["trunk_ckpt"], *common, "--head", models["track_ckpt"], "--output", out_ckpt]) == 0
+    assert _run(["predict-regions", "original", *common, "--head", models["track_export"], "--output", out_export]) == 0
+    a, b = np.load(out_ckpt), np.load(out_export)
+    assert a.shape == (5, 20, 3)
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert os.path.exists(out_ckpt[:-4] + ".2.bw") and os.path.exists(out_ckpt[:-4] + ".2.bedgraph")
+    # finetune: one activity per fragment.
+    out = os.path.join(workdir, "finetune.npy")
+    assert _run(["predict-regions", models["serving"], regions_bed, "--head", "finetune", "--reference", reference,
+                 "--strides", "2", "--output", out]) == 0
+    assert np.load(out).shape == (5, 2, 1)
+
+
+def test_predict_regions_errors(models, reference, regions_bed, workdir, capsys):
+    out = os.path.join(workdir, "err.npy")
+    base = ["predict-regions", models["trunk_ckpt"], "--reference", reference, "--length", str(L), "--output", out]
+    assert _run(base[:2] + [regions_bed, "--head", "zebrafish"] + base[2:]) == 2
+    assert "unknown head 'zebrafish'" in capsys.readouterr().err
+    bad = os.path.join(workdir, "unknown_chrom.bed")
+    with open(bad, "w") as handle:
+        handle.write("chrUn\t10\t500\tlost\n")
+    assert _run(base[:2] + [bad, "--head", "mouse"] + base[2:]) == 2
+    err = capsys.readouterr().err
+    assert "none of the 1 regions" in err and "chrUn" in err and not os.path.exists(out)
+    assert _run(base[:2] + [regions_bed, "--head", "mouse", "--tracks", "5000"] + base[2:]) == 2
+    assert "out of range" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------- to-bedgraph
+def test_to_bedgraph_averages_overlaps(workdir, capsys):
+    import pyBigWig
+
+    bed = os.path.join(workdir, "overlap.bed")
+    with open(bed, "w") as out:
+        out.write("chr2\t64\t320\tb\n")
+        out.write("chr1\t0\t256\ta\n")
+        out.write("chr1\t64\t320\tb\n")
+    array = np.array([[[9.0], [9.0]], [[1.0], [3.0]], [[5.0], [7.0]]], dtype=np.float32)
+    path = os.path.join(workdir, "overlap.npy")
+    np.save(path, array)
+    sizes = os.path.join(workdir, "sizes.txt")
+    with open(sizes, "w") as out:
+        out.write("chr1\t1000\nchr2\t300\n")
+    prefix = os.path.join(workdir, "ov")
+    assert _run(["to-bedgraph", bed, path, "--tracks", "0", "--prefix", prefix, "--bigwig", "--chrom-sizes", sizes]) == 0
+    lines = [line.split() for line in open(prefix + ".0.bedgraph")]
+    assert [(c, int(s), int(e), float(v)) for c, s, e, v in lines] == [
+        ("chr1", 0, 64, 1.0), ("chr1", 64, 128, 3.0), ("chr1", 128, 192, 4.0), ("chr1", 192, 256, 5.0),
+        ("chr1", 256, 320, 7.0), ("chr2", 64, 192, 9.0), ("chr2", 192, 300, 9.0)]  # clipped at chr2's end
+    bw = pyBigWig.open(prefix + ".0.bw")
+    assert bw.intervals("chr1") == ((0, 64, 1.0), (64, 128, 3.0), (128, 192, 4.0), (192, 256, 5.0), (256, 320, 7.0))
+    bw.close()
+    # An array that does not match the BED.
+    np.save(path, array[:2])
+    assert _run(["to-bedgraph", bed, path, "--prefix", prefix]) == 2
+    assert "2 rows but" in capsys.readouterr().err
+
+
+def test_predict_on_make_dataset_table(models, demo_data, demo_manifest, workdir):
+    """The table written by ``make-dataset`` (annotation/flank formats) feeds ``predict`` unchanged."""
+    table = os.path.join(workdir, "demo.tsv")
+    assert _run(["make-dataset", os.path.join(demo_data, "activity.tsv"), os.path.join(demo_data, "payloads.fa"),
+                 "--annotation", os.path.join(demo_data, "annotation.bed"),
+                 "--reference", os.path.join(demo_data, "reference.fa"), "--context", demo_manifest["context"],
+                 "--length", str(L + 128), "--window", str(L), "--folds", "train=1", "--output", table]) == 0
+    dataset = _read_tsv(table)
+    out = os.path.join(workdir, "demo_pred.tsv")
+    assert _run(["predict", models["artifact"], table, "--sample", "1", "--batch", "8", "--output", out]) == 0
+    rows = _read_tsv(out)
+    assert [r["name"] for r in rows] == [d["name"] for d in dataset]
+    for r, d in zip(rows, dataset):
+        sites = [item.rpartition(":")[0] for item in d["annotation"].split(";") if item]
+        assert [item.rpartition("=")[0] for item in r["peak"].split(";") if item] == sites
+        assert 0 <= int(r["offset"]) <= 128 and np.isfinite(float(r["predicted"]))
