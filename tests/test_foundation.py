@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from components.genome import iter_fasta, read_bed
+from components.genome import decode_codes, encode_sequence, iter_fasta, read_bed, reverse_complement_codes
 from pipeline.demo_data import MOTIFS, activity_from_sequence, generate_demo_data, motif_features
 
 
@@ -127,7 +127,7 @@ def test_demo_payload_table_formats(demo_data):
         assert record.chrom in payloads and record.name.replace("~", "_") == record.chrom
         assert record.end <= len(payloads[record.chrom])
         assert MOTIFS["ACT1"] in payloads[record.chrom][record.start : record.end].upper() or (
-            "CATTGTTATGCAA" in payloads[record.chrom][record.start : record.end].upper()
+            decode_codes(reverse_complement_codes(encode_sequence(MOTIFS["ACT1"]))) in payloads[record.chrom][record.start : record.end].upper()
         )
 
 

@@ -270,3 +270,19 @@ def test_pipeline_end_to_end_blesses_good_and_rejects_worse(tmp_path, demo_data,
     assert counts["PayloadExampleGen"] == ["run", "cached"]
     assert counts["StatisticsGen"] == ["run", "cached"]
     assert counts["Trainer"] == ["run", "run"]
+
+
+def test_train_cli_trains_and_exports(tmp_path, gc_dataset, capsys):
+    from pipeline.cli import main
+
+    model_dir = str(tmp_path / "model")
+    args = ["train", model_dir, gc_dataset, "--preset", "tiny", "--pooling", "mean", "--length", str(WINDOW),
+            "--epochs", "1", "--steps", "2", "--batch", "4", "--learning-rate", "0.003"]
+    assert main(args) == 2, "no --baseline and no $ENFORMERBASELINE: refused, never silently random"
+    assert "--baseline is required" in capsys.readouterr().err
+    assert main(args + ["--baseline", "random"]) == 0
+    assert "epoch\ttrain_loss\tvalid_loss" in capsys.readouterr().out
+    serving = os.path.join(model_dir, "model", "Format-Serving")
+    assert "predict_one_hot" in tf.saved_model.load(serving).signatures
+    assert os.path.exists(os.path.join(model_dir, "model", "training_curve.png"))
+    assert main(["train", model_dir, str(tmp_path / "nowhere")] + args[3:] + ["--baseline", "random"]) == 2

@@ -47,6 +47,11 @@ WEIGHTS_DIR = os.path.join("assets.extra", "weights")
 DATASET_INFO = "dataset_info.json"
 
 
+def fit_config(training: TrainingConfig) -> FitConfig:
+    return FitConfig(training.resolved_learning_rate, training.epochs, training.steps, training.jit_compile,
+                     schedule=training.lr_schedule)
+
+
 def weights_dir(serving_dir: str) -> str:
     """Where the original-format checkpoint lives inside an exported model."""
     return os.path.join(serving_dir, WEIGHTS_DIR)
@@ -115,7 +120,7 @@ def train_payload_model(
 
     trainer = Trainer(
         model, lambda labels, predictions: mse_loss(labels, tf.squeeze(predictions, -1)),
-        FitConfig(training.resolved_learning_rate, training.epochs, training.steps, training.jit_compile), work_dir,
+        fit_config(training), work_dir,
     )
     results = trainer.fit(lambda skip: iter(train_data.skip(skip)), eval_batches)
     _save_outputs(model, trainer, serving_dir, window, {
@@ -175,7 +180,7 @@ def train_track_model(
     }
     trainer = Trainer(
         _HeadOnly(track_model), poisson_loss,
-        FitConfig(training.resolved_learning_rate, training.epochs, training.steps, training.jit_compile), work_dir,
+        fit_config(training), work_dir,
     )
     results = trainer.fit(
         lambda skip: itertools.islice(caches["train"].batches(training.batch, training.seed, training.reverse_complement), skip, None),

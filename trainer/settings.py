@@ -48,6 +48,7 @@ class TrainingConfig:
 
     mode: str = "finetune"
     learning_rate: Optional[float] = None
+    lr_schedule: str = "constant"
     epochs: int = 10
     steps: int = 100
     batch: int = 4
@@ -60,6 +61,8 @@ class TrainingConfig:
     def validate(self, where: str) -> None:
         if self.mode not in TRAINING_MODES:
             raise InputError(f"{where}.mode: expected one of {TRAINING_MODES}, got {self.mode!r}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise InputError(f"{where}.lr_schedule: expected 'constant' or 'cosine', got {self.lr_schedule!r}")
         for name in ("epochs", "steps", "batch", "eval_offsets"):
             if getattr(self, name) < 1:
                 raise InputError(f"{where}.{name}: must be >= 1, got {getattr(self, name)}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import logging
+import math
 import os
 import time
 from typing import Callable, Dict, Iterator, List, Optional, Sequence
@@ -50,6 +51,18 @@ class FitConfig:
     steps: int = 100
     jit_compile: bool = False
     clip_norm: Optional[float] = None
+    # "constant", or "cosine": decay to 0 over epochs x steps, so the last epochs settle
+    # (steadier weights and batch-norm statistics for the exported model).
+    schedule: str = "constant"
+
+    def learning_rate_at(self, step: int) -> float:
+        """Learning rate for the 0-based global ``step``."""
+        if self.schedule == "constant":
+            return self.learning_rate
+        if self.schedule == "cosine":
+            progress = min(step / max(1, self.epochs * self.steps), 1.0)
+            return self.learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress))
+        raise ValueError(f"unknown learning-rate schedule {self.schedule!r} (constant, cosine)")
 
 
 @dataclasses.dataclass
@@ -84,7 +97,9 @@ class Trainer:
         self.config = config
         self.work_dir = work_dir
         self._variables = variables
-        self.optimizer = snt.optimizers.Adam(learning_rate=config.learning_rate)
+        # A variable, so a schedule can change it without retracing the train step.
+        self._learning_rate = tf.Variable(config.learning_rate, dtype=tf.float32, trainable=False, name="learning_rate")
+        self.optimizer = snt.optimizers.Adam(learning_rate=self._learning_rate)
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="completed_epochs")
         tf.io.gfile.makedirs(work_dir)
         self._checkpoint = tf.train.Checkpoint(model=model, optimizer=self.optimizer, epoch=self.epoch)
@@ -150,6 +165,7 @@ class Trainer:
             losses = []
             for step in range(self.config.steps):
                 inputs, labels = next(iterator)
+                self._learning_rate.assign(self.config.learning_rate_at((epoch - 1) * self.config.steps + step))
                 losses.append(float(self._train_step(inputs, labels)))
                 if (step + 1) % max(1, self.config.steps // 4) == 0:
                     LOG.info("epoch %d step %d/%d loss %.5f", epoch, step + 1, self.config.steps, np.mean(losses))
