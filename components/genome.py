@@ -121,11 +121,14 @@ class BedRecord:
         return Region(self.chrom, self.start, self.end, self.name)
 
 
-def read_bed(path: str, require_name: bool = False, min_columns: int = 3) -> Iterator[BedRecord]:
+def read_bed(path: str, require_name: bool = False, min_columns: int = 3,
+             empty_intervals: Optional[List[str]] = None) -> Iterator[BedRecord]:
     """Stream BED records from ``path`` (plain text; ``track``/``browser``/``#`` lines skipped).
 
     Raises :class:`InputError` naming ``path:line`` for malformed lines (too few columns,
-    non-integer or negative coordinates, ``start >= end``, missing name when required).
+    non-integer coordinates, missing name when required). Lines with a negative start or
+    ``start >= end`` raise too, unless ``empty_intervals`` is a list: then they are skipped and
+    described there (``"path:line name"``) for the caller to warn about.
     """
     needed = max(min_columns, 4 if require_name else 3)
     with open_text(path) as handle:
@@ -142,7 +145,10 @@ def read_bed(path: str, require_name: bool = False, min_columns: int = 3) -> Ite
             except ValueError:
                 raise InputError(f"{where}: start/end must be integers, got {fields[1]!r}, {fields[2]!r}") from None
             if start < 0 or start >= end:
-                raise InputError(f"{where}: need 0 <= start < end, got start={start} end={end}")
+                if empty_intervals is None:
+                    raise InputError(f"{where}: need 0 <= start < end, got start={start} end={end}")
+                empty_intervals.append(f"{where} {fields[3] if len(fields) > 3 else ''}".rstrip())
+                continue
             yield BedRecord(
                 chrom=fields[0],
                 start=start,
