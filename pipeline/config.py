@@ -18,6 +18,11 @@ Top-level keys (see ``pipeline/configs/demo.yaml`` for a complete example):
     Keyword arguments of :class:`components.bigwig_track_gen.component.BigWigTrackGen`.
 ``model``, ``training``, ``evaluation``, ``push``
     The dataclasses below.
+``spans``
+    Which assay batches (TFX spans, ``batch-{SPAN}/``) a run trains on: :class:`SpansConfig`.
+``vertex``
+    Vertex AI settings used by ``enformer-tfx compile``: :class:`VertexConfig`. Ignored by
+    local runs, so one file can drive both.
 
 Exactly one of ``payloads`` (``training.mode: finetune``) or ``tracks`` (``training.mode:
 tracks``) drives a run. Relative paths are relative to the working directory.
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from typing import Any, Dict, List, Optional, Sequence
 
 from components.genome import InputError
@@ -33,6 +39,9 @@ from pipeline.config_schema import apply_override, check_keyword_arguments, load
 from trainer.settings import ModelConfig, TrainingConfig
 
 RUNNERS = ("beam", "local")
+SPAN_MODES = ("latest", "pinned", "all")
+_SPAN_TOKEN = re.compile(r"{SPAN(?::\d+)?}")
+_ACCELERATOR_TYPE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 
 @dataclasses.dataclass
@@ -52,6 +61,88 @@ class PushConfig:
 
 
 @dataclasses.dataclass
+class SpansConfig:
+    """Which assay batches a run trains on (payload mode; batches are TFX spans).
+
+    ``latest`` (default): the newest ``batch-{SPAN}`` directory only; earlier batches reach the
+    model through the warm start from the latest blessed model. ``pinned``: exactly ``span``
+    (re-run or back-fill one batch; TFX ``RangeConfig.static_range``). ``all``: every batch's
+    activity table in one dataset (``{SPAN}`` becomes ``*``); needs one payload FASTA covering
+    all batches, because the FASTA path cannot follow several spans at once.
+    """
+
+    mode: str = "latest"
+    span: Optional[int] = None
+
+
+@dataclasses.dataclass
+class VertexTrainerConfig:
+    """Vertex AI custom training (CustomJob) for the Trainer; empty ``machine_type`` = off."""
+
+    machine_type: str = ""
+    accelerator_type: str = ""  # e.g. NVIDIA_TESLA_T4, NVIDIA_L4, NVIDIA_TESLA_A100
+    accelerator_count: int = 0
+    image: str = ""  # default: the image given to `enformer-tfx compile --image`
+    boot_disk_size_gb: Optional[int] = None
+
+
+@dataclasses.dataclass
+class VertexEndpointConfig:
+    """Push blessed models to a Vertex AI endpoint instead of a directory."""
+
+    endpoint_name: str
+    serving_image: str  # a Vertex prebuilt TensorFlow serving container matching TF 2.16
+    machine_type: str = "n1-standard-4"
+    min_replica_count: int = 1
+    max_replica_count: int = 1
+
+
+@dataclasses.dataclass
+class VertexConfig:
+    """Google Cloud settings of the compiled pipeline (``enformer-tfx compile``)."""
+
+    project: str
+    region: str = "us-central1"
+    service_account: str = ""
+    # Where deploy/Dockerfile puts the source tree; the compiled ImportSchemaGen reads
+    # <source_dir>/schemas/ inside the container (schemas/ is data, not a Python package).
+    source_dir: str = "/app"
+    trainer: Optional[VertexTrainerConfig] = None
+    endpoint: Optional[VertexEndpointConfig] = None
+
+    @property
+    def custom_training(self) -> bool:
+        return self.trainer is not None and bool(self.trainer.machine_type)
+
+    def validate(self, where: str) -> None:
+        if not self.project:
+            raise InputError(f"{where}.project: required (the Google Cloud project id)")
+        if not self.region:
+            raise InputError(f"{where}.region: required, e.g. us-central1")
+        trainer = self.trainer
+        if trainer is not None:
+            key = f"{where}.trainer"
+            if trainer.accelerator_type and not _ACCELERATOR_TYPE.match(trainer.accelerator_type):
+                raise InputError(f"{key}.accelerator_type: expected a Vertex AcceleratorType name such as "
+                                 f"NVIDIA_TESLA_T4, got {trainer.accelerator_type!r}")
+            if trainer.accelerator_count < 0:
+                raise InputError(f"{key}.accelerator_count: must be >= 0, got {trainer.accelerator_count}")
+            if trainer.accelerator_type and trainer.accelerator_count < 1:
+                raise InputError(f"{key}.accelerator_count: must be >= 1 when accelerator_type is set")
+            if trainer.accelerator_count and not trainer.accelerator_type:
+                raise InputError(f"{key}.accelerator_type: required when accelerator_count is set")
+            if (trainer.accelerator_type or trainer.image) and not trainer.machine_type:
+                raise InputError(f"{key}.machine_type: required for Vertex training, e.g. n1-standard-8")
+        endpoint = self.endpoint
+        if endpoint is not None:
+            for name in ("endpoint_name", "serving_image"):
+                if not getattr(endpoint, name):
+                    raise InputError(f"{where}.endpoint.{name}: must not be empty")
+            if not 1 <= endpoint.min_replica_count <= endpoint.max_replica_count:
+                raise InputError(f"{where}.endpoint.max_replica_count: need 1 <= min_replica_count <= max_replica_count")
+
+
+@dataclasses.dataclass
 class PipelineConfig:
     pipeline_name: str
     pipeline_root: str
@@ -65,6 +156,8 @@ class PipelineConfig:
     training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = dataclasses.field(default_factory=EvaluationConfig)
     push: PushConfig = dataclasses.field(default_factory=PushConfig)
+    spans: SpansConfig = dataclasses.field(default_factory=SpansConfig)
+    vertex: Optional[VertexConfig] = None
     source: str = ""  # the file it was loaded from (set by load_config)
 
     def validate(self, where: str) -> None:
@@ -81,10 +174,42 @@ class PipelineConfig:
             from components.bigwig_track_gen.component import BigWigTrackGen
 
             self.tracks = check_keyword_arguments(BigWigTrackGen.__init__, self.tracks, f"{where}.tracks")
+        self._validate_spans(where)
         if not self.metadata_path:
             self.metadata_path = os.path.join(self.pipeline_root, "metadata.sqlite")
         if not self.push.destination:
             self.push.destination = os.path.join(self.pipeline_root, "serving")
+
+    def _validate_spans(self, where: str) -> None:
+        spans, key = self.spans, f"{where}.spans"
+        if spans.mode not in SPAN_MODES:
+            raise InputError(f"{key}.mode: expected one of {SPAN_MODES}, got {spans.mode!r}")
+        if spans.mode == "latest":
+            if spans.span is not None:
+                raise InputError(f"{key}.span: only used with mode: pinned")
+            return
+        if self.training.mode != "finetune" or self.payloads is None:
+            raise InputError(f"{key}.mode: {spans.mode!r} applies to payload batches (training.mode: finetune)")
+        table = str(self.payloads.get("activity_table", ""))
+        if not _SPAN_TOKEN.search(table):
+            raise InputError(f"{where}.payloads.activity_table: spans.mode {spans.mode!r} needs a {{SPAN}} "
+                             f"placeholder, e.g. .../batch-{{SPAN}}/activity.tsv; got {table!r}")
+        if spans.mode == "pinned":
+            if spans.span is None or spans.span < 0:
+                raise InputError(f"{key}.span: required (a span number >= 0) when mode is 'pinned'")
+        else:  # all
+            if spans.span is not None:
+                raise InputError(f"{key}.span: only used with mode: pinned")
+            for name in ("payload_fasta", "annotation_bed"):
+                if _SPAN_TOKEN.search(str(self.payloads.get(name) or "")):
+                    raise InputError(
+                        f"{where}.payloads.{name}: spans.mode 'all' reads every batch in one run, so this must be "
+                        "one file covering all batches (no {SPAN}); or use spans.mode: latest")
+
+
+def all_spans_pattern(path: str) -> str:
+    """``.../batch-{SPAN}/activity.tsv`` -> ``.../batch-*/activity.tsv`` (every batch)."""
+    return _SPAN_TOKEN.sub("*", path)
 
 
 def load_config(path: str, overrides: Sequence[str] = ()) -> PipelineConfig:
