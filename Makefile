@@ -5,7 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.9
-DEMO_DIR ?= out/demo
+# pipeline/configs/demo.yaml reads its data from here.
+DEMO_DIR := out/demo
 DEMO_SEED ?= 7
 # python3.10 on PATH, else a pyenv-installed 3.10 (pyenv shims fail when 3.10 is not selected).
 PYTHON310 ?= $(shell for p in python3.10 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10*/bin/python3.10 2>/dev/null); do \
@@ -23,8 +24,10 @@ $(VENV)/.installed: requirements.lock setup.py
 
 setup: $(VENV)/.installed
 
+# Synthetic data, then the whole local TFX pipeline (cached on reruns; rm -rf out/demo to redo).
 demo: setup
 	$(VENV)/bin/enformer-tfx demo-data $(DEMO_DIR)/data --seed $(DEMO_SEED)
+	$(VENV)/bin/enformer-tfx run --config pipeline/configs/demo.yaml
 
 test: setup
 	$(PY) -m pytest tests
