@@ -29,6 +29,7 @@ from components.bigwig_track_gen.component import BigWigTrackGen
 from components.evaluation_report.component import PayloadEvaluator
 from components.payload_example_gen.component import PayloadExampleGen
 from pipeline.config import PipelineConfig, VertexConfig, all_spans_pattern
+from trainer import export
 from trainer.settings import to_custom_config
 
 RUN_FN = "trainer.run.run_fn"
@@ -175,8 +176,8 @@ def make_eval_config(config: PipelineConfig) -> tfma.EvalConfig:
         ]
     else:
         model_spec = tfma.ModelSpec(
-            signature_name="serving_default", label_key="target_values", prediction_key="tracks",
-            preprocessing_function_names=["decode_target"],
+            signature_name="serving_default", label_key=export.TARGET_VALUES, prediction_key="tracks",
+            preprocessing_function_names=[export.DECODE_TARGET_SIGNATURE],
         )
         metrics = [
             tfma.MetricConfig(

@@ -286,3 +286,37 @@ def test_train_cli_trains_and_exports(tmp_path, gc_dataset, capsys):
     assert "predict_one_hot" in tf.saved_model.load(serving).signatures
     assert os.path.exists(os.path.join(model_dir, "model", "training_curve.png"))
     assert main(["train", model_dir, str(tmp_path / "nowhere")] + args[3:] + ["--baseline", "random"]) == 2
+
+
+@pytest.mark.slow
+def test_track_pipeline_trains_head_from_cache_and_evaluates_per_track(tmp_path, demo_data):
+    """tracks mode end to end: BigWigTrackGen -> Trainer (embedding cache) -> TFMA mean track r."""
+    import tensorflow_model_analysis as tfma
+
+    from pipeline.pipeline import run_locally
+    from pipeline.report import latest_artifact, pushed_models
+
+    tmp = str(tmp_path)
+    config = pipeline_config(tmp, demo_data, "chr3:1-2", mode="tracks", learning_rate=0.01, epochs=2, steps=5)
+    del config["payloads"]
+    config["tracks"] = {
+        "reference": os.path.join(demo_data, "reference.fa"), "mappable_bed": os.path.join(demo_data, "mappable.bed"),
+        "tracks": os.path.join(demo_data, "tracks.tsv"), "length": WINDOW, "size": 24, "seed": 2,
+        "eval_chroms": ["chrX"],
+    }
+    config["evaluation"] = {"min_pearson_r": -1.0, "max_pearson_r_drop": None}
+    loaded = load_config(write_config(os.path.join(tmp, "tracks.yaml"), config))
+    run_locally(loaded)
+
+    evaluation = latest_artifact(loaded, "ModelEvaluation")
+    metrics = tfma.load_metrics(evaluation.uri)
+    values = {key.name: value.double_value.value for record in metrics for key_and_value in record.metric_keys_and_values
+              for key, value in [(key_and_value.key, key_and_value.value)]}
+    assert np.isfinite(values["mean_track_pearson_r"]), values
+    assert -1.0 <= values["mean_track_pearson_r"] <= 1.0
+    assert len(pushed_models(loaded)) == 1  # floor -1: blessed
+    model_dir = pushed_models(loaded)[0]
+    model = tf.saved_model.load(model_dir)
+    assert {"serving_default", "predict_one_hot", "decode_target"} <= set(model.signatures)
+    cache = tf.io.gfile.glob(os.path.join(tmp, "root", "Trainer", "model_run", "*", "embedding_cache", "train", "complete"))
+    assert cache, "the head was trained from the embedding cache"

@@ -32,6 +32,9 @@ SERVING_INPUT = "examples"
 RAW_SIGNATURE = "predict_one_hot"
 RAW_INPUT = "one_hot"
 METADATA_FILE = "enformer_tfx.json"
+TARGET_FEATURE = "target"
+TARGET_VALUES = "target_values"
+DECODE_TARGET_SIGNATURE = "decode_target"
 
 Exportable = Union[PayloadModel, TrackModel, Enformer]
 
@@ -106,6 +109,19 @@ def export_saved_model(model: Union[Exportable, Mapping[str, Exportable]], expor
 
     signatures = {"serving_default": serve_examples.get_concrete_function(),
                   RAW_SIGNATURE: predict_one_hot.get_concrete_function()}
+    track_models = [item for item in models.values() if isinstance(item, TrackModel)]
+    if track_models:
+        # TFMA reads labels from this "preprocessing function": the float16 target bytes of a
+        # track example, decoded to the shape of the predictions.
+        n_tracks = track_models[0].n_tracks
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=SERVING_INPUT)], autograph=False)
+        def decode_targets(examples: tf.Tensor) -> Dict[str, tf.Tensor]:
+            features = tf.io.parse_example(examples, {TARGET_FEATURE: tf.io.FixedLenFeature([], tf.string)})
+            values = tf.io.decode_raw(features[TARGET_FEATURE], tf.float16)
+            return {TARGET_VALUES: tf.cast(tf.reshape(values, [tf.shape(examples)[0], -1, n_tracks]), tf.float32)}
+
+        signatures[DECODE_TARGET_SIGNATURE] = decode_targets.get_concrete_function()
     tf.saved_model.save(root, export_dir, signatures=signatures)
 
     info = {"input_length": input_length, "outputs": list(models), "signatures": list(signatures),
