@@ -439,8 +439,14 @@ def test_saved_model_signatures_agree_with_python(tmp_path, tiny_checkpoint, rng
     tracks = heads.TrackModel(trunk, n_tracks=3)
     export_dir = export.export_saved_model({"activity": payload, "tracks": tracks}, str(tmp_path / "model"), SHORT)
     loaded = export.load_saved_model(export_dir)
-    assert set(loaded.signatures) == {"serving_default", export.RAW_SIGNATURE}
+    assert set(loaded.signatures) == {"serving_default", export.RAW_SIGNATURE, export.DECODE_TARGET_SIGNATURE}
     assert export.read_metadata(export_dir)["input_length"] == SHORT
+    # Track exports decode the float16 target bytes for TFMA's labels.
+    target = rng.gamma(2.0, size=(SHORT // 128, 3)).astype(np.float16)
+    example = tf.train.Example(features=tf.train.Features(feature={
+        "target": tf.train.Feature(bytes_list=tf.train.BytesList(value=[target.tobytes()]))}))
+    decoded = loaded.signatures[export.DECODE_TARGET_SIGNATURE](examples=tf.constant([example.SerializeToString()]))
+    np.testing.assert_array_equal(decoded[export.TARGET_VALUES].numpy()[0], target.astype(np.float32))
 
     codes = rng.integers(0, 5, size=(3, SHORT + 1_280)).astype(np.uint8)  # constructs longer than the window
     served = loaded.signatures["serving_default"](examples=tf.constant([export.make_example(c, activity=1.0) for c in codes]))
