@@ -47,14 +47,41 @@ def print_run_summary(config: PipelineConfig) -> int:
     """Print the held-out metrics and push outcome of the newest run; 0 on success."""
     summary = latest_summary(config)
     if summary is None:
-        print("no payload evaluation found (track models report TFMA metrics only)")
-        return 0
+        evaluation = latest_artifact(config, "ModelEvaluation")
+        if evaluation is None:
+            print("no evaluation found")
+            return 0
+        metrics = tfma_metrics(evaluation.uri)
+        shown = "  ".join(f"{name}={value:.3f}" for name, value in sorted(metrics.items()))
+        blessing = latest_artifact(config, "ModelBlessing")
+        blessed = bool(blessing and os.path.exists(os.path.join(blessing.uri, "BLESSED")))
+        print(f"evaluation ({evaluation.uri}): {shown}  blessed={blessed}")
+    else:
+        print_payload_summary(summary)
+    pushed = pushed_models(config)
+    print(f"pushed models: {pushed[-1] if pushed else 'none'}" + (f" ({len(pushed)} versions)" if len(pushed) > 1 else ""))
+    return 0
+
+
+def tfma_metrics(evaluation_uri: str) -> Dict[str, float]:
+    """Overall-slice metric values of a TFMA evaluation (candidate model)."""
+    import tensorflow_model_analysis as tfma
+
+    values: Dict[str, float] = {}
+    for record in tfma.load_metrics(evaluation_uri):
+        if record.slice_key.single_slice_keys:
+            continue
+        for item in record.metric_keys_and_values:
+            if not item.key.is_diff and not item.key.model_name.endswith("baseline") and item.value.HasField("double_value"):
+                values[item.key.name] = item.value.double_value.value
+    return values
+
+
+def print_payload_summary(summary: Dict[str, Any]) -> None:
+    """Held-out payload metrics and where the report is."""
     print(
         f"held-out payloads: n={summary['n']}  Pearson r={summary['pearson_r']:.3f}  "
         f"Spearman rho={summary['spearman_rho']:.3f}  MSE={summary['mse']:.4f}  "
         f"blessed={summary['blessed']}"
     )
     print(f"evaluation report: {summary['uri']}/scatter.png, predictions.tsv")
-    pushed = pushed_models(config)
-    print(f"pushed models: {pushed[-1] if pushed else 'none'}" + (f" ({len(pushed)} versions)" if len(pushed) > 1 else ""))
-    return 0

@@ -289,12 +289,10 @@ def test_train_cli_trains_and_exports(tmp_path, gc_dataset, capsys):
 
 
 @pytest.mark.slow
-def test_track_pipeline_trains_head_from_cache_and_evaluates_per_track(tmp_path, demo_data):
+def test_track_pipeline_trains_head_from_cache_and_evaluates_per_track(tmp_path, demo_data, capsys):
     """tracks mode end to end: BigWigTrackGen -> Trainer (embedding cache) -> TFMA mean track r."""
-    import tensorflow_model_analysis as tfma
-
     from pipeline.pipeline import run_locally
-    from pipeline.report import latest_artifact, pushed_models
+    from pipeline.report import latest_artifact, print_run_summary, pushed_models, tfma_metrics
 
     tmp = str(tmp_path)
     config = pipeline_config(tmp, demo_data, "chr3:1-2", mode="tracks", learning_rate=0.01, epochs=2, steps=5)
@@ -308,10 +306,7 @@ def test_track_pipeline_trains_head_from_cache_and_evaluates_per_track(tmp_path,
     loaded = load_config(write_config(os.path.join(tmp, "tracks.yaml"), config))
     run_locally(loaded)
 
-    evaluation = latest_artifact(loaded, "ModelEvaluation")
-    metrics = tfma.load_metrics(evaluation.uri)
-    values = {key.name: value.double_value.value for record in metrics for key_and_value in record.metric_keys_and_values
-              for key, value in [(key_and_value.key, key_and_value.value)]}
+    values = tfma_metrics(latest_artifact(loaded, "ModelEvaluation").uri)
     assert np.isfinite(values["mean_track_pearson_r"]), values
     assert -1.0 <= values["mean_track_pearson_r"] <= 1.0
     assert len(pushed_models(loaded)) == 1  # floor -1: blessed
@@ -320,3 +315,5 @@ def test_track_pipeline_trains_head_from_cache_and_evaluates_per_track(tmp_path,
     assert {"serving_default", "predict_one_hot", "decode_target"} <= set(model.signatures)
     cache = tf.io.gfile.glob(os.path.join(tmp, "root", "Trainer", "model_run", "*", "embedding_cache", "train", "complete"))
     assert cache, "the head was trained from the embedding cache"
+    assert print_run_summary(loaded) == 0
+    assert "mean_track_pearson_r=" in capsys.readouterr().out
