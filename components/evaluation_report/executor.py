@@ -26,14 +26,9 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
 from components.evaluation_report.report import write_payload_report
+from components.payload_example_gen import records
 
 LOG = logging.getLogger(__name__)
-PAYLOAD_FEATURES = {
-    "sequence": tf.io.FixedLenFeature([], tf.string),
-    "activity": tf.io.FixedLenFeature([], tf.float32),
-    "name": tf.io.FixedLenFeature([], tf.string),
-    "group": tf.io.FixedLenFeature([], tf.string, default_value=b""),
-}
 
 
 def _eval_files(examples: Any, splits: List[str]) -> List[str]:
@@ -49,8 +44,9 @@ def predict_payloads(model_dir: str, files: List[str], batch_size: int = 16) -> 
     serve = tf.saved_model.load(model_dir).signatures["serving_default"]
     names, groups, measured, predicted = [], [], [], []
     dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(batch_size)
+    spec = records.feature_spec()  # the record contract, as PayloadExampleGen writes it
     for serialized in dataset:
-        features = tf.io.parse_example(serialized, PAYLOAD_FEATURES)
+        features = tf.io.parse_example(serialized, spec)
         outputs = serve(examples=serialized)
         predicted.append(np.asarray(outputs["activity"]).reshape(-1))
         measured.append(features["activity"].numpy())
