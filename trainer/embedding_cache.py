@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Callable, Iterator, Optional, Tuple
+from typing import Callable, Dict, Iterator, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -82,27 +82,32 @@ class EmbeddingCache:
         marker = os.path.join(self.directory, "complete")
         if os.path.exists(marker):
             os.remove(marker)
-        records = list(inputs.track_records(file_patterns, n_tracks).as_numpy_iterator())
-        if not records:
+        records = inputs.track_records(file_patterns, n_tracks)
+        # A counting pass sizes the memory maps, so no split is ever held in RAM.
+        n_windows = int(records.reduce(0, lambda count, _: count + 1))
+        if not n_windows:
             raise ValueError(f"no track examples in {file_patterns}")
-        codes = np.stack([c for c, _ in records])
-        targets = np.stack([t for _, t in records]).astype(np.float32)
-        np.save(self._path("codes"), codes)
-        np.save(self._path("targets"), targets)
-        embeddings: Optional[np.memmap] = None
-        LOG.info("embedding cache: %d windows x %d strand(s) -> %s", len(codes), self.strands, self.directory)
-        for start in range(0, len(codes), batch_size):
-            batch = tf.constant(codes[start : start + batch_size])
+        LOG.info("embedding cache: %d windows x %d strand(s) -> %s", n_windows, self.strands, self.directory)
+        arrays: Dict[str, np.memmap] = {}
+
+        def memmap(name: str, dtype, shape) -> np.memmap:
+            if name not in arrays:
+                arrays[name] = np.lib.format.open_memmap(self._path(name), mode="w+", dtype=dtype, shape=shape)
+            return arrays[name]
+
+        start = 0
+        for codes, targets in records.batch(batch_size).as_numpy_iterator():
+            end = start + len(codes)
+            memmap("codes", np.uint8, (n_windows,) + codes.shape[1:])[start:end] = codes
+            memmap("targets", np.float32, (n_windows,) + targets.shape[1:])[start:end] = targets
             for strand in range(self.strands):
-                window = batch if strand == 0 else encoding.reverse_complement_codes(batch)
-                output = np.asarray(self.embed(window), dtype=np.float32)
-                if embeddings is None:
-                    embeddings = np.lib.format.open_memmap(
-                        self._path("embeddings"), mode="w+", dtype=np.float32, shape=(len(codes), self.strands) + output.shape[1:]
-                    )
-                embeddings[start : start + len(output), strand] = output
-        embeddings.flush()
-        del embeddings
+                window = codes if strand == 0 else encoding.reverse_complement_codes(codes)
+                output = np.asarray(self.embed(tf.constant(window)), dtype=np.float32)
+                memmap("embeddings", np.float32, (n_windows, self.strands) + output.shape[1:])[start:end, strand] = output
+            start = end
+        for array in arrays.values():
+            array.flush()
+        arrays.clear()
         with open(marker, "w") as handle:  # written last: marks the cache usable
             handle.write(self._signature(file_patterns, self.strands))
 
