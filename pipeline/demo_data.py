@@ -12,12 +12,13 @@ Files written to ``OUTDIR`` (same seed and scale -> byte-identical files):
     (lower-case) repeat-like stretches and runs of ``N`` (assembly gaps). Motifs (below) are
     planted at random positions/orientations, about one per 1.5 kb.
 ``payloads.fa``, ``activity.tsv``, ``annotation.bed``
-    ~200 payloads at ``scale=1`` in 5 design groups. Payload lengths 1-3 kb, with a few
-    (~3 %) of 30 kb, longer than the default 26,880 bp construct (their motifs sit in the central
-    2 kb, which survives centre-trimming). FASTA names use ``_`` where
+    ~200 payloads at ``scale=1``: a payload library designed the way locus-integration screens
+    are, as variants of one locus control region (below), in 5 design groups. Lengths ~0.6-3.5
+    kb, plus a few (~3 %) of 30 kb, longer than the default 26,880 bp construct (their design
+    sits in the centre, which survives centre-trimming). FASTA names use ``_`` where
     table names use ``~`` (as in the original data). ``activity.tsv`` has the original table's
     columns ``MenDel.Name groups foldchange activity``, 2-4 replicate rows per payload, and a few
-    rows with ``NA``. ``annotation.bed`` lists the DHS-like sites planted in each payload in
+    rows with ``NA``. ``annotation.bed`` lists DHS-like sites in each payload in
     *payload* coordinates: column 1 is the payload's FASTA name (so the BED is valid against
     ``payloads.fa``), column 4 the payload's table name, column 6 the site's strand.
 ``tracks.tsv``, ``tracks/*.bw``, ``mappable.bed``
@@ -31,16 +32,24 @@ Files written to ``OUTDIR`` (same seed and scale -> byte-identical files):
 Generative rule (hidden from the models, documented for the tests):
 
 * Motifs: ``ACT1 = TATGCAAAT`` (Oct4-like), ``ACT2 = GGGGCGGGG`` (Sp/Klf-like),
-  ``REP = CCTTATCTG`` (repressor-like). Counts are taken on both strands. Payloads carry
-  0-15 ACT1, 0-12 ACT2 and 0-9 REP planted copies (group-dependent ranges), plus chance hits.
+  ``REP = CCTTATCTG`` (repressor-like). Counts are taken on both strands.
+* The payload library: 8 DHS-like elements of 160 bp, each carrying 0-3 ACT1, 0-2 ACT2 and
+  0-2 REP copies (at least one), make up a wild-type LCR (elements in order between random
+  60-140 bp spacers). Designs per group: ``LCR~deletion`` removes 1-6 elements;
+  ``DHS~scramble`` shuffles the bases of 1-6 elements (length kept, motifs destroyed);
+  ``inversion`` inverts up to 4 elements in place and deletes up to 3; ``synthetic`` arrays
+  3-10 elements drawn with replacement, in random orientation, between fresh spacers;
+  ``CpG~island`` deletes 0-3 elements and inserts a GC-rich 200-500 bp stretch with 0-4 ACT2.
+  So a held-out payload is a new arrangement of elements seen in training, as in a real
+  screen, and its activity still follows only from its sequence.
 * Payload activity (per payload, before noise), with ``a``/``b``/``r`` the ACT1/ACT2/REP counts
   and ``s`` the number of ACT1 sites followed within 300 bp by an ACT2 site on the same strand::
 
       activity = softplus(0.25 a + 0.15 b - 0.30 r + 0.20 s - 1.5)
 
   Replicate rows add Gaussian noise (sd 0.08) and are clipped at 0. ``foldchange`` is the
-  replicate's activity relative to the median payload, log2. Annotated sites are the planted
-  ACT1 motifs plus 40 bp either side (the "DHSs").
+  replicate's activity relative to the median payload, log2. Annotated sites are the ACT1
+  motif occurrences of the payload plus 40 bp either side.
 * Track ``k`` (k = 0..3) at each base: a Gaussian bump (sd 60 bp) at each planted occurrence of
   the track's motif (ACT1, ACT2, REP, ACT1 again with a wider 150 bp bump), plus
   ``0.2 * local GC fraction`` (200 bp window) plus small noise, never negative. Tracks 1 and 3
@@ -188,30 +197,105 @@ def build_reference(rng: np.random.Generator, scale: float) -> Tuple[Dict[str, s
     return contigs, sites, context
 
 
+# Payload library: variants of one synthetic "LCR" made of DHS-like elements (see module doc).
+N_ELEMENTS = 8
+ELEMENT_LENGTH = 160
+SPACER_LENGTHS = (60, 140)
+LONG_PAYLOAD_LENGTH = 30_000
+
+
+@dataclasses.dataclass(frozen=True)
+class Part:
+    """A stretch of payload sequence: ``[len]`` uint8 codes and the element it came from (-1: spacer)."""
+
+    codes: np.ndarray
+    element: int = -1
+
+
+def build_elements(rng: np.random.Generator) -> List[np.ndarray]:
+    """The ``N_ELEMENTS`` DHS-like elements: ``[ELEMENT_LENGTH]`` codes each, motifs planted.
+
+    Element ``e`` carries 0-3 ACT1, 0-2 ACT2 and 0-2 REP copies (at least one motif), so the
+    elements range from strong activators to repressors.
+    """
+    elements = []
+    for _ in range(N_ELEMENTS):
+        while True:
+            counts = {"ACT1": int(rng.integers(0, 4)), "ACT2": int(rng.integers(0, 3)), "REP": int(rng.integers(0, 3))}
+            if sum(counts.values()):
+                break
+        codes = random_codes(rng, ELEMENT_LENGTH)
+        plant_motifs(rng, codes, counts)
+        elements.append(codes)
+    return elements
+
+
+def _spacer(rng: np.random.Generator) -> Part:
+    return Part(random_codes(rng, int(rng.integers(*SPACER_LENGTHS))))
+
+
+def wild_type_parts(rng: np.random.Generator, elements: Sequence[np.ndarray]) -> List[Part]:
+    """The locus control region: every element once, in order, between fresh random spacers.
+
+    Spacers are drawn once per library (pass the same ``rng`` state), so variants share them.
+    """
+    parts = [_spacer(rng)]
+    for index, codes in enumerate(elements):
+        parts += [Part(codes, index), _spacer(rng)]
+    return parts
+
+
+def design_variant(rng: np.random.Generator, group: str, wild_type: Sequence[Part], elements: Sequence[np.ndarray]) -> List[Part]:
+    """One payload design of ``group`` (deletions, scrambles, inversions, synthetic arrays, CpG inserts)."""
+    element_slots = [i for i, part in enumerate(wild_type) if part.element >= 0]
+    parts = list(wild_type)
+    if group == "LCR~deletion":  # remove 1-6 elements (and the spacer after each)
+        for slot in sorted(rng.choice(element_slots, size=int(rng.integers(1, 7)), replace=False), reverse=True):
+            del parts[slot : slot + 2]
+    elif group == "DHS~scramble":  # shuffle the bases of 1-6 elements: length kept, motifs destroyed
+        for slot in rng.choice(element_slots, size=int(rng.integers(1, 7)), replace=False):
+            parts[slot] = Part(rng.permutation(parts[slot].codes))
+    elif group == "inversion":  # invert 1-4 elements in place, and delete 0-3 others
+        chosen = rng.choice(element_slots, size=int(rng.integers(1, 8)), replace=False)
+        inverted, deleted = chosen[:4], chosen[4:]
+        for slot in inverted:
+            parts[slot] = Part(reverse_complement_codes(parts[slot].codes), parts[slot].element)
+        for slot in sorted(deleted, reverse=True):
+            del parts[slot : slot + 2]
+    elif group == "synthetic":  # 3-10 elements drawn with replacement, random orientation
+        parts = [_spacer(rng)]
+        for element in rng.integers(0, len(elements), size=int(rng.integers(3, 11))):
+            codes = elements[element] if rng.random() < 0.5 else reverse_complement_codes(elements[element])
+            parts += [Part(codes, int(element)), _spacer(rng)]
+    elif group == "CpG~island":  # a GC-rich 200-500 bp insert with 0-4 ACT2 sites, 0-3 deletions
+        for slot in sorted(rng.choice(element_slots, size=int(rng.integers(0, 4)), replace=False), reverse=True):
+            del parts[slot : slot + 2]
+        insert = rng.choice(4, size=int(rng.integers(200, 501)), p=[0.15, 0.35, 0.35, 0.15]).astype(np.uint8)
+        plant_motifs(rng, insert, {"ACT2": int(rng.integers(0, 5))})
+        position = int(rng.integers(0, len(parts) + 1))
+        parts.insert(position, Part(insert))
+    else:
+        raise ValueError(f"unknown payload group {group!r}")
+    return parts
+
+
 def build_payloads(rng: np.random.Generator, scale: float) -> List[Tuple[str, str, str, List[MotifSite]]]:
-    """``(table_name, group, sequence, planted_sites)`` for every payload."""
+    """``(table_name, group, sequence, motif_sites)`` for every payload (sites found in the sequence)."""
     n_payloads = max(int(round(200 * scale)), 20)
+    elements = build_elements(rng)
+    wild_type = wild_type_parts(rng, elements)
     payloads = []
     for index in range(n_payloads):
         group = GROUPS[index % len(GROUPS)]
-        long_payload = index % 33 == 16  # ~3 %, at least one even at small scales
-        length = 30_000 if long_payload else int(rng.integers(1000, 3001))
-        codes = random_codes(rng, length)
-        # Groups differ in their motif make-up, so group-stratified splits matter.
-        group_bias = GROUPS.index(group)
-        counts = {
-            "ACT1": int(rng.integers(0, 13 + 3 * (group_bias == 0))),
-            "ACT2": int(rng.integers(0, 10 + 3 * (group_bias == 2))),
-            "REP": int(rng.integers(0, 7 + 3 * (group_bias == 4))),
-        }
-        # Long payloads carry their motifs in the central 2 kb, the part a model window sees
-        # after centre-trimming; their activity stays a function of visible sequence.
-        core = slice(length // 2 - 1000, length // 2 + 1000) if long_payload else slice(0, length)
-        planted = [dataclasses.replace(site, start=site.start + core.start)
-                   for site in plant_motifs(rng, codes[core], counts)]
-        # Name styles of the original table: some names carry '~' (FASTA: '_').
+        codes = np.concatenate([part.codes for part in design_variant(rng, group, wild_type, elements)])
+        if index % 33 == 16:  # ~3 % long payloads (at least one at small scales): design centred in 30 kb
+            background = random_codes(rng, LONG_PAYLOAD_LENGTH)
+            start = (LONG_PAYLOAD_LENGTH - len(codes)) // 2
+            background[start : start + len(codes)] = codes
+            codes = background
+        sequence = decode_codes(codes)
         name = f"{group.split('~')[0]}~{index:03d}" if index % 3 == 0 else f"{group.replace('~', '')}-{index:03d}"
-        payloads.append((name, group, decode_codes(codes), planted))
+        payloads.append((name, group, sequence, find_motif_sites(sequence)))
     return payloads
 
 
@@ -237,7 +321,7 @@ def write_activity_table(path: str, rng: np.random.Generator, payloads: Sequence
 
 
 def write_annotation_bed(path: str, payloads: Sequence[Tuple[str, str, str, List[MotifSite]]]) -> None:
-    """DHS-like sites: planted ACT1 motifs ± SITE_PADDING, in payload coordinates."""
+    """DHS-like sites: ACT1 motif occurrences ± SITE_PADDING, in payload coordinates."""
     with open(path, "w", encoding="ascii") as handle:
         for name, _group, sequence, sites in payloads:
             for site in sites:

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from components.genome import decode_codes, encode_sequence, iter_fasta, read_bed, reverse_complement_codes
+from pipeline import demo_data as demo_generator
 from pipeline.demo_data import MOTIFS, activity_from_sequence, generate_demo_data, motif_features
 
 
@@ -159,6 +160,36 @@ def test_activity_depends_on_planted_motifs(demo_data):
     # The replicate mean sits close to the documented noise-free rule.
     rule = np.array([activity_from_sequence(payloads[n]) for n in names])
     assert np.corrcoef(rule, y)[0, 1] > 0.97
+
+
+def test_payload_designs_are_variants_of_one_lcr():
+    """Each design group edits the wild-type LCR as documented (what makes held-out payloads learnable)."""
+    rng = np.random.default_rng(3)
+    elements = demo_generator.build_elements(rng)
+    wild_type = demo_generator.wild_type_parts(rng, elements)
+    wild_length = sum(len(part.codes) for part in wild_type)
+    element_bytes = {bytes(codes) for codes in elements} | {bytes(reverse_complement_codes(c)) for c in elements}
+    assert len(elements) == demo_generator.N_ELEMENTS and all(len(c) == demo_generator.ELEMENT_LENGTH for c in elements)
+    assert all(sum(motif_features(decode_codes(c))[m] for m in MOTIFS) >= 1 for c in elements)
+
+    def design(group):
+        parts = demo_generator.design_variant(rng, group, wild_type, elements)
+        return parts, sum(len(part.codes) for part in parts), [p.element for p in parts if p.element >= 0]
+
+    for _ in range(20):
+        parts, length, kept = design("LCR~deletion")
+        assert length < wild_length and 2 <= len(kept) <= 7 and kept == sorted(kept)
+        parts, length, kept = design("DHS~scramble")
+        assert length == wild_length and 2 <= len(kept) <= 7
+        parts, length, kept = design("inversion")
+        assert all(bytes(p.codes) in element_bytes for p in parts if p.element >= 0)
+        assert any(bytes(p.codes) != bytes(elements[p.element]) for p in parts if p.element >= 0), "something inverted"
+        parts, length, kept = design("synthetic")
+        assert 3 <= len(kept) <= 10 and all(bytes(p.codes) in element_bytes for p in parts if p.element >= 0)
+        parts, length, kept = design("CpG~island")
+        assert len(kept) >= 5 and length > wild_length - 3 * (demo_generator.ELEMENT_LENGTH + 140)
+    with pytest.raises(ValueError, match="unknown payload group"):
+        demo_generator.design_variant(rng, "nonsense", wild_type, elements)
 
 
 def test_track_signal_follows_planted_motifs(demo_data):
