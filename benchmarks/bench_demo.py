@@ -13,13 +13,17 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from typing import Dict
+from typing import Dict, Optional
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_CONFIG = os.path.join(REPO, "pipeline", "configs", "demo.yaml")
 DEMO_SEED = 7  # the Makefile's DEMO_SEED
 GOAL_SECONDS = 900.0
 GOAL_PEARSON_R = 0.8
+
+
+def _rounded(value: Optional[float]) -> Optional[float]:
+    return None if value is None else round(float(value), 4)
 
 
 def run(quick: bool = False) -> Dict[str, object]:
@@ -52,9 +56,7 @@ def run(quick: bool = False) -> Dict[str, object]:
             "training_steps": config.training.epochs * config.training.steps,
             "seconds": round(seconds, 1),
             "held_out_payloads": summary.get("n"),
-            "pearson_r": summary.get("pearson_r"),
-            "spearman_rho": summary.get("spearman_rho"),
-            "mse": summary.get("mse"),
+            **{key: _rounded(summary.get(key)) for key in ("pearson_r", "spearman_rho", "mse")},
             "blessed": summary.get("blessed"),
             "pushed": len(pushed_models(config)),
         }

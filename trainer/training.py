@@ -226,7 +226,7 @@ def plot_training_curve(rows: Sequence[Dict[str, float]], path: str) -> None:
     r_axis.set_ylabel("valid Pearson r")
     handles = loss_axis.get_legend_handles_labels()[0] + r_axis.get_legend_handles_labels()[0]
     labels = loss_axis.get_legend_handles_labels()[1] + r_axis.get_legend_handles_labels()[1]
-    loss_axis.legend(handles, labels, loc="upper right")
+    loss_axis.legend(handles, labels, loc="center right")  # r sits high, losses low
     figure.tight_layout()
     with tf.io.gfile.GFile(path, "wb") as handle:
         figure.savefig(handle, format="png", dpi=100)
