@@ -24,11 +24,13 @@ $(VENV)/.installed: requirements.lock setup.py
 
 setup: $(VENV)/.installed
 
-# Synthetic data, written once (again only when the generator changes: rm -rf out/demo to redo),
-# so a rerun keeps the input files' fingerprints and the data components come from the TFX cache.
-DEMO_DATA := $(DEMO_DIR)/data/manifest.json
-$(DEMO_DATA): pipeline/demo_data.py | $(VENV)/.installed
+# Synthetic data, written once per seed and generator version (the stamp), so a rerun keeps the
+# input files' fingerprints and the data components come from the TFX cache.
+DEMO_DATA := $(DEMO_DIR)/data/.written-seed-$(DEMO_SEED)
+$(DEMO_DATA): pipeline/demo_data.py components/genome.py | $(VENV)/.installed
+	rm -rf $(DEMO_DIR)/data
 	$(VENV)/bin/enformer-tfx demo-data $(DEMO_DIR)/data --seed $(DEMO_SEED)
+	touch $@
 
 # The whole local TFX pipeline; a rerun is the loop's next round (warm start from the blessed model).
 demo: setup $(DEMO_DATA)

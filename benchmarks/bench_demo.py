@@ -10,7 +10,9 @@ Prints JSON.
 """
 from __future__ import annotations
 
+import json
 import os
+import sys
 import tempfile
 import time
 from typing import Dict, Optional
@@ -65,3 +67,7 @@ def run(quick: bool = False) -> Dict[str, object]:
         result["goal_pearson_r"] = GOAL_PEARSON_R
         result["goals_met"] = bool(seconds <= GOAL_SECONDS and (result["pearson_r"] or 0.0) >= GOAL_PEARSON_R)
     return result
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(quick="--quick" in sys.argv), indent=2))

@@ -13,9 +13,10 @@ Files written to ``OUTDIR`` (same seed and scale -> byte-identical files):
     planted at random positions/orientations, about one per 1.5 kb.
 ``payloads.fa``, ``activity.tsv``, ``annotation.bed``
     ~200 payloads at ``scale=1``: a payload library designed the way locus-integration screens
-    are, as variants of one locus control region (below), in 5 design groups. Lengths ~0.6-3.5
+    are, as variants of one locus control region (below), in 5 design groups. Lengths ~0.6-3.1
     kb, plus a few (~3 %) of 30 kb, longer than the default 26,880 bp construct (their design
-    sits in the centre, which survives centre-trimming). FASTA names use ``_`` where
+    sits in the centre, which survives centre-trimming; their activity counts the whole payload,
+    so a rare chance motif hit in the random background outside a model's window counts too). FASTA names use ``_`` where
     table names use ``~`` (as in the original data). ``activity.tsv`` has the original table's
     columns ``MenDel.Name groups foldchange activity``, 2-4 replicate rows per payload, and a few
     rows with ``NA``. ``annotation.bed`` lists DHS-like sites in each payload in
@@ -35,8 +36,9 @@ Generative rule (hidden from the models, documented for the tests):
   ``REP = CCTTATCTG`` (repressor-like). Counts are taken on both strands.
 * The payload library: 8 DHS-like elements of 160 bp, each carrying 0-3 ACT1, 0-2 ACT2 and
   0-2 REP copies (at least one), make up a wild-type LCR (elements in order between random
-  60-140 bp spacers). Designs per group: ``LCR~deletion`` removes 1-6 elements;
-  ``DHS~scramble`` shuffles the bases of 1-6 elements (length kept, motifs destroyed);
+  60-139 bp spacers). Designs per group: ``LCR~deletion`` removes 1-6 elements;
+  ``DHS~scramble`` shuffles the bases of 1-6 elements (length kept, motifs almost always
+  destroyed);
   ``inversion`` inverts up to 4 elements in place and deletes up to 3; ``synthetic`` arrays
   3-10 elements drawn with replacement, in random orientation, between fresh spacers;
   ``CpG~island`` deletes 0-3 elements and inserts a GC-rich 200-500 bp stretch with 0-4 ACT2.

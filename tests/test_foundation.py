@@ -167,27 +167,48 @@ def test_payload_designs_are_variants_of_one_lcr():
     rng = np.random.default_rng(3)
     elements = demo_generator.build_elements(rng)
     wild_type = demo_generator.wild_type_parts(rng, elements)
-    wild_length = sum(len(part.codes) for part in wild_type)
-    element_bytes = {bytes(codes) for codes in elements} | {bytes(reverse_complement_codes(c)) for c in elements}
     assert len(elements) == demo_generator.N_ELEMENTS and all(len(c) == demo_generator.ELEMENT_LENGTH for c in elements)
     assert all(sum(motif_features(decode_codes(c))[m] for m in MOTIFS) >= 1 for c in elements)
+    assert [p.element for p in wild_type] == [-1] + [e for i in range(len(elements)) for e in (i, -1)]
+    element_bytes = {bytes(codes) for codes in elements} | {bytes(reverse_complement_codes(c)) for c in elements}
 
-    def design(group):
-        parts = demo_generator.design_variant(rng, group, wild_type, elements)
-        return parts, sum(len(part.codes) for part in parts), [p.element for p in parts if p.element >= 0]
+    def length(parts):
+        return sum(len(part.codes) for part in parts)
+
+    def is_wild_type_with_deletions(parts):
+        """Wild-type parts in order, each kept element still followed by its own spacer."""
+        kept = [i for i, wild in enumerate(wild_type) if any(part is wild for part in parts)]
+        return [wild_type[i] for i in kept] == list(parts) and all(
+            wild_type[i].element < 0 or i + 1 in kept for i in kept)
 
     for _ in range(20):
-        parts, length, kept = design("LCR~deletion")
-        assert length < wild_length and 2 <= len(kept) <= 7 and kept == sorted(kept)
-        parts, length, kept = design("DHS~scramble")
-        assert length == wild_length and 2 <= len(kept) <= 7
-        parts, length, kept = design("inversion")
-        assert all(bytes(p.codes) in element_bytes for p in parts if p.element >= 0)
-        assert any(bytes(p.codes) != bytes(elements[p.element]) for p in parts if p.element >= 0), "something inverted"
-        parts, length, kept = design("synthetic")
-        assert 3 <= len(kept) <= 10 and all(bytes(p.codes) in element_bytes for p in parts if p.element >= 0)
-        parts, length, kept = design("CpG~island")
-        assert len(kept) >= 5 and length > wild_length - 3 * (demo_generator.ELEMENT_LENGTH + 140)
+        deletion = demo_generator.design_variant(rng, "LCR~deletion", wild_type, elements)
+        removed = [i for i, wild in enumerate(wild_type) if wild.element >= 0 and not any(p is wild for p in deletion)]
+        assert is_wild_type_with_deletions(deletion) and 1 <= len(removed) <= 6
+        assert length(deletion) == length(wild_type) - sum(length(wild_type[i : i + 2]) for i in removed)
+
+        scramble = demo_generator.design_variant(rng, "DHS~scramble", wild_type, elements)
+        changed = [(new, old) for new, old in zip(scramble, wild_type) if new is not old]
+        assert len(scramble) == len(wild_type) and 1 <= len(changed) <= 6
+        for new, old in changed:  # same bases, shuffled, no longer an element
+            assert old.element >= 0 and new.element < 0 and bytes(new.codes) != bytes(old.codes)
+            assert np.array_equal(np.sort(new.codes), np.sort(old.codes))
+
+        inversion = demo_generator.design_variant(rng, "inversion", wild_type, elements)
+        inverted = [p for p in inversion if p.element >= 0 and bytes(p.codes) != bytes(elements[p.element])]
+        assert 1 <= len(inverted) <= 4
+        assert all(bytes(p.codes) == bytes(reverse_complement_codes(elements[p.element])) for p in inverted)
+        assert sum(p.element >= 0 for p in inversion) >= demo_generator.N_ELEMENTS - 3
+
+        synthetic = [p for p in demo_generator.design_variant(rng, "synthetic", wild_type, elements) if p.element >= 0]
+        assert 3 <= len(synthetic) <= 10 and all(bytes(p.codes) in element_bytes for p in synthetic)
+
+        cpg = demo_generator.design_variant(rng, "CpG~island", wild_type, elements)
+        inserts = [p for p in cpg if not any(p is wild for wild in wild_type)]
+        assert len(inserts) == 1 and 200 <= len(inserts[0].codes) <= 500
+        assert np.isin(inserts[0].codes, (1, 2)).mean() > 0.6, "GC-rich insert"
+        assert is_wild_type_with_deletions([p for p in cpg if p is not inserts[0]])
+        assert sum(p.element >= 0 for p in cpg) >= demo_generator.N_ELEMENTS - 3
     with pytest.raises(ValueError, match="unknown payload group"):
         demo_generator.design_variant(rng, "nonsense", wild_type, elements)
 
