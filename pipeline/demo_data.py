@@ -191,11 +191,11 @@ def build_reference(rng: np.random.Generator, scale: float) -> Tuple[Dict[str, s
     context = ("chr3", context_start, context_start + CONTEXT_LENGTH)
     # The construct flanks come from around the context: keep them free of gaps.
     flank = slice(context_start - 40_000, context[2] + 40_000)
-    chars = list(contigs["chr3"])
-    for offset in range(flank.start, flank.stop):
-        if chars[offset] == "N":
-            chars[offset] = "ACGT"[int(rng.integers(4))]
-    contigs["chr3"] = "".join(chars)
+    chars = np.frombuffer(contigs["chr3"].encode(), dtype=np.uint8).copy()
+    gaps = flank.start + np.flatnonzero(chars[flank] == ord("N"))
+    if len(gaps):
+        chars[gaps] = np.frombuffer(b"ACGT", dtype=np.uint8)[rng.integers(4, size=len(gaps))]
+    contigs["chr3"] = chars.tobytes().decode()
     return contigs, sites, context
 
 
