@@ -264,10 +264,6 @@ class TrackReader:
     def n_tracks(self) -> int:
         return len(self.specs)
 
-    def chrom_sizes(self) -> List[Dict[str, int]]:
-        """``{chrom: length}`` of every track, in track order."""
-        return [dict(handle.chroms()) for handle in self._handles]
-
     def check_region(self, chrom: str, start: int, end: int, what: str = "interval") -> None:
         """Raise :class:`InputError` unless ``[start, end)`` on ``chrom`` is inside every bigWig."""
         for spec, handle in zip(self.specs, self._handles):

@@ -54,7 +54,7 @@ def encode_sequence(sequence: str) -> np.ndarray:
 
 def decode_codes(codes: np.ndarray) -> str:
     """Inverse of :func:`encode_sequence` for codes 0..4 (returns upper case)."""
-    return np.frombuffer(b"ACGTN", dtype=np.uint8)[np.asarray(codes, dtype=np.uint8)].tobytes().decode()
+    return np.frombuffer(ALPHABET.encode(), dtype=np.uint8)[np.asarray(codes, dtype=np.uint8)].tobytes().decode()
 
 
 def reverse_complement_codes(codes: np.ndarray) -> np.ndarray:
@@ -106,22 +106,20 @@ def parse_region(text: str) -> Region:
 
 @dataclasses.dataclass(frozen=True)
 class BedRecord:
-    """One BED line: 0-based half-open interval plus optional name/score/strand."""
+    """One BED line: 0-based half-open interval plus optional name."""
 
     chrom: str
     start: int
     end: int
     name: str
     line: int  # 1-based line number in the file, for error messages
-    score: str = "."
-    strand: str = "."
 
     @property
     def region(self) -> Region:
         return Region(self.chrom, self.start, self.end, self.name)
 
 
-def read_bed(path: str, require_name: bool = False, min_columns: int = 3,
+def read_bed(path: str, require_name: bool = False,
              empty_intervals: Optional[List[str]] = None) -> Iterator[BedRecord]:
     """Stream BED records from ``path`` (plain text; ``track``/``browser``/``#`` lines skipped).
 
@@ -130,7 +128,7 @@ def read_bed(path: str, require_name: bool = False, min_columns: int = 3,
     ``start >= end`` raise too, unless ``empty_intervals`` is a list: then they are skipped and
     described there (``"path:line name"``) for the caller to warn about.
     """
-    needed = max(min_columns, 4 if require_name else 3)
+    needed = 4 if require_name else 3
     with open_text(path) as handle:
         for line_number, line in enumerate(handle, start=1):
             text = line.rstrip("\n\r")
@@ -155,8 +153,6 @@ def read_bed(path: str, require_name: bool = False, min_columns: int = 3,
                 end=end,
                 name=fields[3] if len(fields) > 3 else "",
                 line=line_number,
-                score=fields[4] if len(fields) > 4 else ".",
-                strand=fields[5] if len(fields) > 5 else ".",
             )
 
 
@@ -265,16 +261,6 @@ class ReferenceGenome:
     def fetch_codes(self, chrom: str, start: int, end: int) -> np.ndarray:
         """``[end - start]`` uint8 codes of ``[start, end)`` on ``chrom``."""
         return encode_sequence(self.fetch(chrom, start, end))
-
-
-def centered_window(center_start: int, center_end: int, length: int) -> Tuple[int, int]:
-    """Start/end of a ``length`` bp window centred on ``[center_start, center_end)``.
-
-    When the centre and window lengths differ in parity the extra base goes to the right.
-    """
-    middle = (center_start + center_end) // 2
-    start = middle - length // 2
-    return start, start + length
 
 
 def read_chrom_sizes_from_fai(fasta_path: str) -> Dict[str, int]:

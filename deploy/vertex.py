@@ -21,7 +21,6 @@ from typing import Any, Dict, List, Optional
 from components.genome import InputError
 from pipeline.config import PipelineConfig
 
-DATAFLOW_RUNNER = "--runner=DataflowRunner"
 
 
 def _flag_value(args: List[str], flag: str) -> Optional[str]:
@@ -52,8 +51,8 @@ def vertex_config_for(config: PipelineConfig, image: str, trainer_image: Optiona
     vertex = config.vertex
     if vertex is not None and vertex.trainer is not None and vertex.trainer.machine_type and not vertex.trainer.image:
         vertex.trainer.image = trainer_image or image
-    elif trainer_image and vertex is not None:
-        if vertex.trainer is None or not vertex.trainer.machine_type:
+    elif trainer_image:
+        if vertex is None or vertex.trainer is None or not vertex.trainer.machine_type:
             raise InputError("--trainer-image: needs vertex.trainer.machine_type in the config (Vertex training)")
         vertex.trainer.image = trainer_image
     args = list(config.beam_pipeline_args)

@@ -40,7 +40,6 @@ from trainer.settings import ModelConfig, TrainingConfig
 
 RUNNERS = ("beam", "local")
 SPAN_MODES = ("latest", "pinned", "all")
-_SPAN_TOKEN = re.compile(r"{SPAN(?::\d+)?}")
 _ACCELERATOR_TYPE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 
@@ -191,7 +190,7 @@ class PipelineConfig:
         if self.training.mode != "finetune" or self.payloads is None:
             raise InputError(f"{key}.mode: {spans.mode!r} applies to payload batches (training.mode: finetune)")
         table = str(self.payloads.get("activity_table", ""))
-        if not _SPAN_TOKEN.search(table):
+        if not SPAN_TOKEN.search(table):
             raise InputError(f"{where}.payloads.activity_table: spans.mode {spans.mode!r} needs a {{SPAN}} "
                              f"placeholder, e.g. .../batch-{{SPAN}}/activity.tsv; got {table!r}")
         if spans.mode == "pinned":
@@ -201,7 +200,7 @@ class PipelineConfig:
             if spans.span is not None:
                 raise InputError(f"{key}.span: only used with mode: pinned")
             for name in ("payload_fasta", "annotation_bed"):
-                if _SPAN_TOKEN.search(str(self.payloads.get(name) or "")):
+                if SPAN_TOKEN.search(str(self.payloads.get(name) or "")):
                     raise InputError(
                         f"{where}.payloads.{name}: spans.mode 'all' reads every batch in one run, so this must be "
                         "one file covering all batches (no {SPAN}); or use spans.mode: latest")
@@ -209,7 +208,7 @@ class PipelineConfig:
 
 def all_spans_pattern(path: str) -> str:
     """``.../batch-{SPAN}/activity.tsv`` -> ``.../batch-*/activity.tsv`` (every batch)."""
-    return _SPAN_TOKEN.sub("*", path)
+    return SPAN_TOKEN.sub("*", path)
 
 
 def load_config(path: str, overrides: Sequence[str] = ()) -> PipelineConfig:

@@ -69,6 +69,7 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 
 from components.genome import decode_codes, encode_sequence, reverse_complement_codes, write_fasta
+from components.payload_example_gen.constructs import fasta_key
 
 LOG = logging.getLogger(__name__)
 
@@ -301,11 +302,6 @@ def build_payloads(rng: np.random.Generator, scale: float) -> List[Tuple[str, st
     return payloads
 
 
-def fasta_name(table_name: str) -> str:
-    """FASTA sequence id for a table name (the original data use ``_`` for ``~``)."""
-    return table_name.replace("~", "_")
-
-
 def write_activity_table(path: str, rng: np.random.Generator, payloads: Sequence[Tuple[str, str, str, List[MotifSite]]]) -> None:
     """Write replicate rows (``MenDel.Name groups foldchange activity``) with a few ``NA`` rows."""
     true_activity = np.array([activity_from_sequence(sequence) for _, _, sequence, _ in payloads])
@@ -330,7 +326,7 @@ def write_annotation_bed(path: str, payloads: Sequence[Tuple[str, str, str, List
                 if site.motif != "ACT1":
                     continue
                 start, end = max(0, site.start - SITE_PADDING), min(len(sequence), site.end + SITE_PADDING)
-                handle.write(f"{fasta_name(name)}\t{start}\t{end}\t{name}\t0\t{'+' if site.strand == 1 else '-'}\n")
+                handle.write(f"{fasta_key(name)}\t{start}\t{end}\t{name}\t0\t{'+' if site.strand == 1 else '-'}\n")
 
 
 def _gaussian_kernel(sd_bp: float) -> np.ndarray:
@@ -405,7 +401,7 @@ def generate_demo_data(outdir: str, seed: int = 7, scale: float = 1.0) -> Dict[s
 
     LOG.info("demo-data: payloads and activity table")
     payloads = build_payloads(rng, scale)
-    write_fasta(os.path.join(outdir, "payloads.fa"), ((fasta_name(n), s) for n, _, s, _ in payloads), index=False)
+    write_fasta(os.path.join(outdir, "payloads.fa"), ((fasta_key(n), s) for n, _, s, _ in payloads), index=False)
     write_activity_table(os.path.join(outdir, "activity.tsv"), rng, payloads)
     write_annotation_bed(os.path.join(outdir, "annotation.bed"), payloads)
 

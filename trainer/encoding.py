@@ -79,7 +79,7 @@ def center_window_bytes(sequence_bytes: TensorLike, length: int) -> tf.Tensor:
     """Cut the centred ``length``-byte window from each string (per-example offset).
 
     The offset is ``(len(s) - length) // 2``, so for odd surplus the extra base stays on the
-    right, like :func:`components.genome.centered_window`. Raises ``InvalidArgumentError`` at
+    right, like :func:`components.signal_output.resize_interval`. Raises ``InvalidArgumentError`` at
     run time when a string is shorter than ``length``.
 
     Args:

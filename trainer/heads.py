@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from components.genome import InputError
 from trainer.enformer import DOWNSAMPLING, Enformer, TrainingAware, call_layer, no_autograph
+from trainer.settings import POOLINGS
 
 # (key_size, value_size, num_heads) of the published payload heads.
 PAYLOAD_CONFIGS: Dict[str, Tuple[int, int, int]] = {
@@ -32,7 +33,6 @@ PAYLOAD_CONFIGS: Dict[str, Tuple[int, int, int]] = {
     "SingleHead64_128": (64, 128, 1),
     "MultiHead64_64": (64, 64, 4),
 }
-POOLINGS = ("flatten", "mean")
 
 _ACTIVATIONS = {None: None, "linear": None, "softplus": tf.nn.softplus, "relu": tf.nn.relu}
 

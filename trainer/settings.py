@@ -11,7 +11,8 @@ from typing import Any, Dict, Optional
 from components.genome import InputError
 
 TRAINING_MODES = ("finetune", "tracks")
-from trainer.heads import POOLINGS  # noqa: E402  (one definition of the head poolings)
+# Payload-head poolings; defined here (not in trainer.heads) so config code needs no TensorFlow.
+POOLINGS = ("flatten", "mean")
 
 
 @dataclasses.dataclass

@@ -40,6 +40,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from components import bigwig
 from components.bigwig_track_gen import sampling
+from components.direct_runner import direct_pipeline  # noqa: F401  (dataset.direct_pipeline for callers)
 from components.genome import InputError, ReferenceGenome, format_list, read_bed
 
 METRICS_NAMESPACE = "BigWigTrackGen"
@@ -356,14 +357,3 @@ def build_track_dataset(config: TrackDatasetConfig, output_dir: str, make_pipeli
     except BaseException:
         remove_outputs(output_dir, [bed_copy] if bed_copy else [])
         raise
-
-
-def direct_pipeline(workers: int = 1) -> beam.Pipeline:
-    """A DirectRunner pipeline: in-process for 1 worker, else multi-processing (0 = all cores)."""
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    if workers == 1:
-        args = ["--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1"]
-    else:
-        args = ["--runner=DirectRunner", "--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
-    return beam.Pipeline(options=PipelineOptions(args))

@@ -163,7 +163,6 @@ def read_activity_tables(paths: Sequence[str]) -> List[ActivityEntry]:
 class PayloadInfo:
     fasta_name: str
     length: int
-    header_line: int
 
 
 def scan_payloads(path: str, wanted: Iterable[str]) -> Dict[str, PayloadInfo]:
@@ -199,7 +198,7 @@ def scan_payloads(path: str, wanted: Iterable[str]) -> Dict[str, PayloadInfo]:
                 f"{path}:{line}: payload {name!r} has {sequence[position]!r} at position {position + 1}; "
                 "only A, C, G, T, N are allowed"
             )
-        found[key] = PayloadInfo(name, len(sequence), line)
+        found[key] = PayloadInfo(name, len(sequence))
     absent = sorted(wanted - set(found))
     if absent:
         raise InputError(
@@ -335,7 +334,6 @@ class PayloadPlan:
     fasta_key: str
     group: str
     activity: float
-    replicates: int
     length: int  # payload length in bp
     splits: Tuple[str, ...]
     annotations: Tuple[Annotation, ...]  # construct coordinates
@@ -353,7 +351,6 @@ class DatasetPlan:
     payload_fasta: str
     left_flank: str
     right_flank: str
-    context: str
     construct_length: int
     window_length: int
     num_eval_offsets: int
@@ -448,13 +445,13 @@ def plan_dataset(
         splits = split_names if split_mode == "offsets" else (assign_split(entry.name, seed, folds),)
         payloads.append(PayloadPlan(
             index=index, name=entry.name, fasta_key=key, group=entry.group, activity=entry.activity,
-            replicates=entry.replicates, length=infos[key].length, splits=splits,
+            length=infos[key].length, splits=splits,
             annotations=tuple(sorted(kept, key=lambda site: (site.start, site.end, site.name))),
         ))
 
     plan = DatasetPlan(
         payloads=tuple(payloads), payload_fasta=payload_fasta, left_flank=left_flank, right_flank=right_flank,
-        context=str(region), construct_length=construct_length, window_length=window_length,
+        construct_length=construct_length, window_length=window_length,
         num_eval_offsets=num_eval_offsets, seed=seed, split_mode=split_mode, split_names=split_names,
         records_per_shard=records_per_shard,
     )

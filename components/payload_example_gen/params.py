@@ -35,6 +35,9 @@ _SPLIT_NAME_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
 Folds = List[Tuple[str, int]]
 
 
+# ``{SPAN}`` / ``{SPAN:N}`` (zero-padded to N digits) in input paths, TFX span syntax.
+SPAN_TOKEN = re.compile(r"{SPAN(?::(\d+))?}")
+
 def normalize_folds(folds: Union[None, Mapping[str, float], Sequence[str], Sequence[Tuple[str, float]]]) -> Folds:
     """Turn ``{"train": 8, "eval": 2}``, ``["train=8", "eval=2"]`` or pairs into ``[(name, weight)]``.
 
@@ -108,7 +111,7 @@ def fill_span(path: str, span: int, version) -> str:
         width = match.group(1)
         return str(value).zfill(int(width)) if width else str(value)
 
-    path = re.sub(r"{SPAN(?::(\d+))?}", lambda m: token(m, span), path)
+    path = SPAN_TOKEN.sub(lambda m: token(m, span), path)
     if version is not None:
         path = re.sub(r"{VERSION(?::(\d+))?}", lambda m: token(m, version), path)
     return path

@@ -47,7 +47,7 @@ def make_example(
     """Serialized ``tf.train.Example`` for one payload construct (see module table)."""
     import tensorflow as tf  # workers import TF once; the CLI's --help never does
 
-    codes = genome.encode_sequence(construct.upper())
+    codes = genome.encode_sequence(construct)  # the encoder is case-insensitive
     feature = tf.train.Feature
     features = {
         "sequence": feature(bytes_list=tf.train.BytesList(value=[codes.tobytes()])),

@@ -54,10 +54,12 @@ def default_examples_dir(output: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     # Heavy imports (TensorFlow, Beam) only when the command actually runs.
-    import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions
-
+    from components.direct_runner import direct_pipeline
+    from components.genome import InputError
     from components.payload_example_gen import constructs, transform
+
+    if args.workers < 0:
+        raise InputError(f"--workers: must be >= 0 (0 = all cores), got {args.workers}")
 
     plan = constructs.plan_dataset(
         activity_tables=[args.activity],
@@ -74,13 +76,10 @@ def run(args: argparse.Namespace) -> int:
         records_per_shard=args.records_per_shard,
     )
     examples_dir = args.examples_dir or default_examples_dir(args.output)
-    beam_args = []
-    if args.workers != 1:
-        beam_args = ["--direct_running_mode=multi_processing", f"--direct_num_workers={args.workers}"]
     output_dir = os.path.dirname(os.path.abspath(args.output))
     os.makedirs(output_dir, exist_ok=True)
     counts = transform.write_dataset(
-        plan, examples_dir, lambda: beam.Pipeline(options=PipelineOptions(beam_args)), table_path=args.output)
+        plan, examples_dir, lambda: direct_pipeline(args.workers), table_path=args.output)
     summary = ", ".join(f"{split}={count}" for split, count in counts.items())
     print(f"{len(plan.payloads)} payloads ({summary}) -> {args.output}, {examples_dir}/Split-*")
     return 0

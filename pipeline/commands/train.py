@@ -38,12 +38,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from components.genome import InputError
+    from pipeline.commands.make_dataset import default_examples_dir
     from trainer.run import train_payload_model
     from trainer.settings import ModelConfig, TrainingConfig
 
-    dataset = args.dataset
-    if dataset.endswith(".tsv"):
-        dataset = dataset[: -len(".tsv")] + ".examples"
+    dataset = default_examples_dir(args.dataset) if args.dataset.endswith(".tsv") else args.dataset
     for split in ("train", "eval"):
         if not os.path.isdir(os.path.join(dataset, f"Split-{split}")):
             raise InputError(f"{dataset}: no Split-{split}/ directory; pass the make-dataset examples directory")
