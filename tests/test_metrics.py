@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from trainer.correlation import average_ranks, mean_track_pearson, pearson_r, spearman_rho
+from components.correlation import average_ranks, mean_track_pearson, pearson_r, spearman_rho
 
 CASES = {
     "random": (np.random.default_rng(0).normal(size=40), np.random.default_rng(1).normal(size=40)),

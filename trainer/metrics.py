@@ -8,7 +8,7 @@ Evaluator uses these (configured with ``MetricConfig(class_name=..., module='tra
 - ``MeanTrackPearson``: for track models; label and prediction are ``[bins, tracks]`` per
   example; r per track over all bins of all examples, then the mean over tracks (Basenji).
 
-The statistics themselves live in :mod:`trainer.correlation`. NaN results (constant predictions)
+The statistics themselves live in :mod:`components.correlation`. NaN results (constant predictions)
 fail TFMA value thresholds, so a constant predictor is never blessed.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ import apache_beam as beam
 import numpy as np
 from tensorflow_model_analysis.metrics import metric_types, metric_util
 
-from trainer.correlation import mean_track_pearson, pearson_r, spearman_rho
+from components.correlation import mean_track_pearson, pearson_r, spearman_rho
 
 PEARSON_NAME = "pearson_r"
 SPEARMAN_NAME = "spearman_rho"

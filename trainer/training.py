@@ -23,7 +23,7 @@ import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
-from trainer.correlation import pearson_r
+from components.correlation import pearson_r
 
 LOG = logging.getLogger(__name__)
 

@@ -7,11 +7,8 @@ from typing import Dict
 
 import numpy as np
 import tensorflow as tf
-from scipy import stats
 
-
-def _safe(value: float) -> float:
-    return float(value) if np.isfinite(value) else float("nan")
+from components.correlation import pearson_r, spearman_rho
 
 
 def write_payload_report(table: Dict[str, np.ndarray], outdir: str, title: str = "") -> Dict[str, float]:
@@ -24,11 +21,10 @@ def write_payload_report(table: Dict[str, np.ndarray], outdir: str, title: str =
     """
     measured = np.asarray(table["activity"], np.float64)
     predicted = np.asarray(table["predicted"], np.float64)
-    constant = len(measured) < 2 or np.ptp(measured) == 0 or np.ptp(predicted) == 0
     summary = {
         "n": int(len(measured)),
-        "pearson_r": float("nan") if constant else _safe(stats.pearsonr(measured, predicted)[0]),
-        "spearman_rho": float("nan") if constant else _safe(stats.spearmanr(measured, predicted)[0]),
+        "pearson_r": pearson_r(measured, predicted),
+        "spearman_rho": spearman_rho(measured, predicted),
         "mse": float(np.mean((measured - predicted) ** 2)) if len(measured) else float("nan"),
     }
     tf.io.gfile.makedirs(outdir)

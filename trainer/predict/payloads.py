@@ -29,7 +29,7 @@ import numpy as np
 
 from components import genome
 from components.genome import InputError, format_list, open_text
-from trainer.correlation import pearson_r, spearman_rho
+from components.correlation import pearson_r, spearman_rho
 from trainer.enformer import DOWNSAMPLING
 from trainer.predict.predictor import ACTIVITY, Predictor, predict_codes
 
