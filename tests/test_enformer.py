@@ -6,7 +6,6 @@ parameter count and the checkpoint paths.
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest

@@ -45,11 +45,8 @@ from sonnet.src.batch_norm import BaseBatchNorm
 
 from components.genome import InputError
 
-BIN_SIZE = 128
 # Total downsampling of the trunk: stem pooling + 6 conv-tower poolings = 2**7.
 DOWNSAMPLING = 128
-REFERENCE_SEQUENCE_LENGTH = 196_608
-REFERENCE_TARGET_LENGTH = 896
 REFERENCE_HEADS: Dict[str, int] = {"human": 5313, "mouse": 1643}
 REFERENCE_TRAINABLE_PARAMETERS = 251_221_292
 POSITIONAL_FUNCTIONS = ("exponential", "central_mask", "gamma")

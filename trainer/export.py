@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, Mapping, Union
 
 import tensorflow as tf
 
-from trainer import encoding
+from trainer import encoding, inputs
 from trainer.enformer import Enformer, check_length
 from trainer.heads import PayloadModel, TrackModel
 
@@ -35,6 +35,8 @@ METADATA_FILE = "enformer_tfx.json"
 TARGET_FEATURE = "target"
 TARGET_VALUES = "target_values"
 DECODE_TARGET_SIGNATURE = "decode_target"
+# Inside an export: the tf.train.Checkpoint in the original project's format.
+WEIGHTS_DIR = os.path.join("assets.extra", "weights")
 
 Exportable = Union[PayloadModel, TrackModel, Enformer]
 
@@ -118,8 +120,7 @@ def export_saved_model(model: Union[Exportable, Mapping[str, Exportable]], expor
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=SERVING_INPUT)], autograph=False)
         def decode_targets(examples: tf.Tensor) -> Dict[str, tf.Tensor]:
             features = tf.io.parse_example(examples, {TARGET_FEATURE: tf.io.FixedLenFeature([], tf.string)})
-            values = tf.io.decode_raw(features[TARGET_FEATURE], tf.float16)
-            return {TARGET_VALUES: tf.cast(tf.reshape(values, [tf.shape(examples)[0], -1, n_tracks]), tf.float32)}
+            return {TARGET_VALUES: inputs.decode_target(features[TARGET_FEATURE], n_tracks)}
 
         signatures[DECODE_TARGET_SIGNATURE] = decode_targets.get_concrete_function()
     tf.saved_model.save(root, export_dir, signatures=signatures)

@@ -18,7 +18,7 @@ modules whose variables are named like Keras 2 (``kernel``, ``bias``) for that r
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import sonnet as snt
 import tensorflow as tf
@@ -311,7 +311,3 @@ def payload_config(name_or_sizes: Any) -> Tuple[int, int, int]:
     key, value, heads = name_or_sizes
     return int(key), int(value), int(heads)
 
-
-def list_layers(model: snt.Module) -> List[str]:
-    """Names of the ``_layers`` of a composite (for logs)."""
-    return [getattr(layer, "name", getattr(layer, "__name__", type(layer).__name__)) for layer in model._layers]

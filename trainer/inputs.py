@@ -129,9 +129,11 @@ def payload_dataset(
 
 
 def decode_target(target_bytes: tf.Tensor, n_tracks: int) -> tf.Tensor:
-    """float16 target bytes -> ``[bins, n_tracks]`` float32 (row-major, Basenji layout)."""
+    """float16 target bytes -> float32 ``[bins, n_tracks]`` (scalar input) or ``[B, bins, n_tracks]``
+    (``[B]`` input of equal lengths); row-major, Basenji layout."""
     values = tf.io.decode_raw(target_bytes, tf.float16)
-    return tf.cast(tf.reshape(values, [-1, n_tracks]), tf.float32)
+    shape = tf.concat([tf.shape(values)[:-1], [-1, n_tracks]], axis=0)
+    return tf.cast(tf.reshape(values, shape), tf.float32)
 
 
 def track_records(file_patterns: FilePatterns, n_tracks: int) -> tf.data.Dataset:

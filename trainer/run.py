@@ -43,7 +43,6 @@ from trainer.settings import ModelConfig, TrainingConfig, from_custom_config
 from trainer.training import EpochResult, FitConfig, Trainer, mse_loss, poisson_loss
 
 LOG = logging.getLogger(__name__)
-WEIGHTS_DIR = os.path.join("assets.extra", "weights")
 DATASET_INFO = "dataset_info.json"
 
 
@@ -54,7 +53,7 @@ def fit_config(training: TrainingConfig) -> FitConfig:
 
 def weights_dir(serving_dir: str) -> str:
     """Where the original-format checkpoint lives inside an exported model."""
-    return os.path.join(serving_dir, WEIGHTS_DIR)
+    return os.path.join(serving_dir, export_lib.WEIGHTS_DIR)
 
 
 def build_enformer(model_config: ModelConfig) -> Enformer:

@@ -55,7 +55,6 @@ ACTIVITY = "activity"
 TRACKS = "tracks"
 SPECIES_HEADS = ("human", "mouse")
 SERVING_SUBDIR = "Format-Serving"
-WEIGHTS_SUBDIR = os.path.join("assets.extra", "weights")
 
 # Requested outputs: name -> track columns to keep (None = all; ignored for ``activity``).
 Request = Mapping[str, Optional[Sequence[int]]]
@@ -349,7 +348,7 @@ def _signature_outputs(signature: Any) -> Dict[str, int]:
 def _load_saved_model(path: str, request: Request, length: Optional[int], strict: bool, key_size: Optional[int],
                       value_size: Optional[int], num_heads: Optional[int]) -> Predictor:
     metadata = export_lib.read_metadata(path)
-    weights = os.path.join(path, WEIGHTS_SUBDIR)
+    weights = os.path.join(path, export_lib.WEIGHTS_DIR)
     exported = set()
     for name in metadata.get("outputs", []):  # "heads" = an exported Enformer's species heads
         exported.update(metadata.get("enformer", {}).get("heads", {}) if name == "heads" else [name])

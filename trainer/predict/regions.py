@@ -33,7 +33,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from components import genome
-from components.genome import BedRecord, InputError, format_list
+from components.genome import BedRecord, InputError
 from components.signal_output import resize_interval
 from trainer.predict.predictor import ACTIVITY, Predictor, predict_codes
 
@@ -142,6 +142,3 @@ def predict_regions(predictor: Predictor, reference: genome.ReferenceGenome, rec
                          f"{failed[0][0]}: {failed[0][1]}")
     return RegionResult(len(records), failed, failed_rows, n_frag, span, shape)
 
-
-def failure_summary(failed: Sequence[Tuple[str, str]]) -> str:
-    return format_list([label for label, _ in failed], limit=10)
