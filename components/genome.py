@@ -58,8 +58,8 @@ def decode_codes(codes: np.ndarray) -> str:
 
 
 def reverse_complement_codes(codes: np.ndarray) -> np.ndarray:
-    """Reverse complement of ``[L]`` uint8 codes (N stays N)."""
-    return _COMPLEMENT_CODE[np.asarray(codes, dtype=np.uint8)[::-1]]
+    """Reverse complement of ``[..., L]`` uint8 codes along the last axis (N stays N)."""
+    return _COMPLEMENT_CODE[np.asarray(codes, dtype=np.uint8)[..., ::-1]]
 
 
 def one_hot(codes: np.ndarray) -> np.ndarray:

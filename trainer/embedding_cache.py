@@ -101,7 +101,7 @@ class EmbeddingCache:
             memmap("codes", np.uint8, (n_windows,) + codes.shape[1:])[start:end] = codes
             memmap("targets", np.float32, (n_windows,) + targets.shape[1:])[start:end] = targets
             for strand in range(self.strands):
-                window = codes if strand == 0 else encoding.reverse_complement_codes(codes)
+                window = codes if strand == 0 else genome.reverse_complement_codes(codes)
                 output = np.asarray(self.embed(tf.constant(window)), dtype=np.float32)
                 memmap("embeddings", np.float32, (n_windows, self.strands) + output.shape[1:])[start:end, strand] = output
             start = end
@@ -126,11 +126,12 @@ class EmbeddingCache:
 
     def embedding_batch(self, indices: np.ndarray, strands: np.ndarray) -> np.ndarray:
         """``[B, bins, C]`` cached embeddings for the keys (no trunk call)."""
-        return np.stack([self.embeddings[i, s] for i, s in zip(indices, strands)])
+        return np.asarray(self.embeddings[indices, strands])
 
     def computed_embedding_batch(self, indices: np.ndarray, strands: np.ndarray) -> np.ndarray:
         """``[B, bins, C]`` embeddings computed by the trunk now (the uncached path)."""
-        codes = np.stack([self.codes[i] if s == 0 else genome.reverse_complement_codes(self.codes[i]) for i, s in zip(indices, strands)])
+        codes = np.asarray(self.codes[indices])
+        codes = np.where(strands[:, None] == 1, genome.reverse_complement_codes(codes), codes)
         return np.asarray(self.embed(tf.constant(codes)))
 
     def ordered_batches(self, batch_size: int) -> Iterator[Tuple[tf.Tensor, tf.Tensor]]:

@@ -428,7 +428,7 @@ def predict_codes(predictor: Predictor, codes: np.ndarray, reverse_complement: b
     codes = np.asarray(codes, dtype=np.uint8)
     n = codes.shape[0]
     if reverse_complement:
-        codes = np.concatenate([codes, np.stack([genome.reverse_complement_codes(row) for row in codes])], axis=0)
+        codes = np.concatenate([codes, genome.reverse_complement_codes(codes)], axis=0)
     outputs = predictor(genome.one_hot(codes))
     if not reverse_complement:
         return outputs
