@@ -35,6 +35,7 @@ import re
 from typing import Any, Dict, List, Optional, Sequence
 
 from components.genome import InputError
+from components.payload_example_gen.params import SPAN_TOKEN
 from pipeline.config_schema import apply_override, check_keyword_arguments, load_dataclass
 from trainer.settings import ModelConfig, TrainingConfig
 
