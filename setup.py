@@ -21,5 +21,9 @@ setup(
         "matplotlib",
         "scipy",
     ],
-    entry_points={"console_scripts": ["enformer-tfx=pipeline.cli:main"]},
+    entry_points={
+        "console_scripts": ["enformer-tfx=pipeline.cli:main"],
+        # Subcommand packages outside pipeline/ (pipeline never imports deploy).
+        "enformer_tfx.commands": ["vertex=deploy.commands"],
+    },
 )

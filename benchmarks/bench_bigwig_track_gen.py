@@ -91,6 +91,7 @@ def naive_bins(values: np.ndarray, spec) -> np.ndarray:
 def run_naive(root: str, windows: int, out: str) -> None:
     import pyBigWig
 
+    from components import records
     from components.bigwig_track_gen import dataset
     from components.genome import ReferenceGenome
 
@@ -101,13 +102,14 @@ def run_naive(root: str, windows: int, out: str) -> None:
             codes = genome.fetch_codes(w.chrom, w.start, w.end)
             target = np.stack([naive_bins(np.array(h.values(w.chrom, w.start, w.end), dtype=np.float32), spec)
                                for h, spec in zip(handles, specs)], axis=1)
-            sink.write(dataset.tfrecord_frame(dataset.encode_track_example(codes, target, w.chrom, w.start, w.end)))
+            sink.write(records.tfrecord_frame(records.track_example(codes, target, w.chrom, w.start, w.end)))
 
 
 def run_beam(root: str, windows: int, out: str, workers: int) -> None:
     from components.bigwig_track_gen import dataset
+    from components.direct_runner import direct_pipeline
 
-    dataset.build_track_dataset(config(root, windows), out, lambda: dataset.direct_pipeline(workers))
+    dataset.build_track_dataset(config(root, windows), out, lambda: direct_pipeline(workers))
 
 
 def run_core(root: str, windows: int, out: str) -> None:
@@ -155,23 +157,9 @@ def _measure(name: str, root: str, windows: int, out: str) -> Dict:
     return result
 
 
-def _frames(handle):
-    """Payloads of the TFRecords in an open (binary) file."""
-    import struct
-
-    while True:
-        header = handle.read(12)
-        if not header:
-            return
-        (size,) = struct.unpack("<Q", header[:8])
-        yield handle.read(size)
-        handle.read(4)
-
-
 def _beam_records(out: str) -> Dict:
     """{(chrom, start): serialized example} from the shard files, matched through windows.bed."""
-    import gzip
-
+    from components import records as contract
     from components.bigwig_track_gen import sampling
 
     records = {}
@@ -179,15 +167,16 @@ def _beam_records(out: str) -> Dict:
     for split in sampling.SPLITS:
         for shard in sorted({int(r[4]) for r in rows if r[3] == split}):
             keys = [(r[0], int(r[1])) for r in rows if r[3] == split and int(r[4]) == shard]
-            path = os.path.join(out, f"Split-{split}", f"data_tfrecord-{shard:05d}-of-00008.gz")
-            with gzip.open(path, "rb") as handle:
-                records.update(zip(keys, _frames(handle)))
+            path = os.path.join(contract.split_dir(out, split), contract.shard_name(shard, 8))
+            records.update(zip(keys, contract.iter_records(path)))
     return records
 
 
 def _naive_records(path: str, keys) -> Dict:
+    from components import records as contract
+
     with open(path, "rb") as handle:
-        return dict(zip(keys, _frames(handle)))
+        return dict(zip(keys, contract.iter_frames(handle, path)))
 
 
 def run(quick: bool = False) -> Dict:

@@ -3,7 +3,7 @@
 ``run(quick)`` does what ``make demo`` does in a temporary directory: ``demo-data`` with the
 Makefile's seed, then ``pipeline/configs/demo.yaml`` (``small`` Enformer, ``--baseline random``)
 through BeamDagRunner, and reads the Evaluator's held-out-payload summary back from ML Metadata.
-Goals (issue 6): ``seconds <= 900`` on 2 CPU cores and ``pearson_r >= 0.8``. ``--quick`` trains
+Goals: ``seconds <= 900`` on 2 CPU cores and ``pearson_r >= 0.8``. ``--quick`` trains
 for 2 x 5 steps only (a smoke run of the same path; its correlation means nothing).
 
 Prints JSON.

@@ -26,7 +26,8 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from components.genome import InputError, format_list, open_text
+from components.genome import format_list, open_text
+from components.errors import InputError
 
 TRACK_COLUMNS: Tuple[str, ...] = ("index", "identifier", "file", "clip", "scale", "sum_stat", "description")
 SUM_STATS: Tuple[str, ...] = ("sum", "mean", "max", "sum_sqrt")

@@ -4,7 +4,7 @@ One FASTA reader (streaming, for payload files), one indexed reference accessor 
 one BED reader, one region parser and one sequence encoder live here; nothing else in the
 project parses these formats.
 
-Sequence encoding (the record contract of ARCHITECTURE.md): uint8 codes ``A=0 C=1 G=2 T=3
+Sequence encoding (the record contract, :mod:`components.records`): uint8 codes ``A=0 C=1 G=2 T=3
 N=4``, case-insensitive; any other character becomes 4 (N). One-hot encoding of the codes
 (``[length, 4]``, A,C,G,T order, code 4 -> all-zero row) happens in the TensorFlow graph; the
 NumPy twin :func:`one_hot` exists for tests and for tools that do not run TensorFlow.
@@ -22,6 +22,8 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from components.errors import InputError
+
 N_CODE = 4
 ALPHABET = "ACGTN"
 
@@ -32,13 +34,6 @@ for _code, _base in enumerate("ACGT"):
     _CODE_TABLE[ord(_base.lower())] = _code
 _COMPLEMENT_CODE = np.array([3, 2, 1, 0, N_CODE], dtype=np.uint8)
 _VALID_SEQUENCE_CHARS = re.compile(r"^[ACGTNacgtn]*$")
-
-
-class InputError(ValueError):
-    """A problem with user-supplied input: the message names the file/line/record and the fix.
-
-    The CLI prints the message alone (no traceback) and exits with status 2.
-    """
 
 
 def encode_sequence(sequence: str) -> np.ndarray:

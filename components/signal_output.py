@@ -27,7 +27,8 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from components.genome import InputError, format_list, open_text
+from components.genome import format_list, open_text
+from components.errors import InputError
 
 LOG = logging.getLogger(__name__)
 

@@ -1,5 +1,10 @@
 """Compile ``create_pipeline(config)`` for Vertex AI Pipelines, submit it, schedule it.
 
+:func:`vertex_platform` is the Vertex AI :class:`pipeline.pipeline.Platform`: the schema path
+inside the image, Vertex custom training (GPU) for the Trainer when
+``vertex.trainer.machine_type`` is set, a Vertex endpoint Pusher when ``vertex.endpoint`` is set,
+and no local ML Metadata file. Everything else is the graph that runs locally.
+
 Three steps, each usable without the others::
 
     compile_pipeline(config, image, "pipeline.json")            # KubeflowV2DagRunner, offline
@@ -18,9 +23,10 @@ import json
 import os
 from typing import Any, Dict, List, Optional
 
-from components.genome import InputError
-from pipeline.config import PipelineConfig
+from components.errors import InputError
+from pipeline.config import PipelineConfig, VertexConfig
 
+DEFAULT_IMAGE_SOURCE_DIR = "/app"  # deploy/Dockerfile: WORKDIR of the source tree in the image
 
 
 def _flag_value(args: List[str], flag: str) -> Optional[str]:
@@ -79,6 +85,97 @@ def local_path_warnings(config: PipelineConfig) -> List[str]:
             for key, value in paths.items() if not value.startswith("gs://")]
 
 
+def vertex_training_args(vertex: VertexConfig) -> Dict[str, Any]:
+    """``TRAINING_ARGS_KEY`` value: a Vertex CustomJob (``job_spec.worker_pool_specs``) + project.
+
+    TFX pops ``project``, keeps the rest as the CustomJob and sets the container command to
+    ``python -m tfx.scripts.run_executor`` with the Trainer's exec properties, so ``run_fn`` and
+    our ``custom_config`` reach ``tfx.components.trainer.executor.GenericExecutor`` unchanged.
+    """
+    trainer = vertex.trainer
+    assert trainer is not None and trainer.machine_type
+    machine_spec: Dict[str, Any] = {"machine_type": trainer.machine_type}
+    if trainer.accelerator_type:
+        machine_spec["accelerator_type"] = trainer.accelerator_type
+        machine_spec["accelerator_count"] = trainer.accelerator_count
+    worker_pool: Dict[str, Any] = {
+        "machine_spec": machine_spec,
+        "replica_count": 1,  # run_fn trains on one machine (no distribution strategy)
+        # Without an image TFX would use the stock TFX image, which lacks trainer.run.
+        "container_spec": {"image_uri": trainer.image},
+    }
+    if trainer.boot_disk_size_gb:
+        worker_pool["disk_spec"] = {"boot_disk_size_gb": trainer.boot_disk_size_gb}
+    job_spec: Dict[str, Any] = {"worker_pool_specs": [worker_pool]}
+    if vertex.service_account:
+        job_spec["service_account"] = vertex.service_account
+    return {"project": vertex.project, "job_spec": job_spec}
+
+
+def vertex_trainer(config: PipelineConfig, **inputs: Any) -> Any:
+    """The Google Cloud extension Trainer (a Vertex CustomJob) when ``vertex.trainer`` asks for
+    custom training; otherwise the stock Trainer on the pipeline worker."""
+    from tfx import v1 as tfx
+
+    from pipeline.pipeline import RUN_FN, standard_trainer
+    from trainer.settings import to_custom_config
+
+    vertex = config.vertex
+    if vertex is None or not vertex.custom_training:
+        return standard_trainer(config, **inputs)
+    if not vertex.trainer.image:  # type: ignore[union-attr]
+        raise ValueError("vertex.trainer.image is unset: compile through deploy.vertex.compile_pipeline")
+    gcp = tfx.extensions.google_cloud_ai_platform
+    # Our keys ("model", "training") stay as they are; from_custom_config ignores the others.
+    custom_config = {
+        **to_custom_config(config.model, config.training),
+        gcp.ENABLE_VERTEX_KEY: True,
+        gcp.VERTEX_REGION_KEY: vertex.region,
+        gcp.TRAINING_ARGS_KEY: vertex_training_args(vertex),
+    }
+    return gcp.Trainer(run_fn=RUN_FN, custom_config=custom_config, **inputs)
+
+
+def vertex_pusher(config: PipelineConfig, model: Any, model_blessing: Any) -> Any:
+    """A Vertex endpoint Pusher when ``vertex.endpoint`` is set, else the filesystem Pusher."""
+    from tfx import v1 as tfx
+
+    from pipeline.pipeline import filesystem_pusher
+
+    vertex = config.vertex
+    if vertex is None or vertex.endpoint is None:
+        return filesystem_pusher(config, model, model_blessing)
+    gcp = tfx.extensions.google_cloud_ai_platform
+    endpoint = vertex.endpoint
+    serving_args = {
+        "project": vertex.project,
+        "endpoint_name": endpoint.endpoint_name,
+        # Forwarded by TFX to aiplatform.Model.deploy().
+        "machine_type": endpoint.machine_type,
+        "min_replica_count": endpoint.min_replica_count,
+        "max_replica_count": endpoint.max_replica_count,
+    }
+    return gcp.Pusher(
+        model=model,
+        model_blessing=model_blessing,
+        custom_config={
+            gcp.ENABLE_VERTEX_KEY: True,
+            gcp.VERTEX_REGION_KEY: vertex.region,
+            gcp.VERTEX_CONTAINER_IMAGE_URI_KEY: endpoint.serving_image,
+            gcp.SERVING_ARGS_KEY: serving_args,
+        },
+    )
+
+
+def vertex_platform(config: PipelineConfig) -> Any:
+    """The Vertex AI :class:`pipeline.pipeline.Platform` for ``config``."""
+    from pipeline.pipeline import Platform
+
+    source_dir = config.vertex.source_dir if config.vertex is not None else DEFAULT_IMAGE_SOURCE_DIR
+    return Platform(schema_dir=os.path.join(source_dir, "schemas"), make_trainer=vertex_trainer,
+                    make_pusher=vertex_pusher, local_metadata=False)
+
+
 def compile_pipeline(
     config: PipelineConfig,
     image: str,
@@ -92,7 +189,7 @@ def compile_pipeline(
     from pipeline.pipeline import create_pipeline
 
     vertex_config = vertex_config_for(config, image, trainer_image)
-    pipeline = create_pipeline(vertex_config, target="vertex")
+    pipeline = create_pipeline(vertex_config, vertex_platform(vertex_config))
     runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
         config=kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(
             display_name=display_name or vertex_config.pipeline_name, default_image=image

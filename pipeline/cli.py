@@ -1,7 +1,9 @@
 """The ``enformer-tfx`` command line: one entry point, one subcommand per module.
 
-Subcommands live in :mod:`pipeline.commands` (one module each, discovered here), so adding a
-command never edits this file. User-input problems (:class:`components.genome.InputError`) are
+Subcommands live in :mod:`pipeline.commands` and in the packages registered under the
+``enformer_tfx.commands`` entry-point group (``deploy.commands``: compile, submit, schedule), one
+module each, discovered here; adding a command never edits this file and ``pipeline`` never
+imports ``deploy``. User-input problems (:class:`components.errors.InputError`) are
 printed as a single ``error: ...`` line with exit status 2 and no traceback.
 """
 from __future__ import annotations
@@ -11,10 +13,30 @@ import importlib
 import logging
 import pkgutil
 import sys
+from importlib.metadata import entry_points
+from types import ModuleType
 from typing import List, Optional
 
-from components.genome import InputError
+from components.errors import InputError
 from pipeline import commands
+
+COMMAND_GROUP = "enformer_tfx.commands"
+
+
+def command_packages() -> List[ModuleType]:
+    """:mod:`pipeline.commands` plus every package registered under :data:`COMMAND_GROUP`.
+
+    A registered package that cannot be imported (a stale install) is reported and skipped, so
+    the other commands keep working.
+    """
+    packages = [commands]
+    for entry in sorted(entry_points(group=COMMAND_GROUP), key=lambda e: e.name):
+        try:
+            packages.append(entry.load())
+        except ImportError as error:
+            print(f"warning: commands {entry.value!r} ({COMMAND_GROUP}:{entry.name}) not loaded: {error}",
+                  file=sys.stderr)
+    return packages
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,9 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    for module_info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{commands.__name__}.{module_info.name}")
-        module.register(subparsers)
+    modules = [f"{package.__name__}.{info.name}" for package in command_packages()
+               for info in pkgutil.iter_modules(package.__path__)]
+    for name in sorted(modules, key=lambda module: module.rsplit(".", 1)[1]):
+        importlib.import_module(name).register(subparsers)
     return parser
 
 

@@ -34,7 +34,7 @@ import os
 import re
 from typing import Any, Dict, List, Optional, Sequence
 
-from components.genome import InputError
+from components.errors import InputError
 from components.payload_example_gen.params import SPAN_TOKEN
 from pipeline.config_schema import apply_override, check_keyword_arguments, load_dataclass
 from trainer.settings import ModelConfig, TrainingConfig

@@ -1,7 +1,7 @@
 """Typed loading of nested dataclasses from YAML mappings, with errors that name the key.
 
 ``load_dataclass(cls, mapping, where)`` builds ``cls`` from a plain mapping: unknown keys,
-missing required keys and wrong types raise :class:`components.genome.InputError` naming the
+missing required keys and wrong types raise :class:`components.errors.InputError` naming the
 dotted key path (``config.yaml: training.epochs: expected int, got 'ten'``). Supported field
 types: ``int``, ``float``, ``bool``, ``str``, ``Optional[...]``, ``List[...]``, ``Dict[str, ...]``
 and nested dataclasses.
@@ -13,7 +13,7 @@ import dataclasses
 import typing
 from typing import Any, Dict, List, Mapping, Sequence, Type, TypeVar
 
-from components.genome import InputError
+from components.errors import InputError
 
 T = TypeVar("T")
 

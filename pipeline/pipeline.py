@@ -12,23 +12,24 @@ Data flow::
 Custom code is referenced by importable paths (``trainer.run.run_fn``, ``trainer.metrics``)
 so the same definition compiles for Vertex, where the package is installed in the image.
 
-``target="vertex"`` (``enformer-tfx compile``) changes only what must differ on Vertex AI: the
-schema path inside the image, Vertex custom training (GPU) for the Trainer when
-``vertex.trainer.machine_type`` is set, a Vertex endpoint Pusher when ``vertex.endpoint`` is
-set, and no local ML Metadata file. Everything else is the graph that runs locally.
+``create_pipeline`` knows no deployment target: what differs between targets (the schema path
+as the executors see it, the Trainer and Pusher components, where ML Metadata lives) comes in
+a :class:`Platform`. Local runs use :data:`LOCAL`; ``deploy.vertex`` supplies the Vertex AI
+platform (custom GPU training, endpoint push) for ``enformer-tfx compile``.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
 from components.bigwig_track_gen.component import BigWigTrackGen
-from components.evaluation_report.component import PayloadEvaluator
+from components.evaluation_report.component import ReportingEvaluator
 from components.payload_example_gen.component import PayloadExampleGen
-from pipeline.config import PipelineConfig, VertexConfig, all_spans_pattern
+from pipeline.config import PipelineConfig, all_spans_pattern
 from trainer import export
 from trainer.settings import to_custom_config
 
@@ -36,8 +37,6 @@ RUN_FN = "trainer.run.run_fn"
 METRICS_MODULE = "trainer.metrics"
 SCHEMA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "schemas")
 SCHEMAS = {"finetune": "payload_schema.pbtxt", "tracks": "track_schema.pbtxt"}
-TARGETS = ("local", "vertex")
-DEFAULT_IMAGE_SOURCE_DIR = "/app"  # deploy/Dockerfile: WORKDIR of the source tree in the image
 
 
 def schema_path(mode: str, schema_dir: str = SCHEMA_DIR) -> str:
@@ -62,76 +61,13 @@ def payload_example_gen_arguments(config: PipelineConfig) -> Dict[str, Any]:
     return arguments
 
 
-def vertex_training_args(vertex: VertexConfig) -> Dict[str, Any]:
-    """``TRAINING_ARGS_KEY`` value: a Vertex CustomJob (``job_spec.worker_pool_specs``) + project.
-
-    TFX pops ``project``, keeps the rest as the CustomJob and sets the container command to
-    ``python -m tfx.scripts.run_executor`` with the Trainer's exec properties, so ``run_fn`` and
-    our ``custom_config`` reach ``tfx.components.trainer.executor.GenericExecutor`` unchanged.
-    """
-    trainer = vertex.trainer
-    assert trainer is not None and trainer.machine_type
-    machine_spec: Dict[str, Any] = {"machine_type": trainer.machine_type}
-    if trainer.accelerator_type:
-        machine_spec["accelerator_type"] = trainer.accelerator_type
-        machine_spec["accelerator_count"] = trainer.accelerator_count
-    worker_pool: Dict[str, Any] = {
-        "machine_spec": machine_spec,
-        "replica_count": 1,  # run_fn trains on one machine (no distribution strategy)
-        # Without an image TFX would use the stock TFX image, which lacks trainer.run.
-        "container_spec": {"image_uri": trainer.image},
-    }
-    if trainer.boot_disk_size_gb:
-        worker_pool["disk_spec"] = {"boot_disk_size_gb": trainer.boot_disk_size_gb}
-    job_spec: Dict[str, Any] = {"worker_pool_specs": [worker_pool]}
-    if vertex.service_account:
-        job_spec["service_account"] = vertex.service_account
-    return {"project": vertex.project, "job_spec": job_spec}
+def standard_trainer(config: PipelineConfig, **inputs: Any) -> Any:
+    """The stock TFX Trainer running ``run_fn`` where the pipeline runs."""
+    return tfx.components.Trainer(run_fn=RUN_FN, custom_config=to_custom_config(config.model, config.training), **inputs)
 
 
-def _make_trainer(config: PipelineConfig, target: str, **inputs: Any) -> Any:
-    """Standard Trainer, or the Google Cloud extension Trainer (Vertex CustomJob) on Vertex."""
-    custom_config = to_custom_config(config.model, config.training)
-    vertex = config.vertex
-    if target == "vertex" and vertex is not None and vertex.custom_training:
-        if not vertex.trainer.image:  # type: ignore[union-attr]
-            raise ValueError("vertex.trainer.image is unset: compile through deploy.vertex.compile_pipeline")
-        gcp = tfx.extensions.google_cloud_ai_platform
-        # Our keys ("model", "training") stay as they are; from_custom_config ignores the others.
-        custom_config = {
-            **custom_config,
-            gcp.ENABLE_VERTEX_KEY: True,
-            gcp.VERTEX_REGION_KEY: vertex.region,
-            gcp.TRAINING_ARGS_KEY: vertex_training_args(vertex),
-        }
-        return gcp.Trainer(run_fn=RUN_FN, custom_config=custom_config, **inputs)
-    return tfx.components.Trainer(run_fn=RUN_FN, custom_config=custom_config, **inputs)
-
-
-def _make_pusher(config: PipelineConfig, target: str, model: Any, model_blessing: Any) -> Any:
-    """Filesystem Pusher (versioned directories), or a Vertex endpoint Pusher on Vertex."""
-    vertex = config.vertex
-    if target == "vertex" and vertex is not None and vertex.endpoint is not None:
-        gcp = tfx.extensions.google_cloud_ai_platform
-        endpoint = vertex.endpoint
-        serving_args = {
-            "project": vertex.project,
-            "endpoint_name": endpoint.endpoint_name,
-            # Forwarded by TFX to aiplatform.Model.deploy().
-            "machine_type": endpoint.machine_type,
-            "min_replica_count": endpoint.min_replica_count,
-            "max_replica_count": endpoint.max_replica_count,
-        }
-        return gcp.Pusher(
-            model=model,
-            model_blessing=model_blessing,
-            custom_config={
-                gcp.ENABLE_VERTEX_KEY: True,
-                gcp.VERTEX_REGION_KEY: vertex.region,
-                gcp.VERTEX_CONTAINER_IMAGE_URI_KEY: endpoint.serving_image,
-                gcp.SERVING_ARGS_KEY: serving_args,
-            },
-        )
+def filesystem_pusher(config: PipelineConfig, model: Any, model_blessing: Any) -> Any:
+    """Pusher into versioned directories under ``config.push.destination``."""
     return tfx.components.Pusher(
         model=model,
         model_blessing=model_blessing,
@@ -139,6 +75,27 @@ def _make_pusher(config: PipelineConfig, target: str, model: Any, model_blessing
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.push.destination)
         ),
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class Platform:
+    """The pieces of the pipeline that depend on where it runs; the graph itself does not.
+
+    Attributes:
+      schema_dir: ``schemas/`` as the ImportSchemaGen executor sees it.
+      make_trainer: ``(config, **trainer inputs) -> Trainer component``.
+      make_pusher: ``(config, model, model_blessing) -> Pusher component``.
+      local_metadata: keep ML Metadata in the config's SQLite file (False: the orchestrator,
+        e.g. Vertex AI Pipelines, keeps its own).
+    """
+
+    schema_dir: str = SCHEMA_DIR
+    make_trainer: Callable[..., Any] = standard_trainer
+    make_pusher: Callable[[PipelineConfig, Any, Any], Any] = filesystem_pusher
+    local_metadata: bool = True
+
+
+LOCAL = Platform()
 
 
 def _threshold(lower_bound: Any, max_drop: Any) -> tfma.MetricThreshold:
@@ -191,10 +148,8 @@ def make_eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     )
 
 
-def create_pipeline(config: PipelineConfig, target: str = "local") -> tfx.dsl.Pipeline:
-    """The whole pipeline for ``config`` (see module docstring); ``target``: local | vertex."""
-    if target not in TARGETS:
-        raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+def create_pipeline(config: PipelineConfig, platform: Platform = LOCAL) -> tfx.dsl.Pipeline:
+    """The whole pipeline for ``config`` (see module docstring) on ``platform``."""
     mode = config.training.mode
     if mode == "finetune":
         example_gen = PayloadExampleGen(**payload_example_gen_arguments(config))
@@ -203,12 +158,7 @@ def create_pipeline(config: PipelineConfig, target: str = "local") -> tfx.dsl.Pi
     examples = example_gen.outputs["examples"]
 
     statistics_gen = tfx.components.StatisticsGen(examples=examples)
-    if target == "vertex":
-        source_dir = config.vertex.source_dir if config.vertex is not None else DEFAULT_IMAGE_SOURCE_DIR
-        schema_file = schema_path(mode, os.path.join(source_dir, "schemas"))
-    else:
-        schema_file = schema_path(mode)
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file)
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path(mode, platform.schema_dir))
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
@@ -218,23 +168,22 @@ def create_pipeline(config: PipelineConfig, target: str = "local") -> tfx.dsl.Pi
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
 
-    trainer = _make_trainer(
+    trainer = platform.make_trainer(
         config,
-        target,
         examples=examples,
         schema=schema_gen.outputs["schema"],
         base_model=latest_blessed.outputs["model"] if config.training.warm_start else None,
         train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=config.training.epochs * config.training.steps),
         eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=None),
     )
-    evaluator = PayloadEvaluator(
+    evaluator = ReportingEvaluator(
         examples=examples,
         model=trainer.outputs["model"],
         baseline_model=latest_blessed.outputs["model"],
         eval_config=make_eval_config(config),
         example_splits=["eval"],
-    )
-    pusher = _make_pusher(config, target, trainer.outputs["model"], evaluator.outputs["blessing"])
+    ).with_id("Evaluator")
+    pusher = platform.make_pusher(config, trainer.outputs["model"], evaluator.outputs["blessing"])
     components: List[Any] = [
         example_gen, statistics_gen, schema_gen, example_validator, latest_blessed, trainer, evaluator, pusher,
     ]
@@ -243,10 +192,9 @@ def create_pipeline(config: PipelineConfig, target: str = "local") -> tfx.dsl.Pi
         pipeline_root=config.pipeline_root,
         components=components,
         enable_cache=config.enable_cache,
-        # Vertex AI Pipelines keeps its own ML Metadata; the SQLite file is for local runs.
         metadata_connection_config=(
             tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)
-            if target == "local" else None
+            if platform.local_metadata else None
         ),
         beam_pipeline_args=list(config.beam_pipeline_args),
     )

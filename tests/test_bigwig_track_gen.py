@@ -13,9 +13,11 @@ import numpy as np
 import pyBigWig
 import pytest
 
-from components import bigwig
+from components import bigwig, records
 from components.bigwig_track_gen import dataset, sampling
-from components.genome import InputError, ReferenceGenome, read_bed, write_fasta
+from components.direct_runner import direct_pipeline
+from components.genome import ReferenceGenome, read_bed, write_fasta
+from components.errors import InputError
 
 CHROMS = {"chr1": 30_000, "chr2": 20_000, "chr3": 12_000}
 LENGTH, WIDTH = 1280, 128
@@ -112,22 +114,20 @@ def expected_target(root, chrom, start, end):
 
 
 def read_records(path_glob):
-    """All records of the matching shard files, parsed with TensorFlow (the trainer's reader)."""
+    """All records of the matching shard files, parsed with TensorFlow via the record contract."""
     import tensorflow as tf
 
-    spec = {"sequence": tf.io.FixedLenFeature([], tf.string), "target": tf.io.FixedLenFeature([], tf.string),
-            "chrom": tf.io.FixedLenFeature([], tf.string), "start": tf.io.FixedLenFeature([], tf.int64),
-            "end": tf.io.FixedLenFeature([], tf.int64)}
-    records = []
+    spec = records.track_feature_spec()
+    parsed = []
     for path in sorted(glob.glob(path_glob)):
         for raw in tf.data.TFRecordDataset(path, compression_type="GZIP"):
             ex = tf.io.parse_single_example(raw, spec)
-            records.append({
+            parsed.append({
                 "chrom": ex["chrom"].numpy().decode(), "start": int(ex["start"]), "end": int(ex["end"]),
                 "sequence": np.frombuffer(ex["sequence"].numpy(), np.uint8),
-                "target": np.frombuffer(ex["target"].numpy(), "<f2").reshape(LENGTH // WIDTH, -1),
+                "target": records.decode_target(ex["target"], len(TRACKS)).numpy(),
             })
-    return records
+    return parsed
 
 
 def assert_nothing_published(out):
@@ -239,7 +239,7 @@ def read_bed_rows(rows):
 @pytest.fixture(scope="module")
 def built(inputs, tmp_path_factory):
     out = tmp_path_factory.mktemp("built") / "ds"
-    info = dataset.build_track_dataset(make_config(inputs), str(out), dataset.direct_pipeline, bed_copy=f"{out}.bed")
+    info = dataset.build_track_dataset(make_config(inputs), str(out), direct_pipeline, bed_copy=f"{out}.bed")
     return out, info
 
 
@@ -296,7 +296,7 @@ def test_fraction_mode_and_cutoff(inputs, built, tmp_path):
     stds = sorted(bigwig.max_track_std(r["target"]) for r in read_records(f"{out}/Split-*/*.gz"))
     cutoff = float(stds[len(stds) // 2])
     config = make_config(inputs, eval_chroms=(), eval_fraction=0.3, split_block=4 * LENGTH, cutoff=cutoff)
-    info2 = dataset.build_track_dataset(config, str(tmp_path / "f"), dataset.direct_pipeline)
+    info2 = dataset.build_track_dataset(config, str(tmp_path / "f"), direct_pipeline)
     records = {s: read_records(f"{tmp_path}/f/Split-{s}/*.gz") for s in ("train", "eval")}
     assert records["train"] and records["eval"]
     skipped = sum(c["below_cutoff"] for c in info2["counts"].values())
@@ -309,7 +309,7 @@ def test_fraction_mode_and_cutoff(inputs, built, tmp_path):
 
 def test_same_bytes_with_one_and_two_workers(inputs, built, tmp_path):
     out, _ = built
-    dataset.build_track_dataset(make_config(inputs), str(tmp_path / "w2"), lambda: dataset.direct_pipeline(2))
+    dataset.build_track_dataset(make_config(inputs), str(tmp_path / "w2"), lambda: direct_pipeline(2))
     names = sorted(os.path.relpath(p, out) for p in glob.glob(f"{out}/**/*", recursive=True) if os.path.isfile(p))
     assert names == sorted(os.path.relpath(p, tmp_path / "w2")
                            for p in glob.glob(f"{tmp_path}/w2/**/*", recursive=True) if os.path.isfile(p))
@@ -413,11 +413,29 @@ def test_bad_inputs_raise_and_write_nothing(inputs, tmp_path):
     cases.append((dict(tracks=str(two_tracks)), "'chr3' is not in the bigWig of track 1 'atac_mean'"))
     for overrides, message in cases:
         with pytest.raises(InputError, match=message):
-            dataset.build_track_dataset(make_config(inputs, **overrides), out, dataset.direct_pipeline)
+            dataset.build_track_dataset(make_config(inputs, **overrides), out, direct_pipeline)
         assert_nothing_published(out)
     # Fails after the pipeline ran: every window below the cutoff.
     with pytest.raises(InputError, match="all 36 sampled windows are below the cutoff"):
-        dataset.build_track_dataset(make_config(inputs, cutoff=1e9), out, dataset.direct_pipeline,
+        dataset.build_track_dataset(make_config(inputs, cutoff=1e9), out, direct_pipeline,
                                     bed_copy=str(tmp_path / "out.bed"))
     assert_nothing_published(out)
     assert not os.path.exists(tmp_path / "out.bed")
+
+
+def test_trainer_inputs_read_generator_output(built):
+    """Round trip: BigWigTrackGen's shards through ``trainer.inputs`` (the trainer's reader)."""
+    from trainer import inputs
+
+    out, info = built
+    expected = read_records(str(records.shard_pattern(str(out), "train")))
+    decoded = list(inputs.track_records(records.shard_pattern(str(out), "train"), info["n_tracks"]))
+    assert len(decoded) == len(expected) == info["counts"]["train"]["written"]
+    for (codes, target), record in zip(decoded, expected):
+        assert codes.dtype.name == "uint8" and codes.shape == (LENGTH,)
+        assert target.dtype.name == "float32" and target.shape == (LENGTH // WIDTH, len(TRACKS))
+        np.testing.assert_array_equal(codes.numpy(), record["sequence"])
+        np.testing.assert_array_equal(target.numpy(), record["target"])
+    one_hot, target = next(iter(inputs.track_dataset(records.shard_pattern(str(out), "eval"), info["n_tracks"],
+                                                     batch_size=2, training=False)))
+    assert one_hot.shape == (2, LENGTH, 4) and target.shape == (2, LENGTH // WIDTH, len(TRACKS))

@@ -12,7 +12,7 @@ import pytest
 import sonnet as snt
 import tensorflow as tf
 
-from components import genome
+from components import errors, genome
 from trainer import baseline, encoding, enformer, export, heads
 
 LENGTH = 25_600
@@ -152,7 +152,7 @@ def test_length_errors(tiny, rng):
     with pytest.raises(enformer.SequenceLengthError, match="multiple of 128"):
         tiny(_one_hot(rng, 1, LENGTH + 1))
     assert issubclass(enformer.SequenceLengthError, ValueError)
-    assert issubclass(enformer.SequenceLengthError, genome.InputError)
+    assert issubclass(enformer.SequenceLengthError, errors.InputError)
     cropped = enformer.build_enformer("tiny", target_length=896)
     with pytest.raises(enformer.SequenceLengthError, match="target_length=896"):
         cropped.trunk(_one_hot(rng, 1, LENGTH))
@@ -262,11 +262,12 @@ def test_reverse_complement_and_centre_window():
 # ---------------------------------------------------------------------------------------------
 # Heads: training, legacy (Zenodo) checkpoints, errors
 # ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("config,pooling", [("SingleHead64_64", "flatten"), ("SingleHead64_128", "flatten"),
-                                            ("MultiHead64_64", "flatten"), ("MultiHead64_64", "mean")])
+# The published configurations: SingleHead64_64, SingleHead64_128, MultiHead64_64.
+@pytest.mark.parametrize("config,pooling", [((64, 64, 1), "flatten"), ((64, 128, 1), "flatten"),
+                                            ((64, 64, 4), "flatten"), ((64, 64, 4), "mean")])
 def test_payload_heads_train(tiny_checkpoint, rng, config, pooling):
     trunk = baseline.load_enformer(tiny_checkpoint, "tiny")
-    key, value, n_heads = heads.payload_config(config)
+    key, value, n_heads = config
     model = heads.PayloadModel(trunk, key, value, n_heads, pooling=pooling, input_length=SHORT)
     width = value * n_heads
     assert model.dense.input_size == (20 * width if pooling == "flatten" else width)
@@ -310,7 +311,7 @@ def test_track_head_trains_with_frozen_trunk(tiny_checkpoint, rng):
 
 def test_flatten_head_rejects_other_lengths(tiny, rng):
     model = heads.PayloadModel(tiny, 64, 64, 1, pooling="flatten", input_length=SHORT)
-    with pytest.raises(genome.InputError, match="length-agnostic"):
+    with pytest.raises(errors.InputError, match="length-agnostic"):
         model(_one_hot(rng, 1, 2 * SHORT))
     agnostic = heads.PayloadModel(tiny, 64, 64, 1, pooling="mean", input_length=SHORT)
     assert agnostic(_one_hot(rng, 1, 2 * SHORT)).shape == (1, 1)

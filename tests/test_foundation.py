@@ -1,4 +1,4 @@
-"""Environment smoke test and the synthetic demo data (issue: foundation)."""
+"""Environment smoke test and the synthetic demo data."""
 from __future__ import annotations
 
 import collections

@@ -14,14 +14,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import pytest
 
-from components import genome
-from components.genome import InputError
+from components import genome, records
+from components.errors import InputError
 from components.payload_example_gen import constructs, params
 
 LENGTH = 2_560
 WINDOW = 2_048
 CONTEXT = "chr1:4001-5000"  # 0-based [4000, 5000)
-N_OFFSETS = 4
 SEED = 11
 HEADER = "MenDel.Name\tgroups\tfoldchange\tactivity\n"
 
@@ -88,7 +87,6 @@ def exec_properties(inputs: Inputs, activity_path: Optional[str] = None, **overr
         params.WINDOW_LENGTH_KEY: WINDOW,
         params.SEED_KEY: SEED,
         params.SPLIT_MODE_KEY: "payload",
-        params.NUM_EVAL_OFFSETS_KEY: N_OFFSETS,
         params.RECORDS_PER_SHARD_KEY: 1000,
     }
     properties.update(overrides)
@@ -109,13 +107,9 @@ def run_executor(uri: str, properties: dict, beam_args: Optional[List[str]] = No
 
 
 def read_split(uri: str, split: str) -> Dict[str, dict]:
-    import tensorflow as tf
-
-    from components.payload_example_gen.records import parse_record
-
-    files = sorted(glob.glob(os.path.join(uri, f"Split-{split}", "data_tfrecord-*.gz")))
-    assert files, f"no files in {uri}/Split-{split}"
-    parsed = [parse_record(raw.numpy()) for raw in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+    serialized = records.read_split(uri, split)
+    assert serialized, f"no records in {uri}/Split-{split}"
+    parsed = [records.parse_payload_record(raw) for raw in serialized]
     return {record["name"]: record for record in parsed}
 
 
@@ -193,8 +187,6 @@ def test_records_constructs_and_layout(fixture_run):
             left = (LENGTH - len(payload)) // 2
             assert genome.decode_codes(codes[left:left + len(payload)]) == payload  # payload at its offset
             assert genome.decode_codes(codes[:left]) == inputs.reference_sequence[4000 - left:4000].upper()
-        assert len(record["eval_offsets"]) == N_OFFSETS
-        assert all(0 <= o <= LENGTH - WINDOW for o in record["eval_offsets"])
 
 
 def test_activity_mean_groups_and_tilde_names(fixture_run):
@@ -237,9 +229,7 @@ def test_schema_matches_records(fixture_run):
 
     _, uri, _, _ = fixture_run
     schema = tfdv.load_schema_text(os.path.join(os.path.dirname(__file__), "..", "schemas", "payload_schema.pbtxt"))
-    from components.payload_example_gen.records import FEATURES
-
-    assert sorted(f.name for f in schema.feature) == sorted(FEATURES)
+    assert sorted(f.name for f in schema.feature) == sorted(records.PAYLOAD_FEATURES)
     stats = tfdv.generate_statistics_from_tfrecord(data_location=os.path.join(uri, "Split-*", "*.gz"))
     anomalies = tfdv.validate_statistics(stats, schema)
     assert not anomalies.anomaly_info, dict(anomalies.anomaly_info)
@@ -248,16 +238,37 @@ def test_schema_matches_records(fixture_run):
 def test_parse_feature_spec_reads_records(fixture_run):
     import tensorflow as tf
 
-    from components.payload_example_gen.records import feature_spec
-
-    _, uri, records, _ = fixture_run
-    files = glob.glob(os.path.join(uri, "Split-train", "*.gz"))
-    batch = next(iter(tf.data.TFRecordDataset(files, compression_type="GZIP").batch(64)))
-    parsed = tf.io.parse_example(batch, feature_spec(N_OFFSETS))
+    _, uri, by_name, _ = fixture_run
+    batch = tf.constant(records.read_split(uri, "train"))
+    parsed = tf.io.parse_example(batch, records.payload_feature_spec())
     codes = tf.io.decode_raw(parsed["sequence"], tf.uint8)
-    assert codes.shape[1] == LENGTH and parsed["eval_offsets"].shape[1] == N_OFFSETS
-    name = parsed["name"][0].numpy().decode()
-    np.testing.assert_array_equal(codes[0].numpy(), records[name]["sequence"])
+    assert codes.shape[1] == LENGTH
+    for row, name in enumerate(n.decode() for n in parsed["name"].numpy()):
+        np.testing.assert_array_equal(codes[row].numpy(), by_name[name]["sequence"])
+        assert parsed["annotation_start"][row].numpy().tolist() == by_name[name]["annotation_start"]
+        assert [s.decode() for s in parsed["annotation_name"][row].numpy()] == by_name[name]["annotation_name"]
+
+
+def test_trainer_inputs_read_generator_output(fixture_run):
+    """Round trip: PayloadExampleGen's records through ``trainer.inputs.payload_dataset``."""
+    from trainer import inputs
+
+    _, uri, by_name, _ = fixture_run
+    names = [records.parse_payload_record(raw)["name"] for raw in records.read_split(uri, "eval")]
+    evaluation = inputs.payload_dataset(records.shard_pattern(uri, "eval"), WINDOW, batch_size=64, training=False,
+                                        num_eval_offsets=2)
+    one_hot, activity = [np.concatenate(parts) for parts in zip(*[(x.numpy(), y.numpy()) for x, y in evaluation])]
+    assert one_hot.shape == (2 * len(names), WINDOW, 4) and one_hot.dtype == np.float32
+    assert activity.dtype == np.float32
+    for row, name in enumerate(np.repeat(names, 2)):  # payload-major, offset-minor
+        offset = 0 if row % 2 == 0 else LENGTH - WINDOW  # two evenly spaced offsets: both ends
+        expected = genome.one_hot(by_name[name]["sequence"][offset:offset + WINDOW])
+        np.testing.assert_array_equal(one_hot[row], expected)
+        assert activity[row] == pytest.approx(by_name[name]["activity"])
+    training = inputs.payload_dataset(records.shard_pattern(uri, "train"), WINDOW, batch_size=4, training=True, seed=3)
+    window, _ = next(iter(training))
+    assert window.shape == (4, WINDOW, 4)
+    assert np.all(window.numpy().sum(axis=-1) == 1.0)  # the generator writes no N inside constructs here
 
 
 # --------------------------------------------------------------------------- splits, spans, determinism
@@ -416,7 +427,7 @@ def test_cli_make_dataset_offsets_mode(tmp_path, capsys):
     table = str(tmp_path / "out" / "dataset.tsv")
     argv = ["make-dataset", inputs.table, inputs.fasta, "--annotation", inputs.bed, "--reference", inputs.reference,
             "--context", CONTEXT, "--seed", "4200", "--folds", "train=1", "eval=1", "--split-mode", "offsets",
-            "--length", str(LENGTH), "--window", str(WINDOW), "--eval-offsets", "3", "--output", table]
+            "--length", str(LENGTH), "--window", str(WINDOW), "--output", table]
     assert main(argv) == 0
     with open(table) as handle:
         rows = [line.rstrip("\n").split("\t") for line in handle]
@@ -431,7 +442,6 @@ def test_cli_make_dataset_offsets_mode(tmp_path, capsys):
     examples = str(tmp_path / "out" / "dataset.examples")
     train, evaluation = read_split(examples, "train"), read_split(examples, "eval")
     assert sorted(train) == sorted(evaluation) == sorted(by_name)  # offsets mode: every payload in both
-    assert len(train["P1"]["eval_offsets"]) == 3
 
     # Bad input: one line on stderr, exit status 2, nothing new published.
     assert main(argv[:-1] + [str(tmp_path / "bad.tsv"), "--context", "chr1:9001-10500"]) == 2

@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from components.genome import InputError, write_fasta
+from components.genome import write_fasta
+from components.errors import InputError
 from pipeline.config import load_config
 
 WINDOW = 1280
@@ -49,7 +50,6 @@ def pipeline_config(tmp: str, demo_data: str, context: str, **training) -> dict:
             "context": context,
             "construct_length": CONSTRUCT,
             "window_length": WINDOW,
-            "num_eval_offsets": 2,
             "folds": {"train": 3, "eval": 1},
             "seed": 1,
         },
@@ -112,7 +112,7 @@ def gc_dataset(tmp_path_factory, demo_data, demo_manifest):
     status = main([
         "make-dataset", os.path.join(root, "activity.tsv"), os.path.join(root, "payloads.fa"),
         "--reference", os.path.join(demo_data, "reference.fa"), "--context", demo_manifest["context"],
-        "--length", str(CONSTRUCT), "--window", str(WINDOW), "--eval-offsets", "2", "--folds", "train=3", "eval=1",
+        "--length", str(CONSTRUCT), "--window", str(WINDOW), "--folds", "train=3", "eval=1",
         "--output", os.path.join(root, "gc.tsv"),
     ])
     assert status == 0
@@ -253,7 +253,7 @@ def test_pipeline_end_to_end_blesses_good_and_rejects_worse(tmp_path, demo_data,
     assert os.path.exists(os.path.join(first["uri"], "scatter.png"))
     counts = _executions_by_component(config.metadata_path)
     for component in ("PayloadExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "Trainer",
-                      "PayloadEvaluator", "Pusher"):
+                      "Evaluator", "Pusher"):
         assert counts.get(component) == ["run"], (component, counts)
 
     # Run 2: same data (cached upstream), a deliberately worse model: random init, barely

@@ -14,7 +14,7 @@ import socket
 
 import pytest
 
-from components.genome import InputError
+from components.errors import InputError
 from pipeline.config import load_config
 from tests.test_pipeline import pipeline_config, write_config, write_gc_assay
 
@@ -32,7 +32,7 @@ VERTEX_OVERRIDES = [
     "vertex.trainer.machine_type=n1-standard-8", "vertex.trainer.accelerator_type=NVIDIA_TESLA_T4",
     "vertex.trainer.accelerator_count=2", f"beam_pipeline_args=[{', '.join(DATAFLOW_ARGS)}]",
 ]
-BEAM_COMPONENTS = ("PayloadExampleGen", "StatisticsGen", "PayloadEvaluator")
+BEAM_COMPONENTS = ("PayloadExampleGen", "StatisticsGen", "Evaluator")
 
 
 @pytest.fixture
@@ -90,12 +90,12 @@ def test_compiled_json_is_a_vertex_pipeline_spec(compiled):
     assert job.display_name == "enformer-tfx-demo"
     assert set(spec.root.dag.tasks) == {
         "PayloadExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "Trainer",
-        "PayloadEvaluator", "Pusher",
+        "Evaluator", "Pusher",
         # LatestBlessedModelStrategy compiles to two Vertex resolver tasks.
         "latest_blessed_model_resolver-model-blessing-resolver", "latest_blessed_model_resolver-model-resolver",
     }
     trainer_inputs = spec.root.dag.tasks["Trainer"].inputs.artifacts
-    evaluator_inputs = spec.root.dag.tasks["PayloadEvaluator"].inputs.artifacts
+    evaluator_inputs = spec.root.dag.tasks["Evaluator"].inputs.artifacts
     for inputs, key in ((trainer_inputs, "base_model"), (evaluator_inputs, "baseline_model")):
         assert inputs[key].task_output_artifact.producer_task == "latest_blessed_model_resolver-model-resolver"
     text = json.dumps(document)
@@ -121,7 +121,7 @@ def test_every_component_has_image_and_an_importable_executor(compiled):
     assert containers == 7
     executors = _executors(document)
     assert executors["PayloadExampleGen"]["container"]["args"][1] == "components.payload_example_gen.executor.Executor"
-    assert executors["PayloadEvaluator"]["container"]["args"][1] == "components.evaluation_report.executor.Executor"
+    assert executors["Evaluator"]["container"]["args"][1] == "components.evaluation_report.executor.Executor"
     # Vertex resolves {SPAN} with TFX's ExampleGen driver hook before the executor runs.
     hook = executors["PayloadExampleGen"]["container"]["lifecycle"]["preCacheCheck"]
     assert hook["command"][-1] == "tfx.orchestration.kubeflow.v2.file_based_example_gen.driver"
@@ -129,7 +129,7 @@ def test_every_component_has_image_and_an_importable_executor(compiled):
     assert _parameter(document, "Trainer", "run_fn") == "trainer.run.run_fn"
     assert _parameter(document, "ImportSchemaGen", "schema_file") == "/app/schemas/payload_schema.pbtxt"
     assert os.path.exists(os.path.join(REPO, "schemas", "payload_schema.pbtxt"))
-    eval_config = json.loads(_parameter(document, "PayloadEvaluator", "eval_config"))
+    eval_config = json.loads(_parameter(document, "Evaluator", "eval_config"))
     metric_modules = {m["module"] for spec in eval_config["metrics_specs"] for m in spec["metrics"] if "module" in m}
     assert metric_modules == {"trainer.metrics"}
     importlib.import_module("trainer.metrics")
@@ -167,12 +167,12 @@ def test_vertex_training_launch_passes_run_fn_and_custom_config_through(monkeypa
     from google.protobuf import message
     from tfx.utils import json_utils, proto_utils
 
-    from deploy.vertex import vertex_config_for
+    from deploy.vertex import vertex_config_for, vertex_platform
     from pipeline.pipeline import create_pipeline
     from trainer.settings import from_custom_config
 
     config = vertex_config_for(load_config(DEMO_CONFIG, VERTEX_OVERRIDES), IMAGE, GPU_IMAGE)
-    trainer = next(c for c in create_pipeline(config, target="vertex").components if c.id == "Trainer")
+    trainer = next(c for c in create_pipeline(config, vertex_platform(config)).components if c.id == "Trainer")
     # As the pipeline step receives them: protos as JSON text (custom_config already is).
     exec_properties = {key: proto_utils.proto_to_json(value) if isinstance(value, message.Message) else value
                        for key, value in trainer.exec_properties.items() if value is not None}
@@ -211,14 +211,15 @@ def test_standard_trainer_and_endpoint_pusher(tmp_path):
     """No vertex.trainer: stock Trainer on the pipeline worker; vertex.endpoint: Vertex push."""
     from tfx.extensions.google_cloud_ai_platform import constants
 
-    from deploy.vertex import vertex_config_for
+    from deploy.vertex import vertex_config_for, vertex_platform
     from pipeline.pipeline import create_pipeline
 
     config = load_config(DEMO_CONFIG, [
         "vertex.project=lab-project", "vertex.endpoint.endpoint_name=sox2",
         "vertex.endpoint.serving_image=us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest",
     ])
-    components = {c.id: c for c in create_pipeline(vertex_config_for(config, IMAGE), target="vertex").components}
+    vertex_config = vertex_config_for(config, IMAGE)
+    components = {c.id: c for c in create_pipeline(vertex_config, vertex_platform(vertex_config)).components}
     assert type(components["Trainer"]).__module__ == "tfx.components.trainer.component"
     pusher = components["Pusher"]
     assert type(pusher).__module__ == "tfx.extensions.google_cloud_ai_platform.pusher.component"
@@ -352,7 +353,7 @@ def test_dockerfile_installs_the_lock_and_the_package():
             for source in line.split()[1:-1]:
                 assert os.path.exists(os.path.join(REPO, source)), source
     # The compiled ImportSchemaGen path (vertex.source_dir default) is where the image puts schemas/.
-    from pipeline.pipeline import DEFAULT_IMAGE_SOURCE_DIR
+    from deploy.vertex import DEFAULT_IMAGE_SOURCE_DIR
 
     assert f"COPY schemas/ {DEFAULT_IMAGE_SOURCE_DIR}/schemas/" in instructions
     # Dataflow custom container: the Beam SDK harness of the locked Beam version.
@@ -417,7 +418,7 @@ def test_new_batch_is_ingested_warm_started_and_compared_to_the_previous_model(t
     store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(loaded.metadata_path))
     example_gen = _node_executions(store, "PayloadExampleGen")
     trainer = _node_executions(store, "Trainer")
-    evaluator = _node_executions(store, "PayloadEvaluator")
+    evaluator = _node_executions(store, "Evaluator")
     assert len(example_gen) == len(trainer) == len(evaluator) == 2
 
     examples = [store.get_artifacts_by_id(run["outputs"]["examples"])[0] for run in example_gen]

@@ -31,7 +31,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import tensorflow as tf
 
-from components.genome import InputError, format_list
+from components.genome import format_list
+from components.errors import InputError
 from trainer import enformer as enformer_lib
 from trainer.enformer import DOWNSAMPLING, Enformer, EnformerConfig
 from trainer.heads import PayloadModel, TrackModel

@@ -1,7 +1,7 @@
 """In-graph sequence encoding: uint8 code bytes -> one-hot, reverse complement, windows.
 
 Records store sequences as raw bytes of uint8 codes ``A=0 C=1 G=2 T=3 N=4`` (see
-``components/genome.py`` and ARCHITECTURE.md). Everything here is TensorFlow so that the same
+``components/genome.py`` and :mod:`components.records`). Everything here is TensorFlow so that the same
 ops run in ``tf.data`` pipelines and inside exported SavedModels (serving decodes raw records).
 
 One-hot layout is ``[..., length, 4]`` float32 in A,C,G,T order; code 4 (N) and any other

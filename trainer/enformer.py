@@ -43,7 +43,7 @@ import sonnet as snt
 import tensorflow as tf
 from sonnet.src.batch_norm import BaseBatchNorm
 
-from components.genome import InputError
+from components.errors import InputError
 
 # Total downsampling of the trunk: stem pooling + 6 conv-tower poolings = 2**7.
 DOWNSAMPLING = 128

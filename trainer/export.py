@@ -3,7 +3,8 @@
 Signatures:
 
 * ``serving_default(examples: tf.string [batch])`` -- serialized ``tf.Example`` records with the
-  ``sequence`` feature (raw bytes of uint8 codes, ARCHITECTURE.md). Each sequence is cut to the
+  ``sequence`` feature (raw bytes of uint8 codes; payload and track records of
+  :mod:`components.records` both carry it). Each sequence is cut to the
   model's input length at a fixed centred offset (``(len - input_length) // 2``; constructs are
   usually longer than the window), one-hot encoded in the graph and run through the model.
   Used by TFMA and serving.
@@ -23,16 +24,14 @@ from typing import Any, Callable, Dict, Mapping, Union
 
 import tensorflow as tf
 
-from trainer import encoding, inputs
+from components import records
+from trainer import encoding
 from trainer.enformer import Enformer, check_length
 from trainer.heads import PayloadModel, TrackModel
 
-SEQUENCE_FEATURE = "sequence"
 SERVING_INPUT = "examples"
 RAW_SIGNATURE = "predict_one_hot"
 RAW_INPUT = "one_hot"
-METADATA_FILE = "enformer_tfx.json"
-TARGET_FEATURE = "target"
 TARGET_VALUES = "target_values"
 DECODE_TARGET_SIGNATURE = "decode_target"
 # Inside an export: the tf.train.Checkpoint in the original project's format.
@@ -103,8 +102,8 @@ def export_saved_model(model: Union[Exportable, Mapping[str, Exportable]], expor
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=SERVING_INPUT)], autograph=False)
     def serve_examples(examples: tf.Tensor) -> Dict[str, tf.Tensor]:
-        features = tf.io.parse_example(examples, {SEQUENCE_FEATURE: tf.io.FixedLenFeature([], tf.string)})
-        window = encoding.center_window_bytes(features[SEQUENCE_FEATURE], input_length)
+        features = tf.io.parse_example(examples, records.sequence_spec())
+        window = encoding.center_window_bytes(features[records.SEQUENCE], input_length)
         one_hot = encoding.one_hot_from_bytes(window)
         one_hot = tf.ensure_shape(one_hot, [None, input_length, 4])
         return predict(one_hot)
@@ -119,53 +118,28 @@ def export_saved_model(model: Union[Exportable, Mapping[str, Exportable]], expor
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=SERVING_INPUT)], autograph=False)
         def decode_targets(examples: tf.Tensor) -> Dict[str, tf.Tensor]:
-            features = tf.io.parse_example(examples, {TARGET_FEATURE: tf.io.FixedLenFeature([], tf.string)})
-            return {TARGET_VALUES: inputs.decode_target(features[TARGET_FEATURE], n_tracks)}
+            features = tf.io.parse_example(examples, {records.TARGET: records.track_feature_spec()[records.TARGET]})
+            return {TARGET_VALUES: records.decode_target(features[records.TARGET], n_tracks)}
 
         signatures[DECODE_TARGET_SIGNATURE] = decode_targets.get_concrete_function()
     tf.saved_model.save(root, export_dir, signatures=signatures)
 
     info = {"input_length": input_length, "outputs": list(models), "signatures": list(signatures),
-            "sequence_feature": SEQUENCE_FEATURE, "enformer": enformer.config.to_dict()}
+            "sequence_feature": records.SEQUENCE, "enformer": enformer.config.to_dict()}
     for name, item in models.items():
         if isinstance(item, PayloadModel):
             info[f"{name}_head"] = item.head_config
         elif isinstance(item, TrackModel):
             info[f"{name}_n_tracks"] = item.n_tracks
     info.update(metadata or {})
-    extra = os.path.join(export_dir, "assets.extra")
-    tf.io.gfile.makedirs(extra)
-    with tf.io.gfile.GFile(os.path.join(extra, METADATA_FILE), "w") as handle:
+    metadata_path = os.path.join(export_dir, records.MODEL_METADATA)
+    tf.io.gfile.makedirs(os.path.dirname(metadata_path))
+    with tf.io.gfile.GFile(metadata_path, "w") as handle:
         json.dump(info, handle, indent=2, sort_keys=True)
     return export_dir
 
 
-def load_saved_model(export_dir: str) -> Any:
-    """``tf.saved_model.load`` of an export; use ``.signatures['serving_default']`` etc."""
-    return tf.saved_model.load(export_dir)
-
-
 def read_metadata(export_dir: str) -> Dict[str, Any]:
     """The JSON written next to the SavedModel (input length, outputs, head configs)."""
-    with tf.io.gfile.GFile(os.path.join(export_dir, "assets.extra", METADATA_FILE)) as handle:
+    with tf.io.gfile.GFile(os.path.join(export_dir, records.MODEL_METADATA)) as handle:
         return json.load(handle)
-
-
-def make_example(codes: Any, **features: Any) -> bytes:
-    """Serialized ``tf.Example`` with ``sequence`` = bytes of uint8 codes (tests, tools).
-
-    Extra ``features``: float -> float_list, int -> int64_list, bytes/str -> bytes_list.
-    """
-    import numpy as np
-
-    feature = {SEQUENCE_FEATURE: tf.train.Feature(bytes_list=tf.train.BytesList(
-        value=[np.asarray(codes, dtype=np.uint8).tobytes()]))}
-    for key, value in features.items():
-        if isinstance(value, float):
-            feature[key] = tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
-        elif isinstance(value, int):
-            feature[key] = tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
-        else:
-            value = value.encode() if isinstance(value, str) else value
-            feature[key] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()

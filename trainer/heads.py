@@ -2,7 +2,7 @@
 
 * :class:`AttentionHead` -- the payload head's self-attention over trunk bins, with the three
   published configurations (``key_size/value_size/num_heads``): SingleHead 64/64 ``(64, 64, 1)``,
-  SingleHead 64/128 ``(64, 128, 1)``, MultiHead 64/64 ``(64, 64, 4)`` (:data:`PAYLOAD_CONFIGS`).
+  SingleHead 64/128 ``(64, 128, 1)``, MultiHead 64/64 ``(64, 64, 4)``.
 * :class:`PayloadModel` -- trunk -> attention -> ``flatten`` (original layout; the dense layer
   then fixes the number of bins, i.e. the input length) or ``mean`` over bins (length
   agnostic) -> ``Dense(1, softplus)``: one activity per sequence.
@@ -23,16 +23,10 @@ from typing import Any, Dict, Optional, Tuple
 import sonnet as snt
 import tensorflow as tf
 
-from components.genome import InputError
+from components.errors import InputError
 from trainer.enformer import DOWNSAMPLING, Enformer, TrainingAware, call_layer, no_autograph
 from trainer.settings import POOLINGS
 
-# (key_size, value_size, num_heads) of the published payload heads.
-PAYLOAD_CONFIGS: Dict[str, Tuple[int, int, int]] = {
-    "SingleHead64_64": (64, 64, 1),
-    "SingleHead64_128": (64, 128, 1),
-    "MultiHead64_64": (64, 64, 4),
-}
 
 _ACTIVATIONS = {None: None, "linear": None, "softplus": tf.nn.softplus, "relu": tf.nn.relu}
 
@@ -163,7 +157,7 @@ class PayloadModel(snt.Module, TrainingAware):
 
     Args:
       enformer: the model whose trunk is fine-tuned (its species heads stay usable).
-      key_size, value_size, num_heads: attention configuration (see :data:`PAYLOAD_CONFIGS`).
+      key_size, value_size, num_heads: attention configuration (the published ones: module docstring).
       pooling: ``'flatten'`` (original: dense over all bins -> fixed input length) or
         ``'mean'`` (length agnostic).
       input_length: bp; builds the head now (required by ``flatten`` before a restore).
@@ -297,17 +291,3 @@ class TrackModel(snt.Module):
     def checkpoint(self, **extra: Any) -> tf.train.Checkpoint:
         """``tf.train.Checkpoint(head=<Dense>, **extra)`` (original format)."""
         return tf.train.Checkpoint(head=self.head, **extra)
-
-
-def payload_config(name_or_sizes: Any) -> Tuple[int, int, int]:
-    """``'SingleHead64_128'`` / ``'64/128/1'`` / ``(64, 128, 1)`` -> ``(key, value, heads)``."""
-    if isinstance(name_or_sizes, str):
-        if name_or_sizes in PAYLOAD_CONFIGS:
-            return PAYLOAD_CONFIGS[name_or_sizes]
-        parts = name_or_sizes.replace(",", "/").split("/")
-        if len(parts) == 3 and all(p.strip().isdigit() for p in parts):
-            return tuple(int(p) for p in parts)  # type: ignore[return-value]
-        raise InputError(f"payload head {name_or_sizes!r}: use one of {list(PAYLOAD_CONFIGS)} or 'key/value/heads'")
-    key, value, heads = name_or_sizes
-    return int(key), int(value), int(heads)
-

@@ -1,10 +1,10 @@
 """tf.data input functions over the gzipped TFRecords written by the example generators.
 
-Record formats are the contract of ARCHITECTURE.md:
+Record formats, specs and decoding are :mod:`components.records` (the record contract):
 
-- payload example: ``sequence`` (uint8 codes of the whole construct, window + padding),
+- payload record: ``sequence`` (uint8 codes of the whole construct, window + padding),
   ``activity`` float, ``name``/``group`` bytes, annotation lists;
-- track example: ``sequence`` (uint8 codes, one window), ``target`` (float16 bytes
+- track record: ``sequence`` (uint8 codes, one window), ``target`` (float16 bytes
   ``[bins, tracks]`` row-major), ``chrom``, ``start``, ``end``.
 
 Training cuts each payload window at a random offset (a fresh offset every time the example
@@ -18,19 +18,11 @@ from typing import List, Sequence, Tuple, Union
 
 import tensorflow as tf
 
+from components import records
+from components.records import decode_target
 from trainer import encoding
 
 FilePatterns = Union[str, Sequence[str]]
-
-PAYLOAD_FEATURES = {
-    "sequence": tf.io.FixedLenFeature([], tf.string),
-    "activity": tf.io.FixedLenFeature([], tf.float32),
-    "name": tf.io.FixedLenFeature([], tf.string),
-}
-TRACK_FEATURES = {
-    "sequence": tf.io.FixedLenFeature([], tf.string),
-    "target": tf.io.FixedLenFeature([], tf.string),
-}
 
 
 def list_files(file_patterns: FilePatterns) -> List[str]:
@@ -81,9 +73,9 @@ def payload_dataset(
       ``(one_hot [batch, window_length, 4] float32, activity [batch] float32)``; evaluation
       batches also keep the example order ``payload-major, offset-minor``.
     """
-    records = _records(file_patterns).map(
-        lambda r: tf.io.parse_single_example(r, PAYLOAD_FEATURES), num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True,
+    spec = {key: value for key, value in records.payload_feature_spec().items() if key in (records.SEQUENCE, records.ACTIVITY)}
+    examples = _records(file_patterns).map(
+        lambda r: tf.io.parse_single_example(r, spec), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
     )
 
     def max_offset_of(sequence: tf.Tensor) -> tf.Tensor:
@@ -95,21 +87,21 @@ def payload_dataset(
             return tf.identity(surplus)
 
     if training:
-        records = records.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+        examples = examples.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
 
         def cut_random(index: tf.Tensor, features: dict) -> Tuple[tf.Tensor, tf.Tensor]:
-            sequence = features["sequence"]
+            sequence = features[records.SEQUENCE]
             offset = _random_offset(index, max_offset_of(sequence), seed)
             codes = encoding.codes_from_bytes(tf.strings.substr(sequence, offset, window_length))
             if reverse_complement:
                 codes = tf.cond(_coin(index, seed), lambda: encoding.reverse_complement_codes(codes), lambda: codes)
-            return codes, features["activity"]
+            return codes, features[records.ACTIVITY]
 
-        windows = records.enumerate().map(cut_random, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        windows = examples.enumerate().map(cut_random, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     else:
 
         def cut_fixed(features: dict) -> tf.data.Dataset:
-            sequence = features["sequence"]
+            sequence = features[records.SEQUENCE]
             max_offset = max_offset_of(sequence)
             if num_eval_offsets <= 1:
                 offsets = tf.reshape(max_offset // 2, [1])
@@ -118,22 +110,14 @@ def payload_dataset(
                 offsets = tf.cast(tf.round(fractions * tf.cast(max_offset, tf.float32)), tf.int32)
             cut = tf.strings.substr(tf.fill(tf.shape(offsets), sequence), offsets, tf.fill(tf.shape(offsets), window_length))
             codes = encoding.codes_from_bytes(cut)
-            return tf.data.Dataset.from_tensor_slices((codes, tf.fill(tf.shape(offsets), features["activity"])))
+            return tf.data.Dataset.from_tensor_slices((codes, tf.fill(tf.shape(offsets), features[records.ACTIVITY])))
 
-        windows = records.flat_map(cut_fixed)
+        windows = examples.flat_map(cut_fixed)
     return (
         windows.map(lambda codes, activity: (encoding.one_hot(codes), activity), num_parallel_calls=tf.data.AUTOTUNE)
         .batch(batch_size, drop_remainder=training)
         .prefetch(tf.data.AUTOTUNE)
     )
-
-
-def decode_target(target_bytes: tf.Tensor, n_tracks: int) -> tf.Tensor:
-    """float16 target bytes -> float32 ``[bins, n_tracks]`` (scalar input) or ``[B, bins, n_tracks]``
-    (``[B]`` input of equal lengths); row-major, Basenji layout."""
-    values = tf.io.decode_raw(target_bytes, tf.float16)
-    shape = tf.concat([tf.shape(values)[:-1], [-1, n_tracks]], axis=0)
-    return tf.cast(tf.reshape(values, shape), tf.float32)
 
 
 def track_records(file_patterns: FilePatterns, n_tracks: int) -> tf.data.Dataset:
@@ -144,8 +128,8 @@ def track_records(file_patterns: FilePatterns, n_tracks: int) -> tf.data.Dataset
 
 
 def _parse_track(record: tf.Tensor, n_tracks: int) -> Tuple[tf.Tensor, tf.Tensor]:
-    features = tf.io.parse_single_example(record, TRACK_FEATURES)
-    return encoding.codes_from_bytes(features["sequence"]), decode_target(features["target"], n_tracks)
+    features = tf.io.parse_single_example(record, records.track_feature_spec())
+    return encoding.codes_from_bytes(features[records.SEQUENCE]), decode_target(features[records.TARGET], n_tracks)
 
 
 def reverse_complement_track(codes: tf.Tensor, target: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
@@ -167,18 +151,18 @@ def track_dataset(
     Training is infinite and shuffled with random reverse complement (bins flipped too) when
     ``reverse_complement``; evaluation is one forward-strand pass in file order.
     """
-    records = track_records(file_patterns, n_tracks)
+    examples = track_records(file_patterns, n_tracks)
     if training:
-        records = records.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+        examples = examples.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
         if reverse_complement:
 
             def maybe_flip(index, example):
                 codes, target = example
                 return tf.cond(_coin(index, seed), lambda: reverse_complement_track(codes, target), lambda: (codes, target))
 
-            records = records.enumerate().map(maybe_flip, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            examples = examples.enumerate().map(maybe_flip, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return (
-        records.map(lambda codes, target: (encoding.one_hot(codes), target), num_parallel_calls=tf.data.AUTOTUNE)
+        examples.map(lambda codes, target: (encoding.one_hot(codes), target), num_parallel_calls=tf.data.AUTOTUNE)
         .batch(batch_size, drop_remainder=training)
         .prefetch(tf.data.AUTOTUNE)
     )

@@ -32,7 +32,8 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 import sonnet as snt
 import tensorflow as tf
 
-from components.genome import InputError
+from components import records
+from components.errors import InputError
 from trainer import baseline as baseline_lib
 from trainer import export as export_lib
 from trainer import inputs
@@ -43,7 +44,6 @@ from trainer.settings import ModelConfig, TrainingConfig, from_custom_config
 from trainer.training import EpochResult, FitConfig, Trainer, mse_loss, poisson_loss
 
 LOG = logging.getLogger(__name__)
-DATASET_INFO = "dataset_info.json"
 
 
 def fit_config(training: TrainingConfig) -> FitConfig:
@@ -146,7 +146,7 @@ def examples_dir_of(file_pattern: str) -> str:
 
 
 def read_dataset_info(file_pattern: str) -> Dict[str, Any]:
-    path = os.path.join(examples_dir_of(file_pattern), DATASET_INFO)
+    path = os.path.join(examples_dir_of(file_pattern), records.DATASET_INFO)
     if not tf.io.gfile.exists(path):
         raise InputError(f"{path}: missing; track training needs the Examples written by BigWigTrackGen")
     with tf.io.gfile.GFile(path) as handle:

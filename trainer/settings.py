@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, Optional
 
-from components.genome import InputError
+from components.errors import InputError
 
 TRAINING_MODES = ("finetune", "tracks")
 # Payload-head poolings; defined here (not in trainer.heads) so config code needs no TensorFlow.

@@ -15,39 +15,30 @@ Output under ``output_dir`` (a TFX ``Examples`` artifact URI or the CLI's ``{pre
     tracks.tsv          the track table (resolved paths); its row order is the target column order
     dataset_info.json   length, width, bins, n_tracks, track identifiers, counts per split
 
-Record (contract of ARCHITECTURE.md): ``sequence`` bytes = ``[length]`` uint8 codes
-(A=0 C=1 G=2 T=3 N=4); ``target`` bytes = float16 ``[length // width, n_tracks]`` row-major
-(little-endian); ``chrom`` bytes; ``start``, ``end`` int64 (0-based half-open).
-
-The modules loaded by Beam workers (this one, :mod:`components.bigwig`,
-:mod:`components.genome`) import neither TensorFlow nor TFX, so workers start fast; examples
-and TFRecord framing are therefore encoded here (checked against TensorFlow in the tests).
+Records are the track records of :mod:`components.records` (the record contract), written with
+its :class:`~components.records.ShardWriter`. The modules loaded by Beam workers (this one,
+:mod:`components.bigwig`, :mod:`components.genome`, :mod:`components.records`) import neither
+TensorFlow nor TFX, so workers start fast.
 """
 import dataclasses
-import gzip
 import json
 import logging
-import os
 import shutil
-import struct
 import tempfile
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from components import bigwig
+from components import bigwig, records
 from components.bigwig_track_gen import sampling
-from components.direct_runner import direct_pipeline  # noqa: F401  (dataset.direct_pipeline for callers)
-from components.genome import InputError, ReferenceGenome, format_list, read_bed
+from components.genome import ReferenceGenome, format_list, read_bed
+from components.errors import InputError
 
 METRICS_NAMESPACE = "BigWigTrackGen"
 BED_NAME = "windows.bed"
 TRACKS_NAME = "tracks.tsv"
-INFO_NAME = "dataset_info.json"
-SHARD_PATTERN = "data_tfrecord-{shard:05d}-of-{shards:05d}.gz"
 _READ_CHUNK = 256  # windows read together: bounds per-worker memory to ~chunk x bins x tracks
 _GZIP_LEVEL = 1  # level 6 costs ~10x the CPU of level 1 for a ~7% smaller file on this data
 
@@ -75,66 +66,6 @@ class TrackDatasetConfig:
             raise InputError(f"length ({self.length} bp) must be a positive multiple of width ({self.width} bp)")
         if not np.isfinite(self.cutoff) or self.cutoff < 0:
             raise InputError(f"cutoff must be a non-negative number, got {self.cutoff}")
-
-
-# --- record encoding (tf.train.Example wire format and TFRecord framing) --------------------
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    """A length-delimited protobuf field."""
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
-def _bytes_feature(value: bytes) -> bytes:
-    return _field(1, _field(1, value))  # Feature.bytes_list(1) -> BytesList.value(1)
-
-
-def _int64_feature(value: int) -> bytes:
-    if value < 0:
-        raise ValueError("only non-negative int64 features are encoded")
-    return _field(3, _field(1, _varint(value)))  # Feature.int64_list(3) -> packed Int64List.value(1)
-
-
-def encode_track_example(codes: np.ndarray, target: np.ndarray, chrom: str, start: int, end: int) -> bytes:
-    """Serialized ``tf.train.Example`` of one window (features in sorted key order).
-
-    Args:
-      codes: ``[length]`` uint8 sequence codes.
-      target: ``[bins, n_tracks]`` float16.
-    """
-    features = {
-        "chrom": _bytes_feature(chrom.encode()),
-        "end": _int64_feature(end),
-        "sequence": _bytes_feature(np.ascontiguousarray(codes, dtype=np.uint8).tobytes()),
-        "start": _int64_feature(start),
-        "target": _bytes_feature(np.ascontiguousarray(target, dtype="<f2").tobytes()),
-    }
-    entries = b"".join(_field(1, _field(1, key.encode()) + _field(2, value)) for key, value in features.items())
-    return _field(1, entries)  # Example.features(1) -> Features.feature(1) map entries
-
-
-def _masked_crc(data: bytes) -> int:
-    import google_crc32c
-
-    crc = google_crc32c.value(data)
-    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
-
-
-def tfrecord_frame(data: bytes) -> bytes:
-    """One TFRecord: length, masked CRC32C of the length, data, masked CRC32C of the data."""
-    header = struct.pack("<Q", len(data))
-    return header + struct.pack("<I", _masked_crc(header)) + data + struct.pack("<I", _masked_crc(data))
 
 
 # --- the per-shard reader/writer --------------------------------------------------------------
@@ -187,41 +118,32 @@ class ReadShardFn(beam.DoFn):
                         yield window, None
                         continue
                     codes = self._genome.fetch_codes(chrom, window.start, window.end)
-                    example = encode_track_example(codes, target, chrom, window.start, window.end)
-                    yield window, tfrecord_frame(example)
+                    example = records.track_example(codes, target, chrom, window.start, window.end)
+                    yield window, records.tfrecord_frame(example)
 
     def process(self, task: ShardTask) -> Iterator[Dict]:
         # Records arrive in genomic order (reading locality) but are written in draw order
         # (random, as training expects): park them in a local temporary file, then copy.
         spans: List[Optional[Tuple[int, int]]] = [None] * len(task.windows)
-        path = FileSystems.join(self._output_dir, f"Split-{task.split}",
-                                SHARD_PATTERN.format(shard=task.shard, shards=self._shards))
+        path = FileSystems.join(records.split_dir(self._output_dir, task.split),
+                                records.shard_name(task.shard, self._shards))
         with tempfile.TemporaryFile() as parked:
             for window, record in self._records(task.windows):
                 if record is None:
                     continue
                 spans[window.index] = (parked.tell(), len(record))
                 parked.write(record)
-            _make_parent(path)
-            # Our own gzip layer: fixed header (mtime 0, no name) and a fast level.
-            with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw, gzip.GzipFile(
-                fileobj=raw, mode="wb", compresslevel=_GZIP_LEVEL, filename="", mtime=0
-            ) as out:
+            with records.ShardWriter(path, _GZIP_LEVEL) as out:
                 for span in spans:
                     if span is not None:
                         parked.seek(span[0])
-                        out.write(parked.read(span[1]))
+                        out.write_framed(parked.read(span[1]))
         bed = [f"{w.chrom}\t{w.start}\t{w.end}\t{w.split}\t{w.shard}\t{w.index}\n"
                for w, span in zip(task.windows, spans) if span is not None]
         self._written.inc(len(bed))
         self._skipped.inc(len(task.windows) - len(bed))
         yield {"split": task.split, "shard": task.shard, "written": len(bed),
                "skipped": len(task.windows) - len(bed), "bed": "".join(bed)}
-
-
-def _make_parent(path: str) -> None:
-    if "://" not in path:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
 
 
 def _write_index(summaries: List[Dict], output_dir: str, info: Dict) -> None:
@@ -234,7 +156,7 @@ def _write_index(summaries: List[Dict], output_dir: str, info: Dict) -> None:
     counts = {split: {"written": sum(s["written"] for s in summaries if s["split"] == split),
                       "below_cutoff": sum(s["skipped"] for s in summaries if s["split"] == split)}
               for split in sampling.SPLITS}
-    with FileSystems.create(FileSystems.join(output_dir, INFO_NAME)) as handle:
+    with FileSystems.create(FileSystems.join(output_dir, records.DATASET_INFO)) as handle:
         handle.write(json.dumps({**info, "counts": counts}, indent=2).encode())
 
 
@@ -301,8 +223,8 @@ def plan_dataset(config: TrackDatasetConfig) -> Tuple[List[bigwig.TrackSpec], Li
 
 
 def _existing_outputs(output_dir: str) -> List[str]:
-    patterns = [FileSystems.join(output_dir, "Split-*", "*")] + [
-        FileSystems.join(output_dir, name) for name in (BED_NAME, TRACKS_NAME, INFO_NAME)]
+    patterns = [FileSystems.join(records.split_dir(output_dir, "*"), "*")] + [
+        FileSystems.join(output_dir, name) for name in (BED_NAME, TRACKS_NAME, records.DATASET_INFO)]
     found = []
     for result in FileSystems.match(patterns):
         found.extend(m.path for m in result.metadata_list)
@@ -316,7 +238,7 @@ def remove_outputs(output_dir: str, extra: Iterable[str] = ()) -> None:
         FileSystems.delete(paths)
     if "://" not in output_dir:
         for split in sampling.SPLITS:
-            shutil.rmtree(os.path.join(output_dir, f"Split-{split}"), ignore_errors=True)
+            shutil.rmtree(records.split_dir(output_dir, split), ignore_errors=True)
 
 
 def build_track_dataset(config: TrackDatasetConfig, output_dir: str, make_pipeline: Callable[[], beam.Pipeline],
@@ -337,7 +259,7 @@ def build_track_dataset(config: TrackDatasetConfig, output_dir: str, make_pipeli
         pipeline = make_pipeline()
         with pipeline:
             _ = pipeline | "BigWigTrackGen" >> WriteTrackShards(windows, config, specs, output_dir)
-        with FileSystems.open(FileSystems.join(output_dir, INFO_NAME)) as handle:
+        with FileSystems.open(FileSystems.join(output_dir, records.DATASET_INFO)) as handle:
             info = json.loads(handle.read().decode())
         counts = info["counts"]
         total_skipped = sum(c["below_cutoff"] for c in counts.values())

@@ -1,7 +1,7 @@
 """BigWigTrackGen executor: runs :func:`.dataset.build_track_dataset` on the output artifact."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 from tfx import types
 from tfx.dsl.components.base import base_beam_executor

@@ -25,7 +25,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from components.genome import BedRecord, InputError, Region, format_list
+from components.genome import BedRecord, Region, format_list
+from components.errors import InputError
 
 TRAIN, EVAL = "train", "eval"
 SPLITS: Tuple[str, ...] = (TRAIN, EVAL)

@@ -25,8 +25,8 @@ from tfx.components.evaluator import executor as tfma_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
+from components import records
 from components.evaluation_report.report import write_payload_report
-from components.payload_example_gen import records
 
 LOG = logging.getLogger(__name__)
 
@@ -44,14 +44,14 @@ def predict_payloads(model_dir: str, files: List[str], batch_size: int = 16) -> 
     serve = tf.saved_model.load(model_dir).signatures["serving_default"]
     names, groups, measured, predicted = [], [], [], []
     dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(batch_size)
-    spec = records.feature_spec()  # the record contract, as PayloadExampleGen writes it
+    spec = records.payload_feature_spec()
     for serialized in dataset:
         features = tf.io.parse_example(serialized, spec)
         outputs = serve(examples=serialized)
-        predicted.append(np.asarray(outputs["activity"]).reshape(-1))
-        measured.append(features["activity"].numpy())
-        names.extend(n.decode() for n in features["name"].numpy())
-        groups.extend(g.decode() for g in features["group"].numpy())
+        predicted.append(np.asarray(outputs[records.ACTIVITY]).reshape(-1))
+        measured.append(features[records.ACTIVITY].numpy())
+        names.extend(n.decode() for n in features[records.NAME].numpy())
+        groups.extend(g.decode() for g in features[records.GROUP].numpy())
     return {
         "name": np.array(names),
         "group": np.array(groups),
@@ -68,7 +68,7 @@ class Executor(tfma_executor.Executor):
         evaluation_uri = artifact_utils.get_single_uri(output_dict["evaluation"])
         model = artifact_utils.get_single_instance(input_dict["model"])
         model_dir = path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
-        metadata_path = os.path.join(model_dir, "assets.extra", "enformer_tfx.json")
+        metadata_path = os.path.join(model_dir, records.MODEL_METADATA)
         metadata = json.loads(io_utils.read_string_file(metadata_path)) if tf.io.gfile.exists(metadata_path) else {}
         if metadata.get("mode", "finetune") != "finetune":
             return  # track models: TFMA metrics only

@@ -47,7 +47,6 @@ class PayloadExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
         params.WINDOW_LENGTH_KEY: ExecutionParameter(type=int),
         params.SEED_KEY: ExecutionParameter(type=int),
         params.SPLIT_MODE_KEY: ExecutionParameter(type=str),
-        params.NUM_EVAL_OFFSETS_KEY: ExecutionParameter(type=int),
         params.RECORDS_PER_SHARD_KEY: ExecutionParameter(type=int),
     }
 
@@ -69,7 +68,7 @@ class PayloadExampleGen(FileBasedExampleGen):
     """Splices payloads into a reference locus and emits one tf.Example per payload.
 
     Output ``examples``: ``Examples`` with ``Split-<fold>/data_tfrecord-*.gz``; the record
-    fields are documented in :mod:`components.payload_example_gen.records`.
+    fields are documented in :mod:`components.records` (the record contract).
     """
 
     SPEC_CLASS = PayloadExampleGenSpec
@@ -87,7 +86,6 @@ class PayloadExampleGen(FileBasedExampleGen):
         seed: int = 0,
         folds: Optional[Mapping[str, Union[int, float]]] = None,
         split_mode: str = "payload",
-        num_eval_offsets: int = params.DEFAULT_NUM_EVAL_OFFSETS,
         records_per_shard: int = params.DEFAULT_RECORDS_PER_SHARD,
         range_config: Optional[range_config_pb2.RangeConfig] = None,
     ):
@@ -100,12 +98,11 @@ class PayloadExampleGen(FileBasedExampleGen):
           context: ``chr:start-end`` (1-based inclusive) replaced by each payload.
           annotation_bed: optional BED ``payload start end site`` (payload coordinates).
           construct_length: construct size in bp (default 25,600 + 1,280).
-          window_length: model window; eval offsets lie in ``[0, construct - window]``.
-          seed: seeds split hashing and eval offsets.
+          window_length: model window (the construct leaves room for shifts around it).
+          seed: seeds split hashing.
           folds: split name -> weight (default train 8, eval 2).
           split_mode: ``payload`` (hold out whole payloads) or ``offsets`` (every payload in
             every split; leaky, reproduces the original protocol).
-          num_eval_offsets: fixed eval windows stored per record.
           records_per_shard: payloads per output file.
           range_config: optional TFX RangeConfig to pin a span instead of the latest.
         """
@@ -129,7 +126,6 @@ class PayloadExampleGen(FileBasedExampleGen):
             window_length=window_length,
             seed=seed,
             split_mode=split_mode,
-            num_eval_offsets=num_eval_offsets,
             records_per_shard=records_per_shard,
         )
         # Skip FileBasedExampleGen.__init__ (it builds its own spec class); keep its driver.

@@ -2,7 +2,7 @@
 
 Everything here is plain Python (no TFX, no Beam) and runs once, in the driver process, before
 any output is written: every user-input problem is raised here as one
-:class:`components.genome.InputError` naming the file, line or record, so a failed run never
+:class:`components.errors.InputError` naming the file, line or record, so a failed run never
 leaves partial data behind. The Beam stage (:mod:`.transform`) only re-reads payload
 sequences and builds the records the plan describes.
 
@@ -33,7 +33,8 @@ weight, mapped onto the cumulative fold ranges (the same bucket arithmetic as TF
 ``hash_buckets``). It depends on nothing but the payload's own name and the seed, so adding
 payloads never moves existing ones; group stratification therefore holds in expectation (per
 group counts are logged), not exactly. ``offsets`` mode: every payload is written to every
-split; evaluation differs only by using the fixed ``eval_offsets`` windows. That reproduces
+split; evaluation differs only by using fixed, evenly spaced windows (``training.eval_offsets``
+of them, chosen by the trainer) instead of random shifts. That reproduces
 the original protocol and is leaky: the model is evaluated on shifted copies of sequences it
 trained on.
 """
@@ -51,7 +52,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from components import genome
-from components.genome import InputError, format_list
+from components.genome import format_list
+from components.errors import InputError
 from components.payload_example_gen import params
 
 logger = logging.getLogger(__name__)
@@ -311,17 +313,6 @@ def assign_split(name: str, seed: int, folds: Sequence[Tuple[str, int]]) -> str:
     return folds[bisect.bisect_right(bounds, bucket)][0]
 
 
-def eval_offsets(name: str, seed: int, count: int, max_offset: int) -> List[int]:
-    """``count`` fixed window starts in ``[0, max_offset]`` for one payload, sorted.
-
-    Seeded by ``(seed, name)`` so they never change when payloads are added or workers vary.
-    Drawn without replacement when the range allows it.
-    """
-    rng = np.random.default_rng(_hash_int("eval-offsets", seed, name))
-    choices = rng.choice(max_offset + 1, size=count, replace=count > max_offset + 1)
-    return sorted(int(offset) for offset in choices)
-
-
 # --------------------------------------------------------------------------- plan
 
 
@@ -353,7 +344,6 @@ class DatasetPlan:
     right_flank: str
     construct_length: int
     window_length: int
-    num_eval_offsets: int
     seed: int
     split_mode: str
     split_names: Tuple[str, ...]
@@ -383,13 +373,12 @@ def plan_dataset(
     seed: int = 0,
     folds=None,
     split_mode: str = "payload",
-    num_eval_offsets: int = params.DEFAULT_NUM_EVAL_OFFSETS,
     records_per_shard: int = params.DEFAULT_RECORDS_PER_SHARD,
 ) -> DatasetPlan:
     """Read and validate every input and return the dataset plan (no output is written).
 
     Raises:
-      InputError: any user-input problem listed in the module docstring and issue 4.
+      InputError: any user-input problem listed in the module docstring.
     """
     folds = params.normalize_folds(folds)
     if split_mode not in params.SPLIT_MODES:
@@ -398,8 +387,8 @@ def plan_dataset(
         raise InputError(f"construct length {construct_length} and window length {window_length} must be positive")
     if window_length > construct_length:
         raise InputError(f"window length {window_length} exceeds the construct length {construct_length}")
-    if num_eval_offsets <= 0 or records_per_shard <= 0:
-        raise InputError("num_eval_offsets and records_per_shard must be positive")
+    if records_per_shard <= 0:
+        raise InputError("records_per_shard must be positive")
     if not activity_tables:
         raise InputError("no activity table given")
 
@@ -452,7 +441,7 @@ def plan_dataset(
     plan = DatasetPlan(
         payloads=tuple(payloads), payload_fasta=payload_fasta, left_flank=left_flank, right_flank=right_flank,
         construct_length=construct_length, window_length=window_length,
-        num_eval_offsets=num_eval_offsets, seed=seed, split_mode=split_mode, split_names=split_names,
+        seed=seed, split_mode=split_mode, split_names=split_names,
         records_per_shard=records_per_shard,
     )
     counts = plan.split_counts()

@@ -33,7 +33,7 @@ from tfx.proto import example_gen_pb2, range_config_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from components.genome import InputError
+from components.errors import InputError
 from components.payload_example_gen import constructs, params, transform
 
 logger = logging.getLogger(__name__)
@@ -89,7 +89,6 @@ def plan_from_exec_properties(exec_properties: Dict[str, Any]) -> constructs.Dat
         seed=int(exec_properties.get(params.SEED_KEY) or 0),
         folds=folds,
         split_mode=exec_properties.get(params.SPLIT_MODE_KEY) or "payload",
-        num_eval_offsets=int(exec_properties.get(params.NUM_EVAL_OFFSETS_KEY) or params.DEFAULT_NUM_EVAL_OFFSETS),
         records_per_shard=int(exec_properties.get(params.RECORDS_PER_SHARD_KEY) or params.DEFAULT_RECORDS_PER_SHARD),
     )
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Dict, List, Mapping, Sequence, Tuple, Union
 
-from components.genome import InputError
+from components.errors import InputError
 
 # Execution-property keys added to TFX's FileBasedExampleGenSpec parameters.
 PAYLOAD_FASTA_KEY = "payload_fasta"
@@ -18,14 +18,12 @@ CONSTRUCT_LENGTH_KEY = "construct_length"
 WINDOW_LENGTH_KEY = "window_length"
 SEED_KEY = "seed"
 SPLIT_MODE_KEY = "split_mode"
-NUM_EVAL_OFFSETS_KEY = "num_eval_offsets"
 RECORDS_PER_SHARD_KEY = "records_per_shard"
 
 # Defaults mirror the original scripts: a 25,600 bp model window plus 1,280 bp of room for
 # random shifts; 48 evaluation offsets per payload (the original sampled 48 strides).
 DEFAULT_WINDOW_LENGTH = 25_600
 DEFAULT_CONSTRUCT_LENGTH = DEFAULT_WINDOW_LENGTH + 1_280
-DEFAULT_NUM_EVAL_OFFSETS = 48
 DEFAULT_RECORDS_PER_SHARD = 1_000
 DEFAULT_FOLDS: Tuple[Tuple[str, int], ...] = (("train", 8), ("eval", 2))
 

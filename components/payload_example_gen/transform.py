@@ -29,24 +29,16 @@ from typing import Callable, Dict, Iterator, Optional, Tuple
 
 import apache_beam as beam
 
-from components import genome
-from components.payload_example_gen import constructs, records
+from components import genome, records
+from components.payload_example_gen import constructs
 from components.payload_example_gen.constructs import DatasetPlan, PayloadPlan
+from components.records import split_dir
 
 logger = logging.getLogger(__name__)
 
-FILE_PREFIX = "data_tfrecord"
+# zlib level 4: uint8 codes of random-like DNA compress to within ~1% of level 6's size
+# at ~1/10 of its CPU time (measured: 26,880 codes -> 8.3 KB in 0.6 ms vs 8.2 KB in 6 ms).
 GZIP_LEVEL = 4
-TABLE_COLUMNS = ("index", "name", "group", "fold", "activity", "annotation", "sequence")
-
-
-def split_dir(root: str, split: str) -> str:
-    """TFX layout: ``<uri>/Split-<name>``."""
-    return os.path.join(root, f"Split-{split}")
-
-
-def shard_file_name(shard: int, num_shards: int) -> str:
-    return f"{FILE_PREFIX}-{shard:05d}-of-{num_shards:05d}.gz"
 
 
 def iter_shard_constructs(plan: DatasetPlan, shard: int) -> Iterator[Tuple[PayloadPlan, str]]:
@@ -69,11 +61,10 @@ def iter_shard_constructs(plan: DatasetPlan, shard: int) -> Iterator[Tuple[Paylo
             sequence, plan.left_flank, plan.right_flank, plan.construct_length)
 
 
-def payload_record(plan: DatasetPlan, payload: PayloadPlan, construct: str) -> bytes:
-    """Serialized tf.Example of one payload (offsets seeded by payload name and plan seed)."""
-    offsets = constructs.eval_offsets(
-        payload.name, plan.seed, plan.num_eval_offsets, plan.construct_length - plan.window_length)
-    return records.make_example(construct, payload.name, payload.group, payload.activity, payload.annotations, offsets)
+def payload_record(payload: PayloadPlan, construct: str) -> bytes:
+    """Serialized payload record of one construct (the encoder is case-insensitive)."""
+    sites = [(site.name, site.start, site.end) for site in payload.annotations]
+    return records.payload_example(genome.encode_sequence(construct), payload.name, payload.group, payload.activity, sites)
 
 
 def table_row(payload: PayloadPlan, construct: str) -> str:
@@ -97,12 +88,9 @@ class _WriteShardFn(beam.DoFn):
         import tensorflow as tf
 
         plan = self._plan
-        name = shard_file_name(shard, plan.num_shards)
+        name = records.shard_name(shard, plan.num_shards)
         token = uuid.uuid4().hex  # retried bundles write their own temp files
-        # zlib level 4: uint8 codes of random-like DNA compress to within ~1% of level 6's size
-        # at ~1/10 of its CPU time (measured: 26,880 codes -> 8.3 KB in 0.6 ms vs 8.2 KB in 6 ms).
-        options = tf.io.TFRecordOptions(compression_type="GZIP", compression_level=GZIP_LEVEL)
-        writers: Dict[str, tf.io.TFRecordWriter] = {}
+        writers: Dict[str, records.ShardWriter] = {}
         temporary: Dict[str, str] = {}
         counts: Dict[str, int] = collections.Counter()
         table = None
@@ -113,13 +101,12 @@ class _WriteShardFn(beam.DoFn):
             table = tf.io.gfile.GFile(temporary[table_final], "w")
         try:
             for payload, construct in iter_shard_constructs(plan, shard):
-                record = payload_record(plan, payload, construct)
+                record = payload_record(payload, construct)
                 for split in payload.splits:
                     if split not in writers:
                         final = os.path.join(split_dir(self._staging_dir, split), name)
-                        tf.io.gfile.makedirs(os.path.dirname(final))
                         temporary[final] = f"{final}.tmp-{token}"
-                        writers[split] = tf.io.TFRecordWriter(temporary[final], options)
+                        writers[split] = records.ShardWriter(temporary[final], GZIP_LEVEL)
                     writers[split].write(record)
                     counts[split] += 1
                 if table is not None:
@@ -164,7 +151,7 @@ def _concatenate_table(plan: DatasetPlan, table_dir: str, table_path: str) -> No
     temp = f"{table_path}.tmp-{uuid.uuid4().hex}"
     try:
         with tf.io.gfile.GFile(temp, "w") as out:
-            out.write("\t".join(TABLE_COLUMNS) + "\n")
+            out.write("\t".join(records.TABLE_COLUMNS) + "\n")
             for shard in range(plan.num_shards):
                 with tf.io.gfile.GFile(os.path.join(table_dir, f"part-{shard:05d}.tsv"), "r") as part:
                     while True:
@@ -198,13 +185,13 @@ def write_dataset(
     try:
         with make_pipeline() as pipeline:
             _ = pipeline | "PayloadExamples" >> BuildPayloadShards(plan, staging, table_dir)
-        for stale in tf.io.gfile.glob(os.path.join(examples_dir, "Split-*")):
+        for stale in tf.io.gfile.glob(split_dir(examples_dir, "*")):
             logger.info("replacing %s", stale)
             tf.io.gfile.rmtree(stale)
         for split in plan.split_names:
             target = split_dir(examples_dir, split)
             tf.io.gfile.makedirs(target)
-            for path in sorted(tf.io.gfile.glob(os.path.join(split_dir(staging, split), f"{FILE_PREFIX}-*.gz"))):
+            for path in sorted(tf.io.gfile.glob(records.shard_pattern(staging, split))):
                 tf.io.gfile.rename(path, os.path.join(target, os.path.basename(path)), overwrite=True)
         if table_path:
             _concatenate_table(plan, table_dir, table_path)

@@ -29,15 +29,13 @@ def register(subparsers) -> None:
     parser.add_argument("--length", type=int, default=params.DEFAULT_CONSTRUCT_LENGTH,
                         help="construct length in bp (default %(default)s = 25,600 + 1,280)")
     parser.add_argument("--window", type=int, default=params.DEFAULT_WINDOW_LENGTH,
-                        help="model window length; eval offsets lie in [0, length - window] (default %(default)s)")
-    parser.add_argument("--seed", type=int, default=5, help="seeds split assignment and eval offsets (default %(default)s)")
+                        help="model window length; the construct leaves length - window bp for shifts (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=5, help="seeds split assignment (default %(default)s)")
     parser.add_argument("--folds", nargs="+", default=["train=8", "eval=2"], metavar="NAME=WEIGHT",
                         help="split ratios, e.g. train=8 eval=2 (default) or train=1")
     parser.add_argument("--split-mode", choices=params.SPLIT_MODES, default="payload",
                         help="payload: hold out whole payloads (default); offsets: every payload in every split, "
                              "eval on fixed offsets (original protocol, leaky)")
-    parser.add_argument("--eval-offsets", type=int, default=params.DEFAULT_NUM_EVAL_OFFSETS,
-                        help="fixed evaluation offsets stored per payload (default %(default)s)")
     parser.add_argument("--records-per-shard", type=int, default=params.DEFAULT_RECORDS_PER_SHARD,
                         help="payloads per TFRecord file (default %(default)s)")
     parser.add_argument("--output", default="dataset.tsv", help="dataset table TSV (default %(default)s)")
@@ -55,7 +53,7 @@ def default_examples_dir(output: str) -> str:
 def run(args: argparse.Namespace) -> int:
     # Heavy imports (TensorFlow, Beam) only when the command actually runs.
     from components.direct_runner import direct_pipeline
-    from components.genome import InputError
+    from components.errors import InputError
     from components.payload_example_gen import constructs, transform
 
     if args.workers < 0:
@@ -72,7 +70,6 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         folds=args.folds,
         split_mode=args.split_mode,
-        num_eval_offsets=args.eval_offsets,
         records_per_shard=args.records_per_shard,
     )
     examples_dir = args.examples_dir or default_examples_dir(args.output)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from components.genome import InputError
+from components.errors import InputError
 
 
 def register(subparsers) -> None:
@@ -45,6 +45,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from components.bigwig_track_gen import dataset  # imports Beam: keep --help fast
+    from components.direct_runner import direct_pipeline
 
     if args.workers < 0:
         raise InputError(f"--workers must be >= 0, got {args.workers}")
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     prefix = args.prefix.rstrip("/")
     if os.path.dirname(prefix):
         os.makedirs(os.path.dirname(prefix), exist_ok=True)
-    info = dataset.build_track_dataset(config, prefix, lambda: dataset.direct_pipeline(args.workers),
+    info = dataset.build_track_dataset(config, prefix, lambda: direct_pipeline(args.workers),
                                        bed_copy=f"{prefix}.bed")
     counts = info["counts"]
     print(f"wrote {prefix}/Split-train ({counts['train']['written']} windows) and {prefix}/Split-eval "

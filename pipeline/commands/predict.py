@@ -56,7 +56,7 @@ def output_stem(path: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from components.genome import InputError
+    from components.errors import InputError
     from trainer.predict import payloads
     from trainer.predict.predictor import ACTIVITY, load_predictor
 

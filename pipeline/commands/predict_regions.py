@@ -50,7 +50,7 @@ def register(subparsers) -> None:
 
 def head_request(head: str, tracks):
     """``(request, output name, track-head path or None)`` for ``--head``."""
-    from components.genome import InputError
+    from components.errors import InputError
     from trainer.predict.predictor import ACTIVITY, SPECIES_HEADS, TRACKS
 
     if head in SPECIES_HEADS:
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from components import genome, signal_output
-    from components.genome import InputError
+    from components.errors import InputError
     from trainer.predict import regions
     from trainer.predict.predictor import ACTIVITY, load_predictor
 

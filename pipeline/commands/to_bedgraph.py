@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from components import genome, signal_output
-    from components.genome import InputError
+    from components.errors import InputError
 
     if not os.path.exists(args.array):
         raise InputError(f"{args.array}: array not found")

@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from components.genome import InputError
+    from components.errors import InputError
     from pipeline.commands.make_dataset import default_examples_dir
     from trainer.run import train_payload_model
     from trainer.settings import ModelConfig, TrainingConfig

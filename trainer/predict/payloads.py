@@ -28,12 +28,13 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from components import genome
-from components.genome import InputError, format_list, open_text
+from components.records import TABLE_COLUMNS
+from components.genome import format_list, open_text
+from components.errors import InputError
 from components.correlation import pearson_r, spearman_rho
 from trainer.enformer import DOWNSAMPLING
 from trainer.predict.predictor import ACTIVITY, Predictor, predict_codes
 
-TABLE_COLUMNS = ("index", "name", "group", "fold", "activity", "annotation", "sequence")
 OUTPUT_COLUMNS = ("index", "name", "group", "fold", "offset", "activity", "predicted", "peaksum", "peak")
 SUMMARY_COLUMNS = ("index", "name", "group", "fold", "activity", "offsets", "predicted", "peaksum")
 

@@ -41,8 +41,9 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from components import genome
-from components.genome import InputError, format_list
+from components import genome, records
+from components.genome import format_list
+from components.errors import InputError
 from trainer import baseline as baseline_lib
 from trainer import export as export_lib
 from trainer.enformer import DOWNSAMPLING, Enformer, check_length
@@ -127,7 +128,7 @@ def _has_saved_model(path: str) -> bool:
 
 
 def _has_metadata(path: str) -> bool:
-    return tf.io.gfile.exists(os.path.join(path, "assets.extra", export_lib.METADATA_FILE))
+    return tf.io.gfile.exists(os.path.join(path, records.MODEL_METADATA))
 
 
 def _latest_version(path: str) -> Optional[str]:

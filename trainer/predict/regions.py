@@ -33,7 +33,8 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from components import genome
-from components.genome import BedRecord, InputError
+from components.genome import BedRecord
+from components.errors import InputError
 from components.signal_output import resize_interval
 from trainer.predict.predictor import ACTIVITY, Predictor, predict_codes
 

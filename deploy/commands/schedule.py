@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from pipeline.commands.submit import add_job_arguments, make_job
+from deploy.commands.submit import add_job_arguments, make_job
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
