@@ -18,7 +18,7 @@ import pydantic
 from pydantic import BeforeValidator, ConfigDict, TypeAdapter, ValidationError
 
 
-from components.genome import InputError
+from components.errors import InputError
 
 T = TypeVar("T")
 

@@ -22,6 +22,8 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from components.errors import InputError  # noqa: F401  (re-exported for callers)
+
 N_CODE = 4
 ALPHABET = "ACGTN"
 
@@ -32,13 +34,6 @@ for _code, _base in enumerate("ACGT"):
     _CODE_TABLE[ord(_base.lower())] = _code
 _COMPLEMENT_CODE = np.array([3, 2, 1, 0, N_CODE], dtype=np.uint8)
 _VALID_SEQUENCE_CHARS = re.compile(r"^[ACGTNacgtn]*$")
-
-
-class InputError(ValueError):
-    """A problem with user-supplied input: the message names the file/line/record and the fix.
-
-    The CLI prints the message alone (no traceback) and exits with status 2.
-    """
 
 
 def encode_sequence(sequence: str) -> np.ndarray:

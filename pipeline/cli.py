@@ -13,7 +13,7 @@ import pkgutil
 import sys
 from typing import List, Optional
 
-from components.genome import InputError
+from components.errors import InputError
 from pipeline import commands
 
 

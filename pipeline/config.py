@@ -44,7 +44,7 @@ from pydantic import Field, model_validator
 
 from components.bigwig_track_gen.params import TrackDatasetConfig
 from components.config_validation import KeyedValueError, json_schema, settings_dataclass, validate_settings
-from components.genome import InputError
+from components.errors import InputError
 from components.payload_example_gen.params import SPAN_TOKEN, PayloadParams
 from trainer.settings import ModelConfig, TrainingConfig
 

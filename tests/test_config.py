@@ -14,7 +14,7 @@ import sys
 import pytest
 import yaml
 
-from components.genome import InputError
+from components.errors import InputError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_CONFIG = os.path.join(REPO, "pipeline", "configs", "demo.yaml")

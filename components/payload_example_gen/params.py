@@ -11,7 +11,7 @@ from typing import Dict, List, Literal, Mapping, Optional, Sequence, Tuple, Unio
 from pydantic import Field, field_validator
 
 from components.config_validation import settings_dataclass
-from components.genome import InputError
+from components.errors import InputError
 
 # Execution-property keys added to TFX's FileBasedExampleGenSpec parameters.
 PAYLOAD_FASTA_KEY = "payload_fasta"

@@ -55,7 +55,7 @@ def default_examples_dir(output: str) -> str:
 def run(args: argparse.Namespace) -> int:
     # Heavy imports (TensorFlow, Beam) only when the command actually runs.
     from components.direct_runner import direct_pipeline
-    from components.genome import InputError
+    from components.errors import InputError
     from components.payload_example_gen import constructs, transform
 
     if args.workers < 0:

@@ -11,7 +11,7 @@ import os
 
 from components.bigwig_track_gen.params import TrackDatasetConfig
 from components.config_validation import field_default
-from components.genome import InputError
+from components.errors import InputError
 
 
 def _default(name: str):

@@ -26,7 +26,7 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_labels(pairs: list) -> dict:
-    from components.genome import InputError
+    from components.errors import InputError
 
     labels = {}
     for pair in pairs:

@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from components.genome import InputError
+    from components.errors import InputError
     from pipeline.commands.make_dataset import default_examples_dir
 
     dataset = default_examples_dir(args.dataset) if args.dataset.endswith(".tsv") else args.dataset
