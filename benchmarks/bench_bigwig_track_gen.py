@@ -65,12 +65,12 @@ def make_inputs(root: str, genome_bp: int, seed: int = 0) -> None:
 
 
 def config(root: str, windows: int):
-    from components.bigwig_track_gen import dataset
+    from components.bigwig_track_gen.params import TrackDatasetConfig
 
     size = windows // 8
-    return dataset.TrackDatasetConfig(reference=os.path.join(root, "genome.fa"), mappable_bed=os.path.join(root, "mappable.bed"),
-                                      tracks=os.path.join(root, "tracks.tsv"), length=LENGTH, width=WIDTH,
-                                      size=size, batches=8, seed=1)
+    return TrackDatasetConfig(reference=os.path.join(root, "genome.fa"), mappable_bed=os.path.join(root, "mappable.bed"),
+                              tracks=os.path.join(root, "tracks.tsv"), length=LENGTH, width=WIDTH,
+                              size=size, batches=8, seed=1)
 
 
 def naive_bins(values: np.ndarray, spec) -> np.ndarray:

@@ -78,7 +78,7 @@ def local_path_warnings(config: PipelineConfig) -> List[str]:
     if config.vertex is None or config.vertex.endpoint is None:
         paths["push.destination"] = config.push.destination
     section = "payloads" if config.training.mode == "finetune" else "tracks"
-    for key, value in (getattr(config, section) or {}).items():
+    for key, value in config.data_arguments().items():
         if isinstance(value, str) and ("/" in value or value.endswith((".fa", ".tsv", ".bed"))):
             paths[f"{section}.{key}"] = value
     return [f"{key}: {value!r} is not a gs:// path; Vertex and Dataflow workers cannot read local files"
@@ -219,6 +219,11 @@ def pipeline_job(
     Built from arguments only (no ``aiplatform.init``), so nothing global is changed and the
     offline object never looks for Application Default Credentials.
     """
+    # Cheap checks first: a wrong path fails before the seconds-long aiplatform import.
+    if not os.path.exists(template_path):
+        raise InputError(f"{template_path}: compiled pipeline not found (run `enformer-tfx compile` first)")
+    if not pipeline_root.startswith("gs://"):
+        raise InputError(f"--pipeline-root: expected a gs:// path, got {pipeline_root!r}")
     from google.cloud import aiplatform
     from google.cloud.aiplatform import utils as aiplatform_utils
 
@@ -226,10 +231,6 @@ def pipeline_job(
         aiplatform_utils.validate_region(region)
     except ValueError:
         raise InputError(f"--region: {region!r} is not a Vertex AI region (e.g. us-central1, europe-west4)") from None
-    if not os.path.exists(template_path):
-        raise InputError(f"{template_path}: compiled pipeline not found (run `enformer-tfx compile` first)")
-    if not pipeline_root.startswith("gs://"):
-        raise InputError(f"--pipeline-root: expected a gs:// path, got {pipeline_root!r}")
     with open(template_path) as handle:
         try:
             spec = json.load(handle)

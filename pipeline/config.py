@@ -13,9 +13,11 @@ Top-level keys (see ``pipeline/configs/demo.yaml`` for a complete example):
 ``beam_pipeline_args``
     Arguments for every Beam-based component (e.g. DirectRunner multi-processing, Dataflow).
 ``payloads``
-    Keyword arguments of :class:`components.payload_example_gen.component.PayloadExampleGen`.
+    Keyword arguments of :class:`components.payload_example_gen.component.PayloadExampleGen`:
+    :class:`components.payload_example_gen.params.PayloadParams`.
 ``tracks``
-    Keyword arguments of :class:`components.bigwig_track_gen.component.BigWigTrackGen`.
+    Keyword arguments of :class:`components.bigwig_track_gen.component.BigWigTrackGen`:
+    :class:`components.bigwig_track_gen.params.TrackDatasetConfig`.
 ``model``, ``training``, ``evaluation``, ``push``
     The dataclasses below.
 ``spans``
@@ -26,17 +28,24 @@ Top-level keys (see ``pipeline/configs/demo.yaml`` for a complete example):
 
 Exactly one of ``payloads`` (``training.mode: finetune``) or ``tracks`` (``training.mode:
 tracks``) drives a run. Relative paths are relative to the working directory.
+
+Every section is a validating dataclass (:mod:`components.config_validation`, pydantic v2):
+loading imports no TensorFlow/TFX/Beam, so a bad key or value is reported at once as one line
+naming its dotted key; :func:`config_json_schema` is the JSON schema for editors.
 """
 from __future__ import annotations
 
 import dataclasses
 import os
 import re
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Literal, Optional, Sequence
 
+from pydantic import Field, model_validator
+
+from components.bigwig_track_gen.params import TrackDatasetConfig
+from components.config_validation import KeyedValueError, json_schema, settings_dataclass, validate_settings
 from components.errors import InputError
-from components.payload_example_gen.params import SPAN_TOKEN
-from pipeline.config_schema import apply_override, check_keyword_arguments, load_dataclass
+from components.payload_example_gen.params import SPAN_TOKEN, PayloadParams
 from trainer.settings import ModelConfig, TrainingConfig
 
 RUNNERS = ("beam", "local")
@@ -44,7 +53,7 @@ SPAN_MODES = ("latest", "pinned", "all")
 _ACCELERATOR_TYPE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 
-@dataclasses.dataclass
+@settings_dataclass
 class EvaluationConfig:
     """Blessing thresholds: value floors and "no worse than the latest blessed model"."""
 
@@ -53,14 +62,14 @@ class EvaluationConfig:
     max_pearson_r_drop: Optional[float] = 0.0
 
 
-@dataclasses.dataclass
+@settings_dataclass
 class PushConfig:
-    """Where blessed models are pushed (versioned sub-directories)."""
+    """Where blessed models are pushed (versioned sub-directories; default ``<pipeline_root>/serving``)."""
 
     destination: str = ""
 
 
-@dataclasses.dataclass
+@settings_dataclass
 class SpansConfig:
     """Which assay batches a run trains on (payload mode; batches are TFX spans).
 
@@ -71,38 +80,57 @@ class SpansConfig:
     all batches, because the FASTA path cannot follow several spans at once.
     """
 
-    mode: str = "latest"
-    span: Optional[int] = None
+    mode: Literal[SPAN_MODES] = "latest"  # type: ignore[valid-type]
+    span: Optional[int] = Field(default=None, ge=0)
 
 
-@dataclasses.dataclass
+@settings_dataclass
 class VertexTrainerConfig:
     """Vertex AI custom training (CustomJob) for the Trainer; empty ``machine_type`` = off."""
 
     machine_type: str = ""
     accelerator_type: str = ""  # e.g. NVIDIA_TESLA_T4, NVIDIA_L4, NVIDIA_TESLA_A100
-    accelerator_count: int = 0
+    accelerator_count: int = Field(default=0, ge=0)
     image: str = ""  # default: the image given to `enformer-tfx compile --image`
-    boot_disk_size_gb: Optional[int] = None
+    boot_disk_size_gb: Optional[int] = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "VertexTrainerConfig":
+        if self.accelerator_type and not _ACCELERATOR_TYPE.match(self.accelerator_type):
+            raise KeyedValueError("accelerator_type", "expected a Vertex AcceleratorType name such as "
+                                  f"NVIDIA_TESLA_T4, got {self.accelerator_type!r}")
+        if self.accelerator_type and self.accelerator_count < 1:
+            raise KeyedValueError("accelerator_count", "must be >= 1 when accelerator_type is set")
+        if self.accelerator_count and not self.accelerator_type:
+            raise KeyedValueError("accelerator_type", "required when accelerator_count is set")
+        if (self.accelerator_type or self.image) and not self.machine_type:
+            raise KeyedValueError("machine_type", "required for Vertex training, e.g. n1-standard-8")
+        return self
 
 
-@dataclasses.dataclass
+@settings_dataclass
 class VertexEndpointConfig:
     """Push blessed models to a Vertex AI endpoint instead of a directory."""
 
-    endpoint_name: str
-    serving_image: str  # a Vertex prebuilt TensorFlow serving container matching TF 2.16
+    endpoint_name: str = Field(min_length=1)
+    serving_image: str = Field(min_length=1)  # a Vertex prebuilt TensorFlow serving container matching TF 2.16
     machine_type: str = "n1-standard-4"
-    min_replica_count: int = 1
-    max_replica_count: int = 1
+    min_replica_count: int = Field(default=1, ge=1)
+    max_replica_count: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _replicas(self) -> "VertexEndpointConfig":
+        if self.min_replica_count > self.max_replica_count:
+            raise KeyedValueError("max_replica_count", "need 1 <= min_replica_count <= max_replica_count")
+        return self
 
 
-@dataclasses.dataclass
+@settings_dataclass
 class VertexConfig:
     """Google Cloud settings of the compiled pipeline (``enformer-tfx compile``)."""
 
-    project: str
-    region: str = "us-central1"
+    project: str = Field(min_length=1)  # the Google Cloud project id
+    region: str = Field(default="us-central1", min_length=1)
     service_account: str = ""
     # Where deploy/Dockerfile puts the source tree; the compiled ImportSchemaGen reads
     # <source_dir>/schemas/ inside the container (schemas/ is data, not a Python package).
@@ -114,97 +142,62 @@ class VertexConfig:
     def custom_training(self) -> bool:
         return self.trainer is not None and bool(self.trainer.machine_type)
 
-    def validate(self, where: str) -> None:
-        if not self.project:
-            raise InputError(f"{where}.project: required (the Google Cloud project id)")
-        if not self.region:
-            raise InputError(f"{where}.region: required, e.g. us-central1")
-        trainer = self.trainer
-        if trainer is not None:
-            key = f"{where}.trainer"
-            if trainer.accelerator_type and not _ACCELERATOR_TYPE.match(trainer.accelerator_type):
-                raise InputError(f"{key}.accelerator_type: expected a Vertex AcceleratorType name such as "
-                                 f"NVIDIA_TESLA_T4, got {trainer.accelerator_type!r}")
-            if trainer.accelerator_count < 0:
-                raise InputError(f"{key}.accelerator_count: must be >= 0, got {trainer.accelerator_count}")
-            if trainer.accelerator_type and trainer.accelerator_count < 1:
-                raise InputError(f"{key}.accelerator_count: must be >= 1 when accelerator_type is set")
-            if trainer.accelerator_count and not trainer.accelerator_type:
-                raise InputError(f"{key}.accelerator_type: required when accelerator_count is set")
-            if (trainer.accelerator_type or trainer.image) and not trainer.machine_type:
-                raise InputError(f"{key}.machine_type: required for Vertex training, e.g. n1-standard-8")
-        endpoint = self.endpoint
-        if endpoint is not None:
-            for name in ("endpoint_name", "serving_image"):
-                if not getattr(endpoint, name):
-                    raise InputError(f"{where}.endpoint.{name}: must not be empty")
-            if not 1 <= endpoint.min_replica_count <= endpoint.max_replica_count:
-                raise InputError(f"{where}.endpoint.max_replica_count: need 1 <= min_replica_count <= max_replica_count")
 
-
-@dataclasses.dataclass
+@settings_dataclass
 class PipelineConfig:
     pipeline_name: str
     pipeline_root: str
-    metadata_path: str = ""
-    runner: str = "beam"
+    metadata_path: str = ""  # default <pipeline_root>/metadata.sqlite
+    runner: Literal[RUNNERS] = "beam"  # type: ignore[valid-type]
     enable_cache: bool = True
     beam_pipeline_args: List[str] = dataclasses.field(default_factory=list)
-    payloads: Optional[Dict[str, Any]] = None
-    tracks: Optional[Dict[str, Any]] = None
+    payloads: Optional[PayloadParams] = None
+    tracks: Optional[TrackDatasetConfig] = None
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = dataclasses.field(default_factory=EvaluationConfig)
     push: PushConfig = dataclasses.field(default_factory=PushConfig)
     spans: SpansConfig = dataclasses.field(default_factory=SpansConfig)
     vertex: Optional[VertexConfig] = None
-    source: str = ""  # the file it was loaded from (set by load_config)
+    source: str = Field(default="", exclude=True)  # the file it was loaded from (set by load_config)
 
-    def validate(self, where: str) -> None:
-        if self.runner not in RUNNERS:
-            raise InputError(f"{where}.runner: expected one of {RUNNERS}, got {self.runner!r}")
+    @model_validator(mode="after")
+    def _sections_agree(self) -> "PipelineConfig":
         data_section = "payloads" if self.training.mode == "finetune" else "tracks"
         if getattr(self, data_section) is None:
-            raise InputError(f"{where}.{data_section}: required when training.mode is {self.training.mode!r}")
-        if self.payloads is not None:
-            from components.payload_example_gen.component import PayloadExampleGen
-
-            self.payloads = check_keyword_arguments(PayloadExampleGen.__init__, self.payloads, f"{where}.payloads", skip=("range_config",))
-        if self.tracks is not None:
-            from components.bigwig_track_gen.component import BigWigTrackGen
-
-            self.tracks = check_keyword_arguments(BigWigTrackGen.__init__, self.tracks, f"{where}.tracks")
-        self._validate_spans(where)
+            raise KeyedValueError(data_section, f"required when training.mode is {self.training.mode!r}")
+        self._check_spans()
         if not self.metadata_path:
             self.metadata_path = os.path.join(self.pipeline_root, "metadata.sqlite")
         if not self.push.destination:
             self.push.destination = os.path.join(self.pipeline_root, "serving")
+        return self
 
-    def _validate_spans(self, where: str) -> None:
-        spans, key = self.spans, f"{where}.spans"
-        if spans.mode not in SPAN_MODES:
-            raise InputError(f"{key}.mode: expected one of {SPAN_MODES}, got {spans.mode!r}")
-        if spans.mode == "latest":
-            if spans.span is not None:
-                raise InputError(f"{key}.span: only used with mode: pinned")
+    def _check_spans(self) -> None:
+        mode = self.spans.mode
+        if mode != "pinned" and self.spans.span is not None:
+            raise KeyedValueError("spans.span", "only used with mode: pinned")
+        if mode == "latest":
             return
         if self.training.mode != "finetune" or self.payloads is None:
-            raise InputError(f"{key}.mode: {spans.mode!r} applies to payload batches (training.mode: finetune)")
-        table = str(self.payloads.get("activity_table", ""))
+            raise KeyedValueError("spans.mode", f"{mode!r} applies to payload batches (training.mode: finetune)")
+        table = self.payloads.activity_table
         if not SPAN_TOKEN.search(table):
-            raise InputError(f"{where}.payloads.activity_table: spans.mode {spans.mode!r} needs a {{SPAN}} "
-                             f"placeholder, e.g. .../batch-{{SPAN}}/activity.tsv; got {table!r}")
-        if spans.mode == "pinned":
-            if spans.span is None or spans.span < 0:
-                raise InputError(f"{key}.span: required (a span number >= 0) when mode is 'pinned'")
-        else:  # all
-            if spans.span is not None:
-                raise InputError(f"{key}.span: only used with mode: pinned")
+            raise KeyedValueError("payloads.activity_table", f"spans.mode {mode!r} needs a {{SPAN}} placeholder, "
+                                  f"e.g. .../batch-{{SPAN}}/activity.tsv; got {table!r}")
+        if mode == "pinned" and self.spans.span is None:
+            raise KeyedValueError("spans.span", "required (a span number >= 0) when mode is 'pinned'")
+        if mode == "all":
             for name in ("payload_fasta", "annotation_bed"):
-                if SPAN_TOKEN.search(str(self.payloads.get(name) or "")):
-                    raise InputError(
-                        f"{where}.payloads.{name}: spans.mode 'all' reads every batch in one run, so this must be "
+                if SPAN_TOKEN.search(getattr(self.payloads, name) or ""):
+                    raise KeyedValueError(
+                        f"payloads.{name}", "spans.mode 'all' reads every batch in one run, so this must be "
                         "one file covering all batches (no {SPAN}); or use spans.mode: latest")
+
+    def data_arguments(self) -> Dict[str, Any]:
+        """Keyword arguments of the run's example generator (``payloads`` or ``tracks``)."""
+        section = self.payloads if self.training.mode == "finetune" else self.tracks
+        return dataclasses.asdict(section) if section is not None else {}
 
 
 def all_spans_pattern(path: str) -> str:
@@ -212,8 +205,29 @@ def all_spans_pattern(path: str) -> str:
     return SPAN_TOKEN.sub("*", path)
 
 
+def apply_override(mapping: Dict[str, Any], assignment: str, where: str = "--set") -> None:
+    """Apply ``a.b.c=value`` (value parsed as YAML) to a nested plain mapping, in place."""
+    import yaml
+
+    if "=" not in assignment:
+        raise InputError(f"{where} {assignment!r}: expected KEY=VALUE, e.g. training.epochs=3")
+    key, raw = assignment.split("=", 1)
+    parts = key.strip().split(".")
+    node = mapping
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise InputError(f"{where} {assignment!r}: {part} is not a section")
+        node = child
+    node[parts[-1]] = yaml.safe_load(raw)
+
+
 def load_config(path: str, overrides: Sequence[str] = ()) -> PipelineConfig:
-    """Read, override (``training.epochs=3``) and validate a YAML pipeline config."""
+    """Read, override (``training.epochs=3``) and validate a YAML pipeline config.
+
+    Raises :class:`InputError` with one line naming the file and each failing dotted key
+    (``demo.yaml: training.epochs: must be >= 1, got 0``).
+    """
     import yaml
 
     try:
@@ -227,6 +241,16 @@ def load_config(path: str, overrides: Sequence[str] = ()) -> PipelineConfig:
         raise InputError(f"{path}: expected a mapping of settings at the top level")
     for assignment in overrides:
         apply_override(raw, assignment)
-    config = load_dataclass(PipelineConfig, raw, where=os.path.basename(path))
+    if "source" in raw:
+        raise InputError(f"{os.path.basename(path)}: source: unknown key (set by the loader)")
+    config = validate_settings(PipelineConfig, raw, where=os.path.basename(path))
     config.source = path
     return config
+
+
+def config_json_schema() -> Dict[str, Any]:
+    """JSON schema of the pipeline YAML (``enformer-tfx config-schema``), for editor completion."""
+    schema = json_schema(PipelineConfig)
+    schema.get("properties", {}).pop("source", None)
+    schema["title"] = "enformer-tfx pipeline config"
+    return schema

@@ -50,7 +50,7 @@ def payload_example_gen_arguments(config: PipelineConfig) -> Dict[str, Any]:
     Every mode uses only ExampleGen's own span machinery, so all compile for Vertex: the
     Vertex ExampleGen driver resolves the span; no resolver strategy is involved.
     """
-    arguments = dict(config.payloads or {})
+    arguments = config.data_arguments()
     spans = config.spans
     if spans.mode == "pinned":
         arguments["range_config"] = tfx.proto.RangeConfig(
@@ -154,7 +154,7 @@ def create_pipeline(config: PipelineConfig, platform: Platform = LOCAL) -> tfx.d
     if mode == "finetune":
         example_gen = PayloadExampleGen(**payload_example_gen_arguments(config))
     else:
-        example_gen = BigWigTrackGen(**config.tracks)
+        example_gen = BigWigTrackGen(**config.data_arguments())
     examples = example_gen.outputs["examples"]
 
     statistics_gen = tfx.components.StatisticsGen(examples=examples)

@@ -15,6 +15,7 @@ import pytest
 
 from components import bigwig, records
 from components.bigwig_track_gen import dataset, sampling
+from components.bigwig_track_gen.params import TrackDatasetConfig
 from components.direct_runner import direct_pipeline
 from components.genome import ReferenceGenome, read_bed, write_fasta
 from components.errors import InputError
@@ -80,7 +81,7 @@ def make_config(root, **overrides):
                   tracks=str(root / "tracks.tsv"), length=LENGTH, width=WIDTH, size=12, batches=3, seed=5,
                   eval_chroms=("chr3",))
     values.update(overrides)
-    return dataset.TrackDatasetConfig(**values)
+    return TrackDatasetConfig(**values)
 
 
 def expected_bins(values, width, clip, scale, stat):

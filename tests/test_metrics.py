@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from components.correlation import average_ranks, mean_track_pearson, pearson_r, spearman_rho
+from components.correlation import CorrelationSums, mean_track_pearson, pearson_r, spearman_rho
 
 CASES = {
     "random": (np.random.default_rng(0).normal(size=40), np.random.default_rng(1).normal(size=40)),
@@ -37,9 +37,86 @@ def test_undefined_correlations_are_nan():
         pearson_r(np.arange(3.0), np.arange(4.0))
 
 
-def test_average_ranks_match_scipy_rankdata():
-    values = np.array([3.0, 1.0, 3.0, 2.0, 3.0, 1.0])
-    np.testing.assert_array_equal(average_ranks(values), stats.rankdata(values))
+def weighted_reference_r(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+    """Weighted Pearson r written out from NumPy's weighted covariance."""
+    cov = np.cov(x, y, aweights=w)
+    return cov[0, 1] / np.sqrt(cov[0, 0] * cov[1, 1])
+
+
+def test_weighted_pearson_matches_reference_and_repeated_rows():
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=50)
+    y = 0.7 * x + rng.normal(size=50) + 1e6  # a large offset must not cancel
+    w = rng.integers(0, 4, size=50).astype(float)
+    assert pearson_r(x, y, w) == pytest.approx(weighted_reference_r(x, y, w), abs=1e-9)
+    # Integer weights = rows repeated that many times (weight 0 drops the row).
+    repeated = np.repeat(np.arange(50), w.astype(int))
+    assert pearson_r(x, y, w) == pytest.approx(stats.pearsonr(x[repeated], y[repeated])[0], abs=1e-9)
+    assert pearson_r(x, y, w) != pytest.approx(pearson_r(x, y), abs=1e-3)  # the weights matter
+    assert math.isnan(pearson_r(x, y, np.zeros(50)))
+
+
+def test_sums_merged_over_any_split_equal_one_pass():
+    rng = np.random.default_rng(12)
+    x, y = rng.normal(size=(40, 3)), rng.normal(size=(40, 3))
+    w = rng.uniform(0.1, 2.0, size=40)
+    one_pass = CorrelationSums.of(x, y, w)
+    parts = [CorrelationSums.of(x[a:b], y[a:b], w[a:b]) for a, b in ((0, 1), (1, 17), (17, 17), (17, 40))]
+    merged = CorrelationSums()
+    for part in reversed(parts):
+        merged = merged.merge(part)
+    np.testing.assert_allclose(merged.pearson(), one_pass.pearson(), atol=1e-12)
+    expected = [weighted_reference_r(x[:, j], y[:, j], w) for j in range(3)]
+    np.testing.assert_allclose(one_pass.pearson(), expected, atol=1e-12)
+
+
+def _metric_inputs(labels, predictions, weights):
+    from tensorflow_model_analysis.metrics import metric_types
+
+    return [metric_types.StandardMetricInputs(labels=l, predictions=p, example_weights=np.array([w]))
+            for l, p, w in zip(labels, predictions, weights)]
+
+
+@pytest.mark.parametrize("metric_name", ["PearsonCorrelation", "MeanTrackPearson", "SpearmanCorrelation"])
+def test_tfma_combiners_weighted_and_mergeable(metric_name):
+    """The TFMA combiners honour example weights and merge split inputs to the one-pass value."""
+    import tensorflow_model_analysis as tfma
+
+    from trainer import metrics
+
+    rng = np.random.default_rng(13)
+    shape = (30, 5, 2) if metric_name == "MeanTrackPearson" else (30,)
+    labels = rng.gamma(2.0, size=shape)
+    predictions = labels + rng.normal(scale=1.5, size=shape)
+    weights = rng.integers(0, 4, size=30).astype(float)
+    metric = getattr(metrics, metric_name)()
+    (computation,) = metric.computations(eval_config=tfma.EvalConfig(), example_weighted=True)
+    combiner = computation.combiner
+    elements = _metric_inputs(labels, predictions, weights)
+
+    def accumulate(chunk):
+        accumulator = combiner.create_accumulator()
+        for element in chunk:
+            accumulator = combiner.add_input(accumulator, element)
+        return accumulator
+
+    (one_pass,) = combiner.extract_output(accumulate(elements)).values()
+    merged = combiner.merge_accumulators([accumulate(elements[:7]), accumulate(elements[7:8]), accumulate(elements[8:])])
+    (split,) = combiner.extract_output(merged).values()
+    assert split == pytest.approx(one_pass, abs=1e-12)
+    repeated = np.repeat(np.arange(30), weights.astype(int))
+    if metric_name == "PearsonCorrelation":
+        expected = weighted_reference_r(labels, predictions, weights)
+    elif metric_name == "MeanTrackPearson":
+        per_bin = np.repeat(weights, 5)
+        expected = np.mean([weighted_reference_r(labels[..., t].ravel(), predictions[..., t].ravel(), per_bin)
+                            for t in range(2)])
+    else:  # weighted Pearson of the average ranks of all values
+        ranks_l, ranks_p = stats.rankdata(labels), stats.rankdata(predictions)
+        expected = weighted_reference_r(ranks_l, ranks_p, weights)
+    assert one_pass == pytest.approx(expected, abs=1e-9)
+    if metric_name == "PearsonCorrelation":
+        assert one_pass == pytest.approx(stats.pearsonr(labels[repeated], predictions[repeated])[0], abs=1e-9)
 
 
 def test_mean_track_pearson_is_mean_of_per_track_r():

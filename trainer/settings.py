@@ -6,67 +6,66 @@ The pipeline passes them to the Trainer as ``custom_config = {"model": {...}, "t
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Literal, Optional
 
-from components.errors import InputError
+from pydantic import Field, field_validator
+
+from components.config_validation import settings_dataclass, validate_settings
 
 TRAINING_MODES = ("finetune", "tracks")
+LR_SCHEDULES = ("constant", "cosine")
 # Payload-head poolings; defined here (not in trainer.heads) so config code needs no TensorFlow.
 POOLINGS = ("flatten", "mean")
+# The payload assays' model window: 25,600 bp = 200 output bins of 128 bp.
+DEFAULT_WINDOW_LENGTH = 25_600
+BIN_SIZE = 128
 
 
-@dataclasses.dataclass
+@settings_dataclass
 class ModelConfig:
     """Which Enformer, which head, and where its starting weights come from.
 
-    ``preset`` names a trunk configuration (``tiny``, ``small``, ``full``); ``overrides`` changes
-    individual hyper-parameters of it. ``baseline`` is ``random`` (explicit random init), a
-    Sonnet checkpoint directory, or ``tensorhub[:HANDLE]``. The payload head is attention over
-    the trunk's bins (``key_size``/``value_size``/``num_heads``: 64/64/1, 64/128/1 or 64/64/4 as
+    ``preset`` names a trunk configuration (``tiny``, ``small``, ``full``; default ``full``, the
+    published architecture a checkpoint baseline has); ``overrides`` changes individual
+    hyper-parameters of it. ``baseline`` is ``random`` (explicit random init), a Sonnet
+    checkpoint directory, or ``tensorhub[:HANDLE]``. The payload head is attention over the
+    trunk's bins (``key_size``/``value_size``/``num_heads``: 64/64/1, 64/128/1 or 64/64/4 as
     published), then ``pooling``: ``flatten`` (the original layout; fixes the window length) or
-    ``mean`` (length agnostic), then ``Dense(1, softplus)``.
+    ``mean`` (length agnostic), then ``Dense(1, softplus)``. ``window_length`` is in bp.
     """
 
-    preset: str = "tiny"
+    preset: str = "full"
     overrides: Dict[str, Any] = dataclasses.field(default_factory=dict)
     baseline: str = "random"
-    pooling: str = "flatten"
-    key_size: int = 64
-    value_size: int = 64
-    num_heads: int = 1
-    window_length: int = 25_600
+    pooling: Literal[POOLINGS] = "flatten"  # type: ignore[valid-type]
+    key_size: int = Field(default=64, ge=1)
+    value_size: int = Field(default=64, ge=1)
+    num_heads: int = Field(default=1, ge=1)
+    window_length: int = Field(default=DEFAULT_WINDOW_LENGTH, ge=BIN_SIZE)
 
-    def validate(self, where: str) -> None:
-        if self.pooling not in POOLINGS:
-            raise InputError(f"{where}.pooling: expected one of {POOLINGS}, got {self.pooling!r}")
-        if self.window_length % 128:
-            raise InputError(f"{where}.window_length: must be a multiple of 128 bp, got {self.window_length}")
+    @field_validator("window_length")
+    @classmethod
+    def _whole_bins(cls, value: int) -> int:
+        if value % BIN_SIZE:
+            raise ValueError(f"must be a multiple of {BIN_SIZE} bp, got {value}")
+        return value
 
 
-@dataclasses.dataclass
+@settings_dataclass
 class TrainingConfig:
     """Optimisation settings; ``learning_rate`` defaults by mode (finetune 1e-5, tracks 5e-4)."""
 
-    mode: str = "finetune"
-    learning_rate: Optional[float] = None
-    lr_schedule: str = "constant"
-    epochs: int = 10
-    steps: int = 100
-    batch: int = 4
+    mode: Literal[TRAINING_MODES] = "finetune"  # type: ignore[valid-type]
+    learning_rate: Optional[float] = Field(default=None, gt=0)
+    lr_schedule: Literal[LR_SCHEDULES] = "constant"  # type: ignore[valid-type]
+    epochs: int = Field(default=10, ge=1)
+    steps: int = Field(default=100, ge=1)
+    batch: int = Field(default=4, ge=1)
     seed: int = 0
     reverse_complement: bool = True
-    eval_offsets: int = 1
+    eval_offsets: int = Field(default=1, ge=1)
     jit_compile: bool = False
     warm_start: bool = True
-
-    def validate(self, where: str) -> None:
-        if self.mode not in TRAINING_MODES:
-            raise InputError(f"{where}.mode: expected one of {TRAINING_MODES}, got {self.mode!r}")
-        if self.lr_schedule not in ("constant", "cosine"):
-            raise InputError(f"{where}.lr_schedule: expected 'constant' or 'cosine', got {self.lr_schedule!r}")
-        for name in ("epochs", "steps", "batch", "eval_offsets"):
-            if getattr(self, name) < 1:
-                raise InputError(f"{where}.{name}: must be >= 1, got {getattr(self, name)}")
 
     @property
     def resolved_learning_rate(self) -> float:
@@ -83,8 +82,6 @@ def to_custom_config(model: ModelConfig, training: TrainingConfig) -> Dict[str, 
 def from_custom_config(custom_config: Optional[Dict[str, Any]]) -> "tuple[ModelConfig, TrainingConfig]":
     """Inverse of :func:`to_custom_config` (unknown keys are an error)."""
     custom_config = dict(custom_config or {})
-    model = ModelConfig(**custom_config.get("model", {}))
-    training = TrainingConfig(**custom_config.get("training", {}))
-    model.validate("custom_config.model")
-    training.validate("custom_config.training")
+    model = validate_settings(ModelConfig, custom_config.get("model", {}), "custom_config.model")
+    training = validate_settings(TrainingConfig, custom_config.get("training", {}), "custom_config.training")
     return model, training

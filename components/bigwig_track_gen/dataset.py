@@ -28,13 +28,13 @@ import tempfile
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
-import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from components import bigwig, records
 from components.bigwig_track_gen import sampling
-from components.genome import ReferenceGenome, format_list, read_bed
+from components.bigwig_track_gen.params import TrackDatasetConfig
 from components.errors import InputError
+from components.genome import ReferenceGenome, format_list, read_bed
 
 METRICS_NAMESPACE = "BigWigTrackGen"
 BED_NAME = "windows.bed"
@@ -43,29 +43,6 @@ _READ_CHUNK = 256  # windows read together: bounds per-worker memory to ~chunk x
 _GZIP_LEVEL = 1  # level 6 costs ~10x the CPU of level 1 for a ~7% smaller file on this data
 
 
-@dataclasses.dataclass(frozen=True)
-class TrackDatasetConfig:
-    """Parameters of one dataset build (the flags of ``make-track-dataset``)."""
-
-    reference: str
-    mappable_bed: str
-    tracks: str
-    length: int = 25_600
-    width: int = 128
-    cutoff: float = 0.0
-    size: int = 25_000
-    batches: int = 1
-    seed: int = 0
-    step: int = 1
-    eval_chroms: Tuple[str, ...] = ()
-    eval_fraction: Optional[float] = None
-    split_block: Optional[int] = None
-
-    def validate(self) -> None:
-        if self.width < 1 or self.length < self.width or self.length % self.width:
-            raise InputError(f"length ({self.length} bp) must be a positive multiple of width ({self.width} bp)")
-        if not np.isfinite(self.cutoff) or self.cutoff < 0:
-            raise InputError(f"cutoff must be a non-negative number, got {self.cutoff}")
 
 
 # --- the per-shard reader/writer --------------------------------------------------------------
@@ -199,7 +176,6 @@ class WriteTrackShards(beam.PTransform):
 
 def plan_dataset(config: TrackDatasetConfig) -> Tuple[List[bigwig.TrackSpec], List[sampling.Window]]:
     """Validate every input and sample the windows; raises :class:`InputError`, writes nothing."""
-    config.validate()
     specs = bigwig.read_track_table(config.tracks)
     intervals = sampling.merge_intervals(read_bed(config.mappable_bed))
     if not intervals:

@@ -8,18 +8,19 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils
 
 from components.bigwig_track_gen import dataset, sampling
+from components.bigwig_track_gen.params import TrackDatasetConfig
 
 EXAMPLES_KEY = "examples"
 
 
-def config_from_exec_properties(exec_properties: Dict[str, Any]) -> dataset.TrackDatasetConfig:
+def config_from_exec_properties(exec_properties: Dict[str, Any]) -> TrackDatasetConfig:
     """Exec properties (see ``component.BigWigTrackGenSpec``) -> dataset config; unset = default."""
     fields = {name: exec_properties[name] for name in (
         "reference", "mappable_bed", "tracks", "length", "width", "cutoff", "size", "batches", "seed", "step",
         "eval_fraction", "split_block") if exec_properties.get(name) is not None}
     eval_chroms = exec_properties.get("eval_chroms") or ""
     fields["eval_chroms"] = tuple(c.strip() for c in eval_chroms.split(",") if c.strip())
-    return dataset.TrackDatasetConfig(**fields)
+    return TrackDatasetConfig(**fields)
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):

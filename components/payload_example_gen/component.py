@@ -83,9 +83,9 @@ class PayloadExampleGen(FileBasedExampleGen):
         annotation_bed: Optional[str] = None,
         construct_length: int = params.DEFAULT_CONSTRUCT_LENGTH,
         window_length: int = params.DEFAULT_WINDOW_LENGTH,
-        seed: int = 0,
+        seed: int = params.DEFAULT_SEED,
         folds: Optional[Mapping[str, Union[int, float]]] = None,
-        split_mode: str = "payload",
+        split_mode: str = params.DEFAULT_SPLIT_MODE,
         records_per_shard: int = params.DEFAULT_RECORDS_PER_SHARD,
         range_config: Optional[range_config_pb2.RangeConfig] = None,
     ):

@@ -370,9 +370,9 @@ def plan_dataset(
     annotation_bed: Optional[str] = None,
     construct_length: int = params.DEFAULT_CONSTRUCT_LENGTH,
     window_length: int = params.DEFAULT_WINDOW_LENGTH,
-    seed: int = 0,
+    seed: int = params.DEFAULT_SEED,
     folds=None,
-    split_mode: str = "payload",
+    split_mode: str = params.DEFAULT_SPLIT_MODE,
     records_per_shard: int = params.DEFAULT_RECORDS_PER_SHARD,
 ) -> DatasetPlan:
     """Read and validate every input and return the dataset plan (no output is written).

@@ -4,9 +4,13 @@ Kept free of TFX/TensorFlow imports so the CLI can parse arguments without loadi
 """
 from __future__ import annotations
 
+import dataclasses
 import re
-from typing import Dict, List, Mapping, Sequence, Tuple, Union
+from typing import Dict, List, Literal, Mapping, Optional, Sequence, Tuple, Union
 
+from pydantic import Field, field_validator
+
+from components.config_validation import settings_dataclass
 from components.errors import InputError
 
 # Execution-property keys added to TFX's FileBasedExampleGenSpec parameters.
@@ -21,10 +25,12 @@ SPLIT_MODE_KEY = "split_mode"
 RECORDS_PER_SHARD_KEY = "records_per_shard"
 
 # Defaults mirror the original scripts: a 25,600 bp model window plus 1,280 bp of room for
-# random shifts; 48 evaluation offsets per payload (the original sampled 48 strides).
+# random shifts.
 DEFAULT_WINDOW_LENGTH = 25_600
 DEFAULT_CONSTRUCT_LENGTH = DEFAULT_WINDOW_LENGTH + 1_280
 DEFAULT_RECORDS_PER_SHARD = 1_000
+DEFAULT_SEED = 5
+DEFAULT_SPLIT_MODE = "payload"
 DEFAULT_FOLDS: Tuple[Tuple[str, int], ...] = (("train", 8), ("eval", 2))
 
 SPLIT_MODES = ("payload", "offsets")
@@ -121,3 +127,34 @@ def has_placeholder(path: str) -> bool:
 
 def folds_to_dict(folds: Folds) -> Dict[str, int]:
     return {name: weight for name, weight in folds}
+
+
+@settings_dataclass
+class PayloadParams:
+    """The ``payloads:`` section of the pipeline config = keyword arguments of
+    :class:`~components.payload_example_gen.component.PayloadExampleGen` (see its docstring);
+    ``make-dataset`` flags take their defaults from here. ``folds`` accepts a mapping
+    (``{train: 8, eval: 2}``), a list (``[train=8, eval=2]``) or the CLI string ``train=8 eval=2``.
+    """
+
+    activity_table: str
+    payload_fasta: str
+    reference_fasta: str
+    context: str
+    annotation_bed: Optional[str] = None
+    construct_length: int = Field(default=DEFAULT_CONSTRUCT_LENGTH, ge=1)
+    window_length: int = Field(default=DEFAULT_WINDOW_LENGTH, ge=1)
+    seed: int = DEFAULT_SEED
+    folds: Dict[str, int] = dataclasses.field(default_factory=lambda: dict(DEFAULT_FOLDS))
+    split_mode: Literal[SPLIT_MODES] = DEFAULT_SPLIT_MODE  # type: ignore[valid-type]
+    records_per_shard: int = Field(default=DEFAULT_RECORDS_PER_SHARD, ge=1)
+
+    @field_validator("folds", mode="before", json_schema_input_type=Union[str, List[str], Dict[str, float]])
+    @classmethod
+    def _folds(cls, value: object) -> Dict[str, int]:
+        if isinstance(value, str):
+            value = value.replace(",", " ").split()
+        try:
+            return folds_to_dict(normalize_folds(value))  # type: ignore[arg-type]
+        except InputError as error:
+            raise ValueError(str(error).removeprefix("folds: ")) from None

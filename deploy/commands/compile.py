@@ -25,10 +25,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from deploy.vertex import compile_pipeline, local_path_warnings
     from pipeline.config import load_config
 
-    config = load_config(args.config, args.overrides)
+    config = load_config(args.config, args.overrides)  # before TFX/TensorFlow load: a typo fails fast
+    from deploy.vertex import compile_pipeline, local_path_warnings
+
     for warning in local_path_warnings(config):
         print(f"warning: {warning}", file=sys.stderr)
     compiled = compile_pipeline(config, args.image, args.output, args.trainer_image, args.display_name)

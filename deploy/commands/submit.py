@@ -38,11 +38,12 @@ def parse_labels(pairs: list) -> dict:
 
 
 def make_job(args: argparse.Namespace):
+    labels = parse_labels(args.labels) or None  # input checks before the aiplatform import
     from deploy.vertex import pipeline_job
 
     return pipeline_job(
         args.pipeline, args.project, args.region, args.pipeline_root, display_name=args.display_name,
-        enable_caching=args.enable_caching, labels=parse_labels(args.labels) or None, offline=args.dry_run,
+        enable_caching=args.enable_caching, labels=labels, offline=args.dry_run,
     )
 
 

@@ -30,10 +30,10 @@ def register(subparsers) -> None:
                         help="construct length in bp (default %(default)s = 25,600 + 1,280)")
     parser.add_argument("--window", type=int, default=params.DEFAULT_WINDOW_LENGTH,
                         help="model window length; the construct leaves length - window bp for shifts (default %(default)s)")
-    parser.add_argument("--seed", type=int, default=5, help="seeds split assignment (default %(default)s)")
-    parser.add_argument("--folds", nargs="+", default=["train=8", "eval=2"], metavar="NAME=WEIGHT",
+    parser.add_argument("--seed", type=int, default=params.DEFAULT_SEED, help="seeds split assignment (default %(default)s)")
+    parser.add_argument("--folds", nargs="+", default=[f"{name}={weight}" for name, weight in params.DEFAULT_FOLDS], metavar="NAME=WEIGHT",
                         help="split ratios, e.g. train=8 eval=2 (default) or train=1")
-    parser.add_argument("--split-mode", choices=params.SPLIT_MODES, default="payload",
+    parser.add_argument("--split-mode", choices=params.SPLIT_MODES, default=params.DEFAULT_SPLIT_MODE,
                         help="payload: hold out whole payloads (default); offsets: every payload in every split, "
                              "eval on fixed offsets (original protocol, leaky)")
     parser.add_argument("--records-per-shard", type=int, default=params.DEFAULT_RECORDS_PER_SHARD,

@@ -9,7 +9,14 @@ from __future__ import annotations
 import argparse
 import os
 
+from components.bigwig_track_gen.params import TrackDatasetConfig
+from components.config_validation import field_default
 from components.errors import InputError
+
+
+def _default(name: str):
+    """Flag defaults are the ``tracks:`` config defaults (one definition)."""
+    return field_default(TrackDatasetConfig, name)
 
 
 def register(subparsers) -> None:
@@ -23,14 +30,17 @@ def register(subparsers) -> None:
     parser.add_argument("mappable_bed", metavar="MAPPABLE_BED", help="intervals to sample windows from (BED)")
     parser.add_argument("tracks", metavar="TRACKS_TSV", help="track table (seven TAB-separated columns)")
     parser.add_argument("--reference", required=True, help="reference FASTA (indexed or indexable)")
-    parser.add_argument("--length", type=int, default=25_600, help="window length in bp, multiple of --width (default 25600)")
-    parser.add_argument("--width", type=int, default=128, help="bin size in bp (default 128)")
-    parser.add_argument("--cutoff", type=float, default=0.0,
+    parser.add_argument("--length", type=int, default=_default("length"),
+                        help="window length in bp, multiple of --width (default %(default)s)")
+    parser.add_argument("--width", type=int, default=_default("width"), help="bin size in bp (default %(default)s)")
+    parser.add_argument("--cutoff", type=float, default=_default("cutoff"),
                         help="skip windows whose max-over-tracks std across bins is below this (default 0: keep all)")
-    parser.add_argument("--size", type=int, required=True, help="windows per shard (batch)")
-    parser.add_argument("--batches", type=int, default=1, help="number of shards (default 1)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed: same seed, same bytes (default 0)")
-    parser.add_argument("--step", type=int, default=1, help="spacing of candidate start positions in bp (default 1)")
+    parser.add_argument("--size", type=int, default=_default("size"), help="windows per shard (default %(default)s)")
+    parser.add_argument("--batches", type=int, default=_default("batches"), help="number of shards (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=_default("seed"),
+                        help="random seed: same seed, same bytes (default %(default)s)")
+    parser.add_argument("--step", type=int, default=_default("step"),
+                        help="spacing of candidate start positions in bp (default %(default)s)")
     split = parser.add_mutually_exclusive_group()
     split.add_argument("--eval-chroms", default="", help="held-out chromosomes for eval, comma-separated (e.g. chr19,chrX)")
     split.add_argument("--eval-fraction", type=float, default=None,
@@ -44,16 +54,15 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from components.bigwig_track_gen import dataset  # imports Beam: keep --help fast
-    from components.direct_runner import direct_pipeline
-
     if args.workers < 0:
         raise InputError(f"--workers must be >= 0, got {args.workers}")
-    config = dataset.TrackDatasetConfig(
+    config = TrackDatasetConfig(
         reference=args.reference, mappable_bed=args.mappable_bed, tracks=args.tracks, length=args.length,
         width=args.width, cutoff=args.cutoff, size=args.size, batches=args.batches, seed=args.seed, step=args.step,
-        eval_chroms=tuple(c.strip() for c in args.eval_chroms.split(",") if c.strip()),
-        eval_fraction=args.eval_fraction, split_block=args.split_block)
+        eval_chroms=args.eval_chroms, eval_fraction=args.eval_fraction, split_block=args.split_block)
+    from components.bigwig_track_gen import dataset  # imports Beam: only after the settings are valid
+    from components.direct_runner import direct_pipeline
+
     prefix = args.prefix.rstrip("/")
     if os.path.dirname(prefix):
         os.makedirs(os.path.dirname(prefix), exist_ok=True)

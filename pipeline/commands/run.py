@@ -20,10 +20,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
+
+    overrides = list(args.overrides) + ([f"runner={args.runner}"] if args.runner else [])
+    config = load_config(args.config, overrides)  # before TFX/TensorFlow load: a typo fails fast
     from pipeline.pipeline import run_locally
     from pipeline.report import print_run_summary
 
-    overrides = list(args.overrides) + ([f"runner={args.runner}"] if args.runner else [])
-    config = load_config(args.config, overrides)
     run_locally(config)
     return print_run_summary(config)

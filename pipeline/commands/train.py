@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from trainer.settings import LR_SCHEDULES, POOLINGS, ModelConfig, TrainingConfig
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -16,31 +18,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("model", help="output directory (rerun to resume an interrupted run)")
     parser.add_argument("dataset", help="make-dataset examples directory (with Split-train/ and Split-eval/), "
                         "or the dataset TSV whose <name>.examples directory sits beside it")
-    parser.add_argument("--key-size", type=int, default=64, help="attention key size (default 64)")
-    parser.add_argument("--value-size", type=int, default=64, help="attention value size (default 64)")
-    parser.add_argument("--num-heads", type=int, default=1, help="attention heads (default 1)")
-    parser.add_argument("--pooling", choices=["flatten", "mean"], default="flatten",
-                        help="flatten: original head (fixed length); mean: length agnostic")
-    parser.add_argument("--learning-rate", type=float, default=1e-5, help="Adam learning rate (default 1e-5)")
-    parser.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant")
-    parser.add_argument("--epochs", type=int, default=10, help="epochs (default 10)")
-    parser.add_argument("--steps", type=int, default=100, help="steps per epoch (default 100)")
-    parser.add_argument("--batch", type=int, default=4, help="batch size (default 4)")
-    parser.add_argument("--length", type=int, default=25_600, help="window length in bp (default 25600)")
+    # Defaults are the pipeline config's (trainer.settings), so `train` and `run` agree.
+    model, training = ModelConfig(), TrainingConfig()
+    parser.add_argument("--key-size", type=int, default=model.key_size, help="attention key size (default %(default)s)")
+    parser.add_argument("--value-size", type=int, default=model.value_size,
+                        help="attention value size (default %(default)s)")
+    parser.add_argument("--num-heads", type=int, default=model.num_heads, help="attention heads (default %(default)s)")
+    parser.add_argument("--pooling", choices=POOLINGS, default=model.pooling,
+                        help="flatten: original head (fixed length); mean: length agnostic (default %(default)s)")
+    parser.add_argument("--learning-rate", type=float, default=training.resolved_learning_rate,
+                        help="Adam learning rate (default %(default)s)")
+    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=training.lr_schedule)
+    parser.add_argument("--epochs", type=int, default=training.epochs, help="epochs (default %(default)s)")
+    parser.add_argument("--steps", type=int, default=training.steps, help="steps per epoch (default %(default)s)")
+    parser.add_argument("--batch", type=int, default=training.batch, help="batch size (default %(default)s)")
+    parser.add_argument("--length", type=int, default=model.window_length,
+                        help="window length in bp (default %(default)s)")
     parser.add_argument("--baseline", default=os.environ.get("ENFORMERBASELINE", ""),
                         help="Sonnet checkpoint dir ($ENFORMERBASELINE), 'tensorhub[:dir]' or 'random'")
-    parser.add_argument("--preset", default="full", help="Enformer size for --baseline random: tiny, small, full")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--preset", default=model.preset,
+                        help="Enformer size for --baseline random: tiny, small, full (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=training.seed)
     parser.add_argument("--no-rc", action="store_true", help="no reverse-complement augmentation")
-    parser.add_argument("--eval-offsets", type=int, default=1, help="fixed evaluation windows per payload")
+    parser.add_argument("--eval-offsets", type=int, default=training.eval_offsets,
+                        help="fixed evaluation windows per payload (default %(default)s)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from components.errors import InputError
     from pipeline.commands.make_dataset import default_examples_dir
-    from trainer.run import train_payload_model
-    from trainer.settings import ModelConfig, TrainingConfig
 
     dataset = default_examples_dir(args.dataset) if args.dataset.endswith(".tsv") else args.dataset
     for split in ("train", "eval"):
@@ -58,8 +65,8 @@ def run(args: argparse.Namespace) -> int:
         steps=args.steps, batch=args.batch, seed=args.seed, reverse_complement=not args.no_rc,
         eval_offsets=args.eval_offsets,
     )
-    model_config.validate("--")
-    training.validate("--")
+    from trainer.run import train_payload_model  # TensorFlow: only after the settings are valid
+
     results = train_payload_model(
         model_config, training, [os.path.join(dataset, "Split-train", "*")], [os.path.join(dataset, "Split-eval", "*")],
         work_dir=args.model, serving_dir=os.path.join(args.model, "model", "Format-Serving"),
