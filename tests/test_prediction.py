@@ -35,6 +35,7 @@ def models(workdir):
     """Tiny models: payload artifact (Format-Serving + weights), track export, checkpoints."""
     import tensorflow as tf
 
+    from trainer.checkpoints import original_checkpoint, save_weights
     from trainer.enformer import build_enformer
     from trainer.export import export_saved_model
     from trainer.heads import PayloadModel, TrackModel
@@ -44,11 +45,11 @@ def models(workdir):
     payload = PayloadModel(enformer, 16, 16, 1, pooling="flatten", input_length=L)
     serving = os.path.join(workdir, "artifact", "Format-Serving")
     export_saved_model(payload, serving, L)
-    payload.checkpoint().save(os.path.join(serving, "assets.extra", "weights", "ckpt"))
+    save_weights(payload, serving)
     track = TrackModel(enformer, 3)
     track_export = export_saved_model(track, os.path.join(workdir, "track_export"), L)
     track_ckpt = os.path.join(workdir, "track_head")
-    track.checkpoint().save(os.path.join(track_ckpt, "ckpt"))
+    original_checkpoint(track).save(os.path.join(track_ckpt, "ckpt"))
     trunk_ckpt = os.path.join(workdir, "enformer")
     tf.train.Checkpoint(module=enformer).save(os.path.join(trunk_ckpt, "ckpt"))
     return dict(enformer=enformer, payload=payload, track=track, artifact=os.path.dirname(serving),
