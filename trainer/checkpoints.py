@@ -353,8 +353,9 @@ def strict_restore(objects: Dict[str, Any], prefix: str, build: Optional[Callabl
     except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as error:
         detail = error
     diff = checkpoint_diff(prefix, objects)
-    if not any(diff.values()) and status is not None:  # only optional entries were unused
+    if status is not None:  # unmatched values are reported here, not again when the status is collected
         status.expect_partial()
+    if not any(diff.values()) and status is not None:  # only optional entries were unused
         return
     if not any(diff.values()):
         raise ModelSourceError(f"{what}: cannot restore {prefix}: {detail}") from detail
