@@ -1,4 +1,4 @@
-"""Enformer trunk, heads, baseline loading and export (trainer/enformer.py, heads.py, baseline.py, export.py).
+"""Enformer trunk, heads, model-source loading and export (trainer/enformer.py, heads.py, checkpoints.py, export.py).
 
 Tiny configurations on CPU; the full-size model is built once, on a short input, for the
 parameter count and the checkpoint paths.
@@ -12,8 +12,8 @@ import pytest
 import sonnet as snt
 import tensorflow as tf
 
-from components import errors, genome
-from trainer import baseline, encoding, enformer, export, heads
+from components import errors, genome, records
+from trainer import checkpoints, encoding, enformer, export, heads
 
 LENGTH = 25_600
 SHORT = 2_560  # 20 bins: enough for the heads, fast to train
@@ -90,31 +90,31 @@ def test_full_model_parameters_and_reference_checkpoint_paths(tmp_path, rng):
     blocks = {k.split("/")[5] for k in keys if k.startswith("module/_trunk/_layers/2/_layers/")}
     assert blocks == {str(i) for i in range(11)}
     assert not any(k.startswith("module/_trunk/_layers/3/") for k in keys)
-    assert baseline.config_from_checkpoint(prefix).to_dict() == enformer.get_config("full").to_dict()
+    assert checkpoints.config_from_checkpoint(prefix).to_dict() == enformer.get_config("full").to_dict()
 
 
 def test_checkpoint_round_trip_is_exact(tiny, tiny_checkpoint, rng):
     x = _one_hot(rng, 2, SHORT)
     expected = tiny(x)
     tf.random.set_seed(99)  # a fresh model with different random weights
-    restored = baseline.load_enformer(tiny_checkpoint, "tiny")
+    restored = checkpoints.load_enformer(tiny_checkpoint, "tiny")
     assert not np.allclose(enformer.build_enformer("tiny")(x)["human"], expected["human"])
     got = restored(x)
     for head in ("human", "mouse"):
         np.testing.assert_array_equal(got[head].numpy(), expected[head].numpy())
     # The preset can also be read off the checkpoint shapes.
-    auto = baseline.load_enformer(tiny_checkpoint, "auto")
+    auto = checkpoints.load_enformer(tiny_checkpoint, "auto")
     assert auto.config == enformer.get_config("tiny")
 
 
 def test_mismatched_checkpoint_is_a_clear_error(tiny_checkpoint):
-    with pytest.raises(baseline.BaselineError) as error:
-        baseline.load_enformer(tiny_checkpoint, "tiny", num_transformer_layers=2)
+    with pytest.raises(checkpoints.ModelSourceError) as error:
+        checkpoints.load_enformer(tiny_checkpoint, "tiny", num_transformer_layers=2)
     message = str(error.value)
     assert "missing from the checkpoint" in message
     assert "_trunk/_layers/2/_layers/1/" in message  # names the absent second transformer block
-    with pytest.raises(baseline.BaselineError, match="different shape"):
-        baseline.load_enformer(tiny_checkpoint, "small")
+    with pytest.raises(checkpoints.ModelSourceError, match="different shape"):
+        checkpoints.load_enformer(tiny_checkpoint, "small")
 
 
 def test_is_training_is_dispatched_by_module_type(rng):
@@ -205,11 +205,11 @@ def test_gelu_and_softmax_pooling():
 
 def test_bfloat16_and_jit_agree_with_float32(tiny_checkpoint, rng):
     x = _one_hot(rng, 2, SHORT)
-    reference = baseline.load_enformer(tiny_checkpoint, "tiny")(x)["human"].numpy()
-    bf16 = baseline.load_enformer(tiny_checkpoint, "tiny", compute_dtype="bfloat16")(x)["human"].numpy()
+    reference = checkpoints.load_enformer(tiny_checkpoint, "tiny")(x)["human"].numpy()
+    bf16 = checkpoints.load_enformer(tiny_checkpoint, "tiny", compute_dtype="bfloat16")(x)["human"].numpy()
     assert np.corrcoef(reference.ravel(), bf16.ravel())[0, 1] > 0.99
     assert not np.array_equal(reference, bf16)  # it really ran in lower precision
-    jit = baseline.load_enformer(tiny_checkpoint, "tiny", jit_compile=True)(x)["human"].numpy()
+    jit = checkpoints.load_enformer(tiny_checkpoint, "tiny", jit_compile=True)(x)["human"].numpy()
     np.testing.assert_allclose(jit, reference, rtol=1e-3, atol=1e-4)
 
 
@@ -266,7 +266,7 @@ def test_reverse_complement_and_centre_window():
 @pytest.mark.parametrize("config,pooling", [((64, 64, 1), "flatten"), ((64, 128, 1), "flatten"),
                                             ((64, 64, 4), "flatten"), ((64, 64, 4), "mean")])
 def test_payload_heads_train(tiny_checkpoint, rng, config, pooling):
-    trunk = baseline.load_enformer(tiny_checkpoint, "tiny")
+    trunk = checkpoints.load_enformer(tiny_checkpoint, "tiny")
     key, value, n_heads = config
     model = heads.PayloadModel(trunk, key, value, n_heads, pooling=pooling, input_length=SHORT)
     width = value * n_heads
@@ -291,7 +291,7 @@ def test_payload_heads_train(tiny_checkpoint, rng, config, pooling):
 
 
 def test_track_head_trains_with_frozen_trunk(tiny_checkpoint, rng):
-    trunk = baseline.load_enformer(tiny_checkpoint, "tiny")
+    trunk = checkpoints.load_enformer(tiny_checkpoint, "tiny")
     model = heads.TrackModel(trunk, n_tracks=5)
     frozen = [v.numpy().copy() for v in trunk.trunk_module.variables]
     x = _one_hot(rng, 2, SHORT)
@@ -354,7 +354,7 @@ def test_legacy_finetuned_checkpoint_loads(tmp_path, tiny_checkpoint, rng, sizes
 
     key, value, n_heads = sizes
     tf.random.set_seed(5)
-    original = baseline.load_enformer(tiny_checkpoint, "tiny")
+    original = checkpoints.load_enformer(tiny_checkpoint, "tiny")
     attention = _KerasAttention.make(key, value, n_heads)
     flatten = tf_keras.layers.Flatten()
     dense = tf_keras.layers.Dense(1, activation="softplus")
@@ -366,7 +366,7 @@ def test_legacy_finetuned_checkpoint_loads(tmp_path, tiny_checkpoint, rng, sizes
     with open(str(directory) + ".json", "w") as handle:  # the original project's modeldef
         json.dump({"key_size": key, "value_size": value, "num_heads": n_heads, "baseline": "original"}, handle)
 
-    loaded = baseline.load_payload_model(str(directory))
+    loaded = checkpoints.load_payload_model(str(directory))
     assert loaded.head_config == dict(key_size=key, value_size=value, num_heads=n_heads, pooling="flatten")
     assert loaded.input_bins == 20
     np.testing.assert_allclose(loaded(x).numpy(), expected, rtol=1e-5, atol=1e-6)
@@ -381,25 +381,25 @@ def test_legacy_track_head_loads_and_checks_size(tmp_path, tiny, rng):
     x = _one_hot(rng, 1, SHORT)
     expected = dense(tiny.trunk(x)).numpy()
     tf.train.Checkpoint(head=dense).save(str(tmp_path / "head" / "ckpt"))
-    model = baseline.load_track_model(str(tmp_path / "head"), tiny, n_tracks=5)
+    model = checkpoints.load_track_model(str(tmp_path / "head"), tiny, n_tracks=5)
     np.testing.assert_allclose(model(x).numpy(), expected, rtol=1e-5, atol=1e-6)
-    with pytest.raises(baseline.BaselineError, match="head size mismatch.*5 tracks, expected 7"):
-        baseline.load_track_model(str(tmp_path / "head"), tiny, n_tracks=7)
+    with pytest.raises(checkpoints.ModelSourceError, match="head size mismatch.*5 tracks, expected 7"):
+        checkpoints.load_track_model(str(tmp_path / "head"), tiny, n_tracks=7)
 
 
 def test_baseline_resolution_errors(tmp_path, monkeypatch):
-    with pytest.raises(baseline.BaselineError, match="path not found"):
-        baseline.load_enformer(str(tmp_path / "does-not-exist"), "tiny")
-    with pytest.raises(baseline.BaselineError, match="without a checkpoint"):
-        baseline.load_enformer(str(tmp_path), "tiny")
-    monkeypatch.delenv(baseline.ENV_BASELINE, raising=False)
-    with pytest.raises(baseline.BaselineError, match="ENFORMERBASELINE"):
-        baseline.resolve_baseline(None)
-    monkeypatch.setenv(baseline.ENV_TENSORHUB, "https://www.kaggle.com/models/deepmind/enformer/TensorFlow2/enformer/1")
-    with pytest.raises(baseline.BaselineError, match="tensorflow_hub|cannot fetch"):
-        baseline.load_enformer("tensorhub")
-    assert baseline.resolve_baseline("random") == baseline.BaselineSpec("random")
-    assert isinstance(baseline.load_enformer("random", "tiny"), enformer.Enformer)
+    with pytest.raises(checkpoints.ModelSourceError, match="path not found"):
+        checkpoints.load_enformer(str(tmp_path / "does-not-exist"), "tiny")
+    with pytest.raises(checkpoints.ModelSourceError, match="without a checkpoint"):
+        checkpoints.load_enformer(str(tmp_path), "tiny")
+    monkeypatch.delenv(checkpoints.ENV_BASELINE, raising=False)
+    with pytest.raises(checkpoints.ModelSourceError, match="ENFORMERBASELINE"):
+        checkpoints.resolve_model(None)
+    monkeypatch.setenv(checkpoints.ENV_TENSORHUB, "https://www.kaggle.com/models/deepmind/enformer/TensorFlow2/enformer/1")
+    with pytest.raises(checkpoints.ModelSourceError, match="tensorflow_hub|cannot fetch"):
+        checkpoints.load_enformer("tensorhub")
+    assert checkpoints.resolve_model("random") == checkpoints.ModelSource(checkpoints.SourceKind.RANDOM, None, "random")
+    assert isinstance(checkpoints.load_enformer("random", "tiny"), enformer.Enformer)
 
 
 def test_tensorhub_savedmodel_window_alignment(tmp_path, rng):
@@ -411,14 +411,14 @@ def test_tensorhub_savedmodel_window_alignment(tmp_path, rng):
     hub_like = tf.Module()
     hub_like.model = tf.Module()
 
-    @tf.function(input_signature=[tf.TensorSpec([None, baseline.HUB_SEQUENCE_LENGTH, 4], tf.float32)])
+    @tf.function(input_signature=[tf.TensorSpec([None, checkpoints.HUB_SEQUENCE_LENGTH, 4], tf.float32)])
     def predict_on_batch(x):
         counts = tf.reduce_sum(tf.reshape(x, [-1, 3072, 128, 4]), axis=2)[:, 1088:1088 + 896]
         return {"human": counts, "mouse": counts[..., :2]}
 
     hub_like.model.predict_on_batch = predict_on_batch
     tf.saved_model.save(hub_like, str(tmp_path / "hub"))
-    model = baseline.load_enformer(f"tensorhub:{tmp_path / 'hub'}")
+    model = checkpoints.load_enformer(f"tensorhub:{tmp_path / 'hub'}")
     for length in (LENGTH, 128 * 201):  # even and odd number of bins
         x = _one_hot(rng, 2, length)
         out = model(x)
@@ -426,7 +426,7 @@ def test_tensorhub_savedmodel_window_alignment(tmp_path, rng):
         assert out["mouse"].shape == (2, length // 128, 2)
     with pytest.raises(enformer.SequenceLengthError, match="at most 896 bins"):
         model(_one_hot(rng, 1, 128 * 897))
-    with pytest.raises(baseline.BaselineError, match="trunk"):
+    with pytest.raises(checkpoints.ModelSourceError, match="trunk"):
         model.trunk(_one_hot(rng, 1, LENGTH))
 
 
@@ -434,22 +434,22 @@ def test_tensorhub_savedmodel_window_alignment(tmp_path, rng):
 # Export
 # ---------------------------------------------------------------------------------------------
 def test_saved_model_signatures_agree_with_python(tmp_path, tiny_checkpoint, rng):
-    trunk = baseline.load_enformer(tiny_checkpoint, "tiny")
+    trunk = checkpoints.load_enformer(tiny_checkpoint, "tiny")
     payload = heads.PayloadModel(trunk, 64, 64, 4, input_length=SHORT)
     tracks = heads.TrackModel(trunk, n_tracks=3)
     export_dir = export.export_saved_model({"activity": payload, "tracks": tracks}, str(tmp_path / "model"), SHORT)
-    loaded = export.load_saved_model(export_dir)
+    loaded = tf.saved_model.load(export_dir)
     assert set(loaded.signatures) == {"serving_default", export.RAW_SIGNATURE, export.DECODE_TARGET_SIGNATURE}
     assert export.read_metadata(export_dir)["input_length"] == SHORT
     # Track exports decode the float16 target bytes for TFMA's labels.
     target = rng.gamma(2.0, size=(SHORT // 128, 3)).astype(np.float16)
-    example = tf.train.Example(features=tf.train.Features(feature={
-        "target": tf.train.Feature(bytes_list=tf.train.BytesList(value=[target.tobytes()]))}))
-    decoded = loaded.signatures[export.DECODE_TARGET_SIGNATURE](examples=tf.constant([example.SerializeToString()]))
+    example = records.track_example(np.zeros(SHORT, np.uint8), target, "chr1", 0, SHORT)
+    decoded = loaded.signatures[export.DECODE_TARGET_SIGNATURE](examples=tf.constant([example]))
     np.testing.assert_array_equal(decoded[export.TARGET_VALUES].numpy()[0], target.astype(np.float32))
 
     codes = rng.integers(0, 5, size=(3, SHORT + 1_280)).astype(np.uint8)  # constructs longer than the window
-    served = loaded.signatures["serving_default"](examples=tf.constant([export.make_example(c, activity=1.0) for c in codes]))
+    served = loaded.signatures["serving_default"](examples=tf.constant([records.payload_example(c, "p", "g", 1.0)
+                                                                        for c in codes]))
     window = tf.constant(genome.one_hot(codes[:, 640:640 + SHORT]))
     np.testing.assert_allclose(served["activity"].numpy(), payload(window).numpy()[:, 0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(served["tracks"].numpy(), tracks(window).numpy(), rtol=1e-5, atol=1e-6)

@@ -35,6 +35,7 @@ def models(workdir):
     """Tiny models: payload artifact (Format-Serving + weights), track export, checkpoints."""
     import tensorflow as tf
 
+    from trainer.checkpoints import original_checkpoint, save_weights
     from trainer.enformer import build_enformer
     from trainer.export import export_saved_model
     from trainer.heads import PayloadModel, TrackModel
@@ -44,11 +45,11 @@ def models(workdir):
     payload = PayloadModel(enformer, 16, 16, 1, pooling="flatten", input_length=L)
     serving = os.path.join(workdir, "artifact", "Format-Serving")
     export_saved_model(payload, serving, L)
-    payload.checkpoint().save(os.path.join(serving, "assets.extra", "weights", "ckpt"))
+    save_weights(payload, serving)
     track = TrackModel(enformer, 3)
     track_export = export_saved_model(track, os.path.join(workdir, "track_export"), L)
     track_ckpt = os.path.join(workdir, "track_head")
-    track.checkpoint().save(os.path.join(track_ckpt, "ckpt"))
+    original_checkpoint(track).save(os.path.join(track_ckpt, "ckpt"))
     trunk_ckpt = os.path.join(workdir, "enformer")
     tf.train.Checkpoint(module=enformer).save(os.path.join(trunk_ckpt, "ckpt"))
     return dict(enformer=enformer, payload=payload, track=track, artifact=os.path.dirname(serving),
@@ -105,6 +106,69 @@ def test_predictor_fixed_signature_and_rc(models):
     both = predict_codes(predictor, codes, reverse_complement=True)
     np.testing.assert_allclose(both["activity"], (forward["activity"] + backward["activity"]) / 2, rtol=1e-5)
     np.testing.assert_allclose(both["mouse"], (forward["mouse"] + backward["mouse"][:, ::-1]) / 2, rtol=1e-5)
+
+
+def test_every_model_source_resolves_and_loads(models, workdir):
+    """Exports (dir, Trainer artifact, Pusher versions), checkpoints of each kind, Trainer checkpoints."""
+    import shutil
+
+    import sonnet as snt
+    import tensorflow as tf
+
+    from components.genome import InputError
+    from trainer import checkpoints
+    from trainer.checkpoints import ModelSource, SourceKind, resolve_model
+    from trainer.heads import HeadOnly
+    from trainer.predict.predictor import load_predictor
+
+    pushed = os.path.join(workdir, "pushed")
+    for version in ("9", "10"):
+        shutil.copytree(models["serving"], os.path.join(pushed, version))
+    for given, location in ((models["serving"], models["serving"]), (models["artifact"], models["serving"]),
+                            (pushed, os.path.join(pushed, "10"))):
+        source = resolve_model(given)
+        assert (source.kind, source.location) == (SourceKind.EXPORT, location)
+        assert checkpoints.checkpoint_kind(source.weights) is SourceKind.PAYLOAD
+    assert resolve_model(models["trunk_ckpt"]).kind is SourceKind.ENFORMER
+    assert resolve_model(models["track_ckpt"]).kind is SourceKind.TRACK_HEAD
+    assert resolve_model("original", original=models["trunk_ckpt"]) == resolve_model(models["trunk_ckpt"])
+    assert resolve_model("random:small") == ModelSource(SourceKind.RANDOM, "small", "random:small")
+    assert resolve_model("tensorhub:/models/hub").location == "/models/hub"
+
+    # Trainer checkpoints (module being fit + optimiser + epoch) under <work_dir>/checkpoints.
+    epoch = tf.Variable(1, dtype=tf.int64)
+    runs = {}
+    for name, fitted in (("payload_run", models["payload"]), ("track_run", HeadOnly(models["track"]))):
+        runs[name] = os.path.join(workdir, name)
+        checkpoints.training_checkpoint(fitted, snt.optimizers.Adam(), epoch).save(
+            os.path.join(runs[name], checkpoints.TRAINING_CHECKPOINT_DIR, "ckpt"))
+    assert resolve_model(runs["payload_run"]).kind is SourceKind.TRAINING_PAYLOAD
+    assert resolve_model(runs["track_run"]).kind is SourceKind.TRAINING_TRACK_HEAD
+    codes = np.random.default_rng(9).integers(0, 5, (2, L)).astype(np.uint8)
+    x = genome.one_hot(codes)
+    from_training = load_predictor(runs["payload_run"], {"activity": None, "mouse": [3]}, baseline=models["trunk_ckpt"],
+                                   key_size=16)  # kernel shapes fix key_size * num_heads only
+    out = from_training(x)
+    np.testing.assert_allclose(out["activity"], models["payload"](x, is_training=False).numpy()[:, 0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out["mouse"][:, :, 0], _mouse(models["enformer"], codes)[:, :, 3], rtol=1e-5, atol=1e-6)
+    head = load_predictor(models["trunk_ckpt"], {"tracks": None}, L, track_head=runs["track_run"])
+    np.testing.assert_allclose(head(x)["tracks"], models["track"](x).numpy(), rtol=1e-5, atol=1e-6)
+
+    # Clear errors; a trunk of another size is refused, never partially restored.
+    with pytest.raises(checkpoints.ModelSourceError, match="different shape"):
+        load_predictor(runs["payload_run"], {"activity": None}, baseline="random:small", key_size=16)
+    with pytest.raises(InputError, match="is a track head only"):
+        load_predictor(models["track_ckpt"], {"mouse": None})
+    with pytest.raises(InputError, match="path not found"):
+        load_predictor(os.path.join(workdir, "nowhere"), {"mouse": None})
+    empty = os.path.join(workdir, "empty")
+    os.makedirs(empty, exist_ok=True)
+    with pytest.raises(InputError, match="without a checkpoint"):
+        load_predictor(empty, {"mouse": None})
+    other = os.path.join(workdir, "other")
+    tf.train.Checkpoint(weights=tf.Variable([1.0])).save(os.path.join(other, "ckpt"))
+    with pytest.raises(InputError, match="holds neither an Enformer"):
+        load_predictor(other, {"mouse": None})
 
 
 # ------------------------------------------------------------------------------------- predict

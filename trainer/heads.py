@@ -9,12 +9,13 @@
 * :class:`TrackModel` -- trunk (frozen) -> ``Dense(n_tracks, softplus)`` per bin, for new
   bigWig tracks.
 
-Checkpoint layout is the original project's (Zenodo 10.5281/zenodo.13363228), so its
-fine-tuned models load unchanged and ours load in its code:
-``tf.train.Checkpoint(module=<Enformer>, finetune=<PayloadModel>)`` where ``finetune/_layers`` is
-``[trunk, attention (_q/_k/_v kernels), flatten, dense (kernel, bias)]``, and
-``tf.train.Checkpoint(head=<Dense>)`` for track heads. The dense layers here are Sonnet
-modules whose variables are named like Keras 2 (``kernel``, ``bias``) for that reason.
+The module layout matches the original project's checkpoints (Zenodo 10.5281/zenodo.13363228),
+so its fine-tuned models load unchanged and ours load in its code: a :class:`PayloadModel`'s
+``_layers`` are ``[trunk, attention (_q/_k/_v kernels), flatten, dense (kernel, bias)]``, saved
+as ``tf.train.Checkpoint(module=<Enformer>, finetune=<PayloadModel>)``, and a track head is
+saved as ``tf.train.Checkpoint(head=<Dense>)`` (writing, reading and the key names:
+:mod:`trainer.checkpoints`). The dense layers here are Sonnet modules whose variables are named
+like Keras 2 (``kernel``, ``bias``) for that reason.
 """
 from __future__ import annotations
 
@@ -153,7 +154,7 @@ class PayloadModel(snt.Module, TrainingAware):
     """Trunk + payload activity head: ``[B, L, 4]`` one-hot -> ``[B, 1]`` activity (softplus).
 
     ``_layers = [trunk, AttentionHead, Flatten | MeanPool, Dense(1, softplus)]`` -- the
-    original ``finetune`` Sequential, so ``checkpoint()`` writes the original format.
+    original ``finetune`` Sequential, so the original checkpoint format fits it.
 
     Args:
       enformer: the model whose trunk is fine-tuned (its species heads stay usable).
@@ -239,18 +240,13 @@ class PayloadModel(snt.Module, TrainingAware):
             return tuple(self._layers[0].trainable_variables) + self.head_variables
         return self.head_variables
 
-    def checkpoint(self, **extra: Any) -> tf.train.Checkpoint:
-        """``tf.train.Checkpoint(module=enformer, finetune=self, **extra)`` (original format)."""
-        return tf.train.Checkpoint(module=self.enformer, finetune=self, **extra)
-
 
 class TrackModel(snt.Module):
     """Trunk + new track head: ``[B, L, 4]`` -> ``[B, bins, n_tracks]`` (softplus).
 
     ``_layers = [trunk, Dense(n_tracks, softplus)]``. The trunk is frozen: it always runs in
     inference mode (so batch-norm statistics never drift while the head trains) and
-    ``trainable_variables`` is the head only. ``checkpoint()`` writes the original
-    ``tf.train.Checkpoint(head=Dense)`` format.
+    ``trainable_variables`` is the head only. The original format saves ``head`` alone.
     """
 
     def __init__(self, enformer: Enformer, n_tracks: int, name: str = "tracks"):
@@ -288,6 +284,16 @@ class TrackModel(snt.Module):
     def trainable_variables(self) -> Tuple[tf.Variable, ...]:
         return self.head_variables
 
-    def checkpoint(self, **extra: Any) -> tf.train.Checkpoint:
-        """``tf.train.Checkpoint(head=<Dense>, **extra)`` (original format)."""
-        return tf.train.Checkpoint(head=self.head, **extra)
+
+class HeadOnly(snt.Module):
+    """A track model's head applied to cached trunk embeddings: ``[B, bins, 2C] -> [B, bins, T]``.
+
+    What the Trainer fits for track heads, so its checkpoints hold the head under ``head``.
+    """
+
+    def __init__(self, track_model: TrackModel):
+        super().__init__(name="head_only")
+        self.head = track_model.head
+
+    def __call__(self, embedding: tf.Tensor, is_training: bool = False) -> tf.Tensor:
+        return self.head(embedding)

@@ -29,17 +29,16 @@ import logging
 import os
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-import sonnet as snt
 import tensorflow as tf
 
 from components import records
 from components.errors import InputError
-from trainer import baseline as baseline_lib
+from trainer import checkpoints
 from trainer import export as export_lib
 from trainer import inputs
 from trainer.embedding_cache import EmbeddingCache
 from trainer.enformer import Enformer
-from trainer.heads import PayloadModel, TrackModel
+from trainer.heads import HeadOnly, PayloadModel, TrackModel
 from trainer.settings import ModelConfig, TrainingConfig, from_custom_config
 from trainer.training import EpochResult, FitConfig, Trainer, mse_loss, poisson_loss
 
@@ -51,14 +50,9 @@ def fit_config(training: TrainingConfig) -> FitConfig:
                      schedule=training.lr_schedule)
 
 
-def weights_dir(serving_dir: str) -> str:
-    """Where the original-format checkpoint lives inside an exported model."""
-    return os.path.join(serving_dir, export_lib.WEIGHTS_DIR)
-
-
 def build_enformer(model_config: ModelConfig) -> Enformer:
     """The trunk from ``model.baseline`` (``random`` only when asked for explicitly)."""
-    loaded = baseline_lib.load_enformer(model_config.baseline, config=model_config.preset, **model_config.overrides)
+    loaded = checkpoints.load_enformer(model_config.baseline, config=model_config.preset, **model_config.overrides)
     if not isinstance(loaded, Enformer):
         raise InputError(
             f"baseline {model_config.baseline!r} is a TF Hub model, which exposes predictions only: fine-tuning "
@@ -71,8 +65,8 @@ def build_payload_model(model_config: ModelConfig, warm_start: Optional[str] = N
     """Payload model from a previous (blessed) model's weights, or from the baseline trunk."""
     if warm_start:
         LOG.info("warm start from %s", warm_start)
-        loaded = baseline_lib.load_payload_model(
-            weights_dir(warm_start), model_config.key_size, model_config.value_size, model_config.num_heads,
+        loaded = checkpoints.load_payload_model(
+            checkpoints.weights_dir(warm_start), model_config.key_size, model_config.value_size, model_config.num_heads,
             config=model_config.preset, input_length=model_config.window_length, **model_config.overrides,
         )
         if loaded.pooling != model_config.pooling:
@@ -87,7 +81,7 @@ def build_payload_model(model_config: ModelConfig, warm_start: Optional[str] = N
 def _save_outputs(model: Any, trainer: Trainer, serving_dir: str, window_length: int, metadata: Dict[str, Any]) -> None:
     """SavedModel + original-format weights into ``serving_dir``; log and curve beside it."""
     export_lib.export_saved_model(model, serving_dir, window_length, metadata=metadata)
-    model.checkpoint().save(os.path.join(weights_dir(serving_dir), "ckpt"))
+    checkpoints.save_weights(model, serving_dir)
     artifact_dir = os.path.dirname(serving_dir.rstrip("/"))
     for name in ("training_log.tsv", "training_curve.png"):
         source = os.path.join(trainer.work_dir, name)
@@ -129,17 +123,6 @@ def train_payload_model(
     return results
 
 
-class _HeadOnly(snt.Module):
-    """The track head applied to cached embeddings: ``[B, bins, C] -> [B, bins, T]``."""
-
-    def __init__(self, track_model: TrackModel):
-        super().__init__(name="head_only")
-        self.head = track_model.head
-
-    def __call__(self, embedding: tf.Tensor, is_training: bool = False) -> tf.Tensor:
-        return self.head(embedding)
-
-
 def examples_dir_of(file_pattern: str) -> str:
     """``<examples>/Split-train/*`` -> ``<examples>`` (where BigWigTrackGen's metadata lives)."""
     return os.path.dirname(os.path.dirname(file_pattern))
@@ -168,7 +151,7 @@ def train_track_model(
     n_tracks = int(info["n_tracks"])
     enformer = build_enformer(model_config)
     track_model = (
-        baseline_lib.load_track_model(weights_dir(warm_start), enformer, n_tracks)
+        checkpoints.load_track_model(checkpoints.weights_dir(warm_start), enformer, n_tracks)
         if warm_start and training.warm_start else TrackModel(enformer, n_tracks)
     )
     trunk = tf.function(lambda one_hot: enformer.trunk(one_hot, is_training=False), reduce_retracing=True)
@@ -178,7 +161,7 @@ def train_track_model(
         "eval": EmbeddingCache(os.path.join(work_dir, "embedding_cache", "eval"), eval_files, n_tracks, trunk, 1),
     }
     trainer = Trainer(
-        _HeadOnly(track_model), poisson_loss,
+        HeadOnly(track_model), poisson_loss,
         fit_config(training), work_dir,
     )
     results = trainer.fit(

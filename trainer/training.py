@@ -24,6 +24,7 @@ import sonnet as snt
 import tensorflow as tf
 
 from components.correlation import pearson_r
+from trainer import checkpoints
 
 LOG = logging.getLogger(__name__)
 
@@ -102,8 +103,9 @@ class Trainer:
         self.optimizer = snt.optimizers.Adam(learning_rate=self._learning_rate)
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="completed_epochs")
         tf.io.gfile.makedirs(work_dir)
-        self._checkpoint = tf.train.Checkpoint(model=model, optimizer=self.optimizer, epoch=self.epoch)
-        self._manager = tf.train.CheckpointManager(self._checkpoint, os.path.join(work_dir, "checkpoints"), max_to_keep=2)
+        self._checkpoint = checkpoints.training_checkpoint(model, self.optimizer, self.epoch)
+        self._manager = tf.train.CheckpointManager(
+            self._checkpoint, os.path.join(work_dir, checkpoints.TRAINING_CHECKPOINT_DIR), max_to_keep=2)
         self._writer = tf.summary.create_file_writer(os.path.join(work_dir, "logs"))
         self._train_step = tf.function(self._train_step_eager, jit_compile=config.jit_compile, reduce_retracing=True)
         self._predict = tf.function(lambda x: model(x, is_training=False), reduce_retracing=True)

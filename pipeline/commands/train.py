@@ -47,12 +47,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from components.errors import InputError
+    from components.records import split_dir
     from pipeline.commands.make_dataset import default_examples_dir
 
     dataset = default_examples_dir(args.dataset) if args.dataset.endswith(".tsv") else args.dataset
     for split in ("train", "eval"):
-        if not os.path.isdir(os.path.join(dataset, f"Split-{split}")):
-            raise InputError(f"{dataset}: no Split-{split}/ directory; pass the make-dataset examples directory")
+        if not os.path.isdir(split_dir(dataset, split)):
+            raise InputError(f"{dataset}: no {os.path.basename(split_dir(dataset, split))}/ directory; "
+                             "pass the make-dataset examples directory")
     if not args.baseline:
         raise InputError("--baseline is required: a checkpoint directory, tensorhub[:dir], or 'random' "
                          "(or set $ENFORMERBASELINE)")
@@ -65,14 +67,15 @@ def run(args: argparse.Namespace) -> int:
         steps=args.steps, batch=args.batch, seed=args.seed, reverse_complement=not args.no_rc,
         eval_offsets=args.eval_offsets,
     )
+    from components.records import shard_pattern
+    from trainer.checkpoints import SERVING_SUBDIR
     from trainer.run import train_payload_model  # TensorFlow: only after the settings are valid
 
-    results = train_payload_model(
-        model_config, training, [os.path.join(dataset, "Split-train", "*")], [os.path.join(dataset, "Split-eval", "*")],
-        work_dir=args.model, serving_dir=os.path.join(args.model, "model", "Format-Serving"),
-    )
+    serving_dir = os.path.join(args.model, "model", SERVING_SUBDIR)
+    results = train_payload_model(model_config, training, [shard_pattern(dataset, "train")],
+                                  [shard_pattern(dataset, "eval")], work_dir=args.model, serving_dir=serving_dir)
     print("epoch\ttrain_loss\tvalid_loss\tvalid_pearson_r")
     for result in results:
         print(f"{result.epoch}\t{result.train_loss:.5f}\t{result.valid_loss:.5f}\t{result.valid_pearson_r:.3f}")
-    print(f"model: {os.path.join(args.model, 'model', 'Format-Serving')}")
+    print(f"model: {serving_dir}")
     return 0

@@ -1,7 +1,8 @@
 """Prediction tools behind ``enformer-tfx predict``, ``predict-regions`` and ``to-bedgraph``.
 
-* :mod:`trainer.predict.predictor` -- load any model source into one :class:`Predictor`
-  (``[B, L, 4]`` one-hot -> named outputs) running a compiled, fixed-signature ``tf.function``.
+* :mod:`trainer.predict.predictor` -- any model source (resolved and loaded by
+  :mod:`trainer.checkpoints`) as one :class:`Predictor` (``[B, L, 4]`` one-hot -> named
+  outputs) running a compiled, fixed-signature ``tf.function``.
 * :mod:`trainer.predict.payloads` -- the dataset table (``make-dataset``), seeded window
   offsets, per-site peaks and the per-payload summary.
 * :mod:`trainer.predict.regions` -- BED regions resized and split into fragments, stride/strand

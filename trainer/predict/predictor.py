@@ -15,38 +15,29 @@ The whole model runs through ONE ``tf.function`` with the fixed input signature
 ``[None, L, 4] float32``: any batch size reuses the same trace (no retracing per region or per
 last, shorter batch).
 
-Model sources (:func:`load_predictor`, argument ``model``):
-
-* an exported SavedModel (``export_saved_model``; has ``assets.extra/enformer_tfx.json``) --
-  its ``predict_one_hot`` signature. When it lacks a requested output (a payload export has
-  only ``activity``) and ``assets.extra/weights/`` holds the original-format checkpoint, the
-  model is rebuilt from that checkpoint instead (the species heads live there);
-* a Trainer model artifact (``<model>/Format-Serving``) or a Pusher directory of numbered
-  versions (the highest version is used);
-* a checkpoint directory/prefix: original format fine-tuned payload model
-  (``module`` + ``finetune``), an Enformer (``module``), a track head (``head``, trunk from
-  ``baseline``), or a Trainer training checkpoint (``model/...``, species heads and, for
-  track heads, the trunk from ``baseline``);
-* ``original`` (= ``$ENFORMERBASELINE``), ``tensorhub[:handle-or-dir]``;
-* ``random[:preset]`` -- random weights, only because the name asks for it (tests, demos).
+Model sources (:func:`load_predictor`, argument ``model``) are resolved and loaded by
+:mod:`trainer.checkpoints` (published Sonnet weights, TF Hub, the original project's Zenodo
+models, our checkpoints and exports, ``random[:preset]`` only when named). An export is served
+through its ``predict_one_hot`` signature; when that lacks a requested output (a payload export
+has only ``activity``) and its ``assets.extra/weights/`` hold the payload checkpoint, the model
+is rebuilt from those weights instead (the species heads live there). Checkpoints without a
+trunk or species heads (track heads, training checkpoints) take them from ``baseline``.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
-import os
-import re
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 
-from components import genome, records
-from components.genome import format_list
+from components import genome
 from components.errors import InputError
-from trainer import baseline as baseline_lib
+from components.genome import format_list
+from trainer import checkpoints
 from trainer import export as export_lib
-from trainer.enformer import DOWNSAMPLING, Enformer, check_length
+from trainer.checkpoints import ModelSource, SourceKind
+from trainer.enformer import DOWNSAMPLING, REFERENCE_HEADS, Enformer, check_length
 from trainer.heads import PayloadModel, TrackModel
 
 LOG = logging.getLogger(__name__)
@@ -55,7 +46,6 @@ DEFAULT_LENGTH = 25_600
 ACTIVITY = "activity"
 TRACKS = "tracks"
 SPECIES_HEADS = ("human", "mouse")
-SERVING_SUBDIR = "Format-Serving"
 
 # Requested outputs: name -> track columns to keep (None = all; ignored for ``activity``).
 Request = Mapping[str, Optional[Sequence[int]]]
@@ -113,56 +103,7 @@ class Predictor:
 
 
 # --------------------------------------------------------------------------------------------
-# Source resolution
-# --------------------------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class ModelSource:
-    """``kind``: ``saved_model``, ``checkpoint``, ``baseline`` (original/tensorhub), ``random``."""
-
-    kind: str
-    location: str
-
-
-def _has_saved_model(path: str) -> bool:
-    return tf.io.gfile.exists(os.path.join(path, "saved_model.pb"))
-
-
-def _has_metadata(path: str) -> bool:
-    return tf.io.gfile.exists(os.path.join(path, records.MODEL_METADATA))
-
-
-def _latest_version(path: str) -> Optional[str]:
-    """Pusher layout ``<dir>/<number>/saved_model.pb``: the highest numbered version."""
-    if not tf.io.gfile.isdir(path):
-        return None
-    versions = [name.rstrip("/") for name in tf.io.gfile.listdir(path) if re.fullmatch(r"\d+/?", name)]
-    versions = [v for v in versions if _has_saved_model(os.path.join(path, v))]
-    return os.path.join(path, max(versions, key=int)) if versions else None
-
-
-def resolve_model(model: str) -> ModelSource:
-    """Classify a ``MODEL`` argument (see module docstring)."""
-    if model in ("", "original") or model == "tensorhub" or model.startswith("tensorhub:"):
-        return ModelSource("baseline", model)
-    if model == "random" or model.startswith("random:"):
-        return ModelSource("random", model.split(":", 1)[1] if ":" in model else "tiny")
-    if not tf.io.gfile.exists(model) and not tf.io.gfile.exists(model + ".index"):
-        raise InputError(
-            f"model {model!r}: path not found. Use an exported SavedModel, a Trainer model artifact, a checkpoint "
-            "directory, 'original' ($ENFORMERBASELINE), 'tensorhub[:handle-or-dir]' or 'random[:preset]'")
-    for candidate in (model, os.path.join(model, SERVING_SUBDIR)):
-        if _has_saved_model(candidate):
-            # Our exports carry metadata; any other SavedModel is taken to be the hub Enformer.
-            return ModelSource("saved_model" if _has_metadata(candidate) else "baseline",
-                               candidate if _has_metadata(candidate) else f"tensorhub:{candidate}")
-    latest = _latest_version(model)
-    if latest:
-        return ModelSource("saved_model", latest)
-    return ModelSource("checkpoint", model)
-
-
-# --------------------------------------------------------------------------------------------
-# Loading
+# Loading (sources are resolved and restored by trainer.checkpoints)
 # --------------------------------------------------------------------------------------------
 def _select(request: Request, available: Mapping[str, int], strict: bool, what: str
             ) -> Tuple[Dict[str, Optional[List[int]]], List[str]]:
@@ -223,41 +164,7 @@ def _composite_fn(enformer: Any, payload: Optional[PayloadModel], track: Optiona
 def _species_tracks(enformer: Any) -> Dict[str, int]:
     if isinstance(enformer, Enformer):
         return dict(enformer.config.heads)
-    return dict(baseline_lib.enformer_lib.REFERENCE_HEADS)  # TF Hub model: the published heads
-
-
-def _load_baseline(baseline: Optional[str]) -> Any:
-    """Enformer for ``original``/``tensorhub``/checkpoint/``random[:preset]`` baselines."""
-    if baseline and (baseline == "random" or baseline.startswith("random:")):
-        preset = baseline.split(":", 1)[1] if ":" in baseline else "tiny"
-        LOG.warning("using a RANDOMLY initialised Enformer (%s preset): predictions are meaningless", preset)
-        return baseline_lib.random_baseline(preset)
-    spec = baseline_lib.resolve_baseline(baseline)
-    return baseline_lib.load_enformer(baseline, config="auto" if spec.kind == "checkpoint" else "full")
-
-
-def _checkpoint_keys(prefix: str) -> Dict[str, List[int]]:
-    return baseline_lib.checkpoint_keys(prefix)  # noqa: SLF001 - the one place that lists checkpoint keys
-
-
-def _load_training_payload(prefix: str, shapes: Mapping[str, List[int]], baseline: Optional[str],
-                           key_size: Optional[int], num_heads: Optional[int], input_length: Optional[int]) -> PayloadModel:
-    """A Trainer training checkpoint (``model=<PayloadModel>``): trunk + head from it, heads from ``baseline``."""
-    enformer = _load_baseline(baseline)
-    if not isinstance(enformer, Enformer):
-        raise InputError("a training checkpoint needs a Sonnet baseline (--baseline <checkpoint dir>), not TF Hub")
-    q, v, dense = (shapes["model/_layers/1/_q/kernel"], shapes["model/_layers/1/_v/kernel"],
-                   shapes["model/_layers/3/kernel"])
-    key_size = key_size or 64
-    num_heads = num_heads or max(1, q[-1] // key_size)
-    value_size = v[-1] // num_heads
-    width = value_size * num_heads
-    pooling = "mean" if dense[0] == width else "flatten"
-    length = input_length or (dense[0] // width * DOWNSAMPLING if pooling == "flatten" else DEFAULT_LENGTH)
-    payload = PayloadModel(enformer, key_size, value_size, num_heads, pooling=pooling)
-    baseline_lib.strict_restore({"model": payload}, prefix, build=lambda: payload.build(length),
-                                what="training checkpoint (payload model)")
-    return payload
+    return dict(REFERENCE_HEADS)  # TF Hub model: the published heads
 
 
 def load_predictor(model: str, request: Request, length: Optional[int] = None, *,
@@ -271,8 +178,9 @@ def load_predictor(model: str, request: Request, length: Optional[int] = None, *
       request: ``{output: track columns or None}``, outputs among ``activity``, ``human``,
         ``mouse``, ``tracks``.
       length: window bp; None = the model's fixed length, else 25,600.
-      baseline: trunk (and species heads) for checkpoints that do not carry them: a track-head
-        checkpoint or a training checkpoint. Default ``$ENFORMERBASELINE``.
+      baseline: what ``original`` stands for, and the trunk (and species heads) for checkpoints
+        that do not carry them: a track-head checkpoint or a training checkpoint. Default
+        ``$ENFORMERBASELINE``.
       track_head: a track-head checkpoint or exported track model (``tracks`` output); with a
         checkpoint, the trunk is ``model``'s.
       key_size, value_size, num_heads: payload head sizes for original checkpoints whose
@@ -281,16 +189,17 @@ def load_predictor(model: str, request: Request, length: Optional[int] = None, *
     """
     if track_head is not None:
         return _load_track_predictor(model, track_head, request, length, baseline, strict)
-    source = resolve_model(model)
-    if source.kind == "saved_model":
-        return _load_saved_model(source.location, request, length, strict, key_size, value_size, num_heads)
-    if source.kind == "random":
-        return from_modules(_load_baseline(f"random:{source.location}"), None, None, request, length, strict,
-                            f"random Enformer ({source.location})")
-    if source.kind == "baseline":
-        return from_modules(_load_baseline(source.location or None), None, None, request, length, strict,
-                            f"Enformer baseline {source.location or 'original'}")
-    return _load_checkpoint(source.location, request, length, strict, baseline, key_size, value_size, num_heads)
+    source = checkpoints.resolve_model(model, original=baseline)
+    if source.kind is SourceKind.EXPORT:
+        return _load_saved_model(source, request, length, strict, key_size, value_size, num_heads)
+    if source.kind in checkpoints.TRACK_HEAD_KINDS:
+        raise InputError(f"model {model!r} is a track head only: pass the trunk as MODEL (e.g. 'original') and "
+                         f"this directory as --head {model}")
+    if source.kind in checkpoints.PAYLOAD_KINDS:
+        payload = checkpoints.load_payload_model(source, key_size, value_size, num_heads, input_length=length,
+                                                 baseline=baseline)
+        return from_modules(payload.enformer, payload, None, request, length, strict, source.description)
+    return from_modules(checkpoints.load_trunk(source), None, None, request, length, strict, source.description)
 
 
 def from_modules(enformer: Any, payload: Optional[PayloadModel] = None, track: Optional[TrackModel] = None,
@@ -318,52 +227,29 @@ def from_modules(enformer: Any, payload: Optional[PayloadModel] = None, track: O
     return Predictor(fn, input_length, selection, available, source, missing, keep_alive=(enformer, payload, track))
 
 
-def _load_checkpoint(path: str, request: Request, length: Optional[int], strict: bool, baseline: Optional[str],
-                     key_size: Optional[int], value_size: Optional[int], num_heads: Optional[int]) -> Predictor:
-    prefix = baseline_lib.checkpoint_prefix(path) or baseline_lib.checkpoint_prefix(os.path.join(path, "checkpoints"))
-    if prefix is None:
-        raise InputError(f"model {path!r}: no SavedModel, Format-Serving directory or TensorFlow checkpoint found")
-    shapes = _checkpoint_keys(prefix)
-    if "finetune/_layers/3/kernel" in shapes:
-        payload = baseline_lib.load_payload_model(path if baseline_lib.checkpoint_prefix(path) else prefix,
-                                                  key_size, value_size, num_heads, config="auto", input_length=length)
-        return from_modules(payload.enformer, payload, None, request, length, strict, f"fine-tuned payload model {prefix}")
-    if "model/_layers/3/kernel" in shapes:
-        payload = _load_training_payload(prefix, shapes, baseline, key_size, num_heads, length)
-        return from_modules(payload.enformer, payload, None, request, length, strict, f"training checkpoint {prefix}")
-    if "head/kernel" in shapes or "model/head/kernel" in shapes:
-        raise InputError(f"model {path!r} is a track head only: pass the trunk as MODEL (e.g. 'original') and "
-                         f"this directory as --head {path}")
-    if any(key.startswith("module/_trunk/") for key in shapes):
-        enformer = baseline_lib.load_enformer(prefix, config="auto")
-        return from_modules(enformer, None, None, request, length, strict, f"Enformer checkpoint {prefix}")
-    raise InputError(f"model {path!r}: checkpoint {prefix} holds neither an Enformer, a payload model nor a track "
-                     f"head (keys: {format_list(sorted(shapes))})")
-
-
 def _signature_outputs(signature: Any) -> Dict[str, int]:
     return {name: (1 if spec.shape.rank == 1 else int(spec.shape[-1]))
             for name, spec in signature.structured_outputs.items()}
 
 
-def _load_saved_model(path: str, request: Request, length: Optional[int], strict: bool, key_size: Optional[int],
-                      value_size: Optional[int], num_heads: Optional[int]) -> Predictor:
+def _load_saved_model(source: ModelSource, request: Request, length: Optional[int], strict: bool,
+                      key_size: Optional[int], value_size: Optional[int], num_heads: Optional[int]) -> Predictor:
+    """An export's ``predict_one_hot`` signature, or its payload weights when the signature lacks an output."""
+    path = source.location
     metadata = export_lib.read_metadata(path)
-    weights = os.path.join(path, export_lib.WEIGHTS_DIR)
     exported = set()
     for name in metadata.get("outputs", []):  # "heads" = an exported Enformer's species heads
         exported.update(metadata.get("enformer", {}).get("heads", {}) if name == "heads" else [name])
     wanted_missing = [name for name in request if exported and name not in exported]
-    prefix = baseline_lib.checkpoint_prefix(weights) if wanted_missing else None
-    if prefix and "finetune/_layers/3/kernel" in _checkpoint_keys(prefix):
+    if wanted_missing and source.weights and checkpoints.checkpoint_kind(source.weights) is SourceKind.PAYLOAD:
         # A payload export serves only `activity`; its original-format weights also hold the
         # species heads, so rebuild the model from them (without loading the SavedModel at all).
         head = metadata.get("activity_head", {})
-        LOG.info("%s lacks %s in its signature: rebuilding the model from %s", path, wanted_missing, weights)
+        LOG.info("%s lacks %s in its signature: rebuilding the model from %s", path, wanted_missing, source.weights)
         model_length = int(metadata["input_length"])
-        payload = baseline_lib.load_payload_model(
-            weights, key_size or head.get("key_size"), value_size or head.get("value_size"),
-            num_heads or head.get("num_heads"), config="auto", input_length=model_length)
+        payload = checkpoints.load_payload_model(
+            source, key_size or head.get("key_size"), value_size or head.get("value_size"),
+            num_heads or head.get("num_heads"), input_length=model_length)
         return from_modules(payload.enformer, payload, None, request, length or model_length, strict,
                             f"payload model {path} (weights)")
     loaded = tf.saved_model.load(path)
@@ -384,35 +270,20 @@ def _load_saved_model(path: str, request: Request, length: Optional[int], strict
 def _load_track_predictor(model: str, head: str, request: Request, length: Optional[int], baseline: Optional[str],
                           strict: bool) -> Predictor:
     """``--head PATH``: an exported track model (used whole) or a head checkpoint on ``model``'s trunk."""
-    source = resolve_model(head)
-    if source.kind == "saved_model":
-        return _load_saved_model(source.location, request, length, strict, None, None, None)
-    if source.kind != "checkpoint":
-        raise InputError(f"--head {head!r}: expected 'human', 'mouse', 'finetune' or a track-head directory")
-    trunk_source = resolve_model(model)
-    if trunk_source.kind == "checkpoint":
-        prefix = baseline_lib.checkpoint_prefix(trunk_source.location)
-        if prefix and "finetune/_layers/3/kernel" in _checkpoint_keys(prefix):
-            enformer = baseline_lib.load_payload_model(trunk_source.location, config="auto").enformer
-        else:
-            enformer = baseline_lib.load_enformer(trunk_source.location, config="auto")
-    elif trunk_source.kind == "saved_model":
+    head_source = checkpoints.resolve_model(head, what="--head")
+    if head_source.kind is SourceKind.EXPORT:
+        return _load_saved_model(head_source, request, length, strict, None, None, None)
+    if head_source.kind not in checkpoints.TRACK_HEAD_KINDS:
+        raise InputError(f"--head {head!r}: {head_source.description} is not a track head; expected 'human', "
+                         "'mouse', 'finetune' or a track-head directory")
+    trunk_source = checkpoints.resolve_model(model, original=baseline)
+    if trunk_source.kind is SourceKind.EXPORT:
         raise InputError(f"--head {head} is a head checkpoint: MODEL must be a trunk checkpoint, 'original' or "
                          f"'random', not the SavedModel {trunk_source.location}")
-    elif trunk_source.kind == "random":
-        enformer = _load_baseline(f"random:{trunk_source.location}")
-    else:
-        enformer = _load_baseline(trunk_source.location or baseline)
+    enformer = checkpoints.load_trunk(trunk_source, baseline=baseline)
     if not isinstance(enformer, Enformer):
         raise InputError("a track head needs the Sonnet trunk (checkpoint weights), not the TF Hub model")
-    prefix = baseline_lib.checkpoint_prefix(source.location)
-    if prefix and "model/head/kernel" in _checkpoint_keys(prefix):  # Trainer training checkpoint
-        track = TrackModel(enformer, _checkpoint_keys(prefix)["model/head/kernel"][-1])
-        holder = tf.Module()
-        holder.head = track.head
-        baseline_lib.strict_restore({"model": holder}, prefix, what="training checkpoint (track head)")
-    else:
-        track = baseline_lib.load_track_model(source.location, enformer)
+    track = checkpoints.load_track_model(head_source, enformer)
     return from_modules(enformer, None, track, request, length, strict, f"track head {head}")
 
 
