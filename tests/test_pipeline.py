@@ -259,7 +259,7 @@ def test_pipeline_end_to_end_blesses_good_and_rejects_worse(tmp_path, demo_data,
     # Run 2: same data (cached upstream), a deliberately worse model: random init, barely
     # trained, no warm start -> fails "no worse than the latest blessed model" -> not pushed.
     worse = load_config(config_path, ["training.warm_start=false", "training.epochs=1", "training.steps=1",
-                                      "training.learning_rate=0.0", "evaluation.min_pearson_r=-1.0"])
+                                      "training.learning_rate=1e-9", "evaluation.min_pearson_r=-1.0"])
     run_locally(worse)
     second = latest_summary(worse)
     assert second["blessed"] is False, second
