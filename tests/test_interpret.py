@@ -136,3 +136,129 @@ def test_auroc():
     assert auroc([0.1, 0.2, 0.9, 0.8], [0, 0, 1, 1]) == 1.0
     assert auroc([0.9, 0.8, 0.1, 0.2], [0, 0, 1, 1]) == 0.0
     assert auroc([1, 1, 1, 1], [0, 1, 0, 1]) == 0.5
+
+
+# ------------------------------------------------------------------------------------- attribute
+CONSTRUCT = 1664
+CONTEXT = (3000, 3400)  # 0-based half-open; the command takes it 1-based
+
+
+@pytest.fixture(scope="module")
+def locus(workdir):
+    """Reference, payload FASTA (two short payloads, one longer than the window) and site BED."""
+    rng = np.random.default_rng(7)
+    reference = os.path.join(workdir, "reference.fa")
+    genome.write_fasta(reference, [("chr1", genome.decode_codes(rng.integers(0, 4, 8000))),
+                                   ("chr2", genome.decode_codes(rng.integers(0, 4, 3000)))])
+    payloads = {"P~a": genome.decode_codes(rng.integers(0, 4, 60)),
+                "P~b": genome.decode_codes(rng.integers(0, 4, 41)),
+                "long": genome.decode_codes(rng.integers(0, 4, 2000))}
+    fasta = os.path.join(workdir, "payloads.fa")
+    genome.write_fasta(fasta, [(name.replace("~", "_"), seq) for name, seq in payloads.items()], index=False)
+    bed = os.path.join(workdir, "sites.bed")
+    with open(bed, "w") as handle:
+        handle.write("P_a\t10\t20\tsiteA\nlong\t900\t960\tsiteL\n")
+    return dict(reference=reference, fasta=fasta, bed=bed, payloads=payloads,
+                context=f"chr1:{CONTEXT[0] + 1}-{CONTEXT[1]}")
+
+
+def _construct(reference: str, payload: str) -> str:
+    """The spliced construct, written out independently of the code under test."""
+    with genome.ReferenceGenome(reference) as ref:
+        if len(payload) > CONSTRUCT:
+            trim = (len(payload) - CONSTRUCT) // 2
+            return payload[trim:trim + CONSTRUCT]
+        pad = CONSTRUCT - len(payload)
+        return (ref.fetch("chr1", CONTEXT[0] - pad // 2, CONTEXT[0]) + payload
+                + ref.fetch("chr1", CONTEXT[1], CONTEXT[1] + pad - pad // 2))
+
+
+def _read_bedgraph(path):
+    with open(path) as handle:
+        return [(c, int(s), int(e), float(v)) for c, s, e, v in (line.split("\t") for line in handle)]
+
+
+def test_attribute_ism_outputs_and_coordinates(tiny, locus, workdir, capsys):
+    from components.interpret.attribution import ism_deltas, output_score_fn
+
+    prefix = os.path.join(workdir, "ism", "run")
+    argv = ["attribute", tiny["serving"], "--payloads", locus["fasta"], "--names", "P~a,P_b",
+            "--annotation", locus["bed"], "--reference", locus["reference"], "--context", locus["context"],
+            "--length", str(CONSTRUCT), "--method", "ism", "--batch", "64", "--output", prefix]
+    assert _run(argv) == 0
+    assert "[2/2] P_b: 41/41 bp scored" in capsys.readouterr().out
+    data = np.load(prefix + ".npz")
+    assert list(data["payloads"]) == ["P_a", "P_b"] and str(data["method"]) == "ism"
+    score = output_score_fn(tiny["predictor"].function, L, "activity")
+    for name, sequence in (("P_a", locus["payloads"]["P~a"]), ("P_b", locus["payloads"]["P~b"])):
+        size = len(sequence)
+        scores, deltas, offset = data[f"{name}/scores"], data[f"{name}/deltas"], int(data[f"{name}/window_offset"])
+        assert scores.shape == (size,) and deltas.shape == (size, 4) and np.isfinite(scores).all()
+        np.testing.assert_array_equal(data[f"{name}/codes"], genome.encode_sequence(sequence))
+        # The window is centred on the payload inside the spliced construct.
+        left = (CONSTRUCT - size) // 2
+        start = left + size // 2 - L // 2
+        assert offset == start - left
+        window = genome.one_hot(genome.encode_sequence(_construct(locus["reference"], sequence)[start:start + L]))
+        expected = ism_deltas(score, window, positions=np.arange(size) - offset)
+        np.testing.assert_allclose(deltas, expected, rtol=1e-4, atol=1e-6)
+    # bedGraph: payload coordinates, sorted, runs merged, values = the npz scores.
+    rows = _read_bedgraph(prefix + ".bedgraph")
+    assert [r[0] for r in rows] == sorted(r[0] for r in rows)
+    for name in ("P_a", "P_b"):
+        mine = [r for r in rows if r[0] == name]
+        assert mine[0][1] == 0 and mine[-1][2] == len(data[f"{name}/scores"])
+        assert all(a[2] == b[1] for a, b in zip(mine, mine[1:]))
+        expanded = np.concatenate([[v] * (e - s) for _, s, e, v in mine])
+        np.testing.assert_allclose(expanded, data[f"{name}/scores"], rtol=1e-5, atol=1e-9)
+    assert os.path.getsize(prefix + ".P_a.png") > 10_000 and os.path.exists(prefix + ".P_b.png")
+
+
+def test_attribute_saliency_long_payload_track_rc(tiny, locus, workdir):
+    from components.interpret.attribution import gradient_x_input, output_score_fn
+
+    prefix = os.path.join(workdir, "saliency", "run")
+    argv = ["attribute", tiny["serving"], "--payloads", locus["fasta"], "--names", "long",
+            "--reference", locus["reference"], "--context", locus["context"], "--length", str(CONSTRUCT),
+            "--method", "saliency", "--head", "mouse", "--track", "10", "--rc", "--no-figures", "--output", prefix]
+    assert _run(argv) == 0
+    data = np.load(prefix + ".npz")
+    scores, gradient, offset = data["long/scores"], data["long/gradient"], int(data["long/window_offset"])
+    # 2000 bp payload centre-trimmed into 1664 bp; only the 1280 bp inside the centred window get scores.
+    trim = (2000 - CONSTRUCT) // 2
+    start = (CONSTRUCT - L) // 2
+    assert offset == start + trim
+    assert np.isnan(scores[:offset]).all() and np.isnan(scores[offset + L:]).all()
+    assert np.isfinite(scores[offset:offset + L]).all()
+    window = genome.one_hot(genome.encode_sequence(_construct(locus["reference"], locus["payloads"]["long"])[start:start + L]))
+    score = output_score_fn(tiny["predictor"].function, L, "mouse", bins=(0, L // 128), column=0, reverse_complement=True)
+    expected_gradient, expected_scores = gradient_x_input(score, window[None])
+    np.testing.assert_allclose(gradient[offset:offset + L], expected_gradient[0], rtol=1e-3, atol=1e-7)
+    np.testing.assert_allclose(scores[offset:offset + L], expected_scores[0], rtol=1e-3, atol=1e-7)
+    rows = _read_bedgraph(prefix + ".bedgraph")
+    assert rows[0][1] == offset and rows[-1][2] == offset + L
+
+
+def test_attribute_errors(tiny, locus, workdir, capsys):
+    prefix = os.path.join(workdir, "bad", "run")
+    base = ["attribute", tiny["serving"], "--payloads", locus["fasta"], "--reference", locus["reference"],
+            "--context", locus["context"], "--output", prefix]
+    cases = [
+        (["--names", "nope"], "requested payload(s) not in the FASTA: nope"),
+        (["--head", "mouse"], "--head needs --track"),
+        (["--track", "3"], "--track needs --head"),
+        (["--length", "1000"], "shorter than the 1280 bp model window"),
+        (["--head", "mouse", "--track", "5000"], "out of range"),
+        (["--context", "chr9:1-100"], "chromosome 'chr9' is not in"),
+        (["--context", "chr2:100-200", "--length", "9000"], "flanks run off chromosome chr2"),
+        (["--batch", "0"], "--batch must be >= 1"),
+    ]
+    for extra, message in cases:
+        assert _run(base + extra) == 2, extra
+        assert message in capsys.readouterr().err, extra
+    bad = os.path.join(workdir, "bad.fa")
+    with open(bad, "w") as handle:
+        handle.write(">x\nACGTXACGT\n")
+    assert _run(base[:3] + [bad] + base[4:]) == 2
+    assert "bad.fa:1: payload 'x' has 'X' at position 5" in capsys.readouterr().err
+    assert not os.path.exists(os.path.dirname(prefix)) or not os.listdir(os.path.dirname(prefix))
