@@ -138,6 +138,78 @@ def test_auroc():
     assert auroc([1, 1, 1, 1], [0, 1, 0, 1]) == 0.5
 
 
+def _planted_attributions(seed: int, count: int = 20):
+    """Random payloads with ACT1 (scores up) and REP (scores down) planted on random strands."""
+    rng = np.random.default_rng(seed)
+    planted = {"ACT1": ("TATGCAAAT", 1.0), "REP": ("CCTTATCTG", -1.0)}
+    payloads = []
+    for p in range(count):
+        codes = rng.integers(0, 4, 800).astype(np.uint8)
+        scores = rng.normal(0, 0.05, 800)
+        for k, (word, sign) in enumerate(planted.values()):
+            for copy in range(2):
+                start = 40 + 380 * copy + 160 * k + int(rng.integers(0, 100))
+                motif = genome.encode_sequence(word)
+                codes[start:start + 9] = motif if rng.random() < 0.5 else genome.reverse_complement_codes(motif)
+                scores[start:start + 9] += sign * rng.uniform(0.4, 1.0, 9)
+        payloads.append((f"p{p}", scores, genome.one_hot(codes)))
+    return planted, payloads
+
+
+def test_motif_discovery_recovers_planted_motifs(workdir):
+    from components.interpret import motifs
+
+    planted, payloads = _planted_attributions(0)
+    threshold = motifs.seqlet_threshold([scores for _, scores, _ in payloads], 11, 6.0)
+    seqlets = [s for name, scores, one_hot in payloads for s in motifs.extract_seqlets(name, scores, one_hot, 11, threshold, 3)]
+    assert len(seqlets) == 80  # exactly the planted sites: nothing from the noise
+    found = motifs.cluster_seqlets(seqlets, min_similarity=0.7, max_shift=3, min_seqlets=3)
+    assert sorted((m.name, len(m.members)) for m in found) == [("neg_1", 40), ("pos_1", 40)]
+    trimmed = {m.name: motifs.trimmed_pwm(m) for m in found}
+    for name, (word, sign) in planted.items():
+        target = genome.one_hot(genome.encode_sequence(word))
+        best = max(trimmed, key=lambda m: motifs.pwm_similarity(trimmed[m], target))
+        assert motifs.pwm_similarity(trimmed[best], target) > 0.95 and best.startswith("pos" if sign > 0 else "neg")
+        assert motifs.consensus(trimmed[best]) in (word, genome.decode_codes(genome.reverse_complement_codes(genome.encode_sequence(word))))
+    # Members point at the planted words in their payload (on the recorded strand).
+    sequences = {name: genome.decode_codes(np.argmax(one_hot, 1)) for name, _, one_hot in payloads}
+    for motif in found:
+        word = motifs.consensus(trimmed[motif.name])
+        hits = 0
+        for payload, start, end, strand in motif.members:
+            text = sequences[payload][start:end]
+            if strand < 0:
+                text = genome.decode_codes(genome.reverse_complement_codes(genome.encode_sequence(text)))
+            hits += word in text
+        assert hits == len(motif.members)
+    # Deterministic; MEME round trip.
+    again = motifs.cluster_seqlets(seqlets, min_similarity=0.7, max_shift=3, min_seqlets=3)
+    assert [m.members for m in again] == [m.members for m in found]
+    path = os.path.join(workdir, "planted.meme")
+    motifs.write_meme(path, [(name, pwm, 40) for name, pwm in trimmed.items()])
+    back = motifs.read_meme(path)
+    assert set(back) == set(trimmed) and all(np.allclose(back[n], trimmed[n], atol=1e-6) for n in back)
+    # Pure noise: no seqlet passes the robust threshold.
+    rng = np.random.default_rng(1)
+    noise = rng.normal(0, 0.05, 5000)
+    assert motifs.extract_seqlets("n", noise, genome.one_hot(rng.integers(0, 4, 5000)), 11,
+                                  motifs.seqlet_threshold([noise], 11, 6.0), 3) == []
+
+
+def test_pwm_similarity_and_bedgraph_runs(workdir):
+    from components.interpret.motifs import pwm_similarity
+    from components.signal_output import write_base_bedgraph
+
+    act1 = genome.one_hot(genome.encode_sequence("TATGCAAAT"))
+    assert pwm_similarity(act1, act1) == 1.0
+    assert pwm_similarity(act1[::-1, ::-1], act1) == 1.0  # reverse complement
+    assert pwm_similarity(act1[2:], act1) == pytest.approx(7 / 9)  # partial overlap counts only the covered columns
+    assert pwm_similarity(np.full((9, 4), 0.25), act1) == pytest.approx(0.25)
+    path = os.path.join(workdir, "runs.bedgraph")
+    write_base_bedgraph(path, [("b", 5, np.array([1.0, 1.0, np.nan, 2.0])), ("a", 0, np.array([0.5, 0.5000001, 3.0]))])
+    assert open(path).read() == "a\t0\t2\t0.5\na\t2\t3\t3\nb\t5\t7\t1\nb\t8\t9\t2\n"
+
+
 # ------------------------------------------------------------------------------------- attribute
 CONSTRUCT = 1664
 CONTEXT = (3000, 3400)  # 0-based half-open; the command takes it 1-based
@@ -184,7 +256,8 @@ def test_attribute_ism_outputs_and_coordinates(tiny, locus, workdir, capsys):
     prefix = os.path.join(workdir, "ism", "run")
     argv = ["attribute", tiny["serving"], "--payloads", locus["fasta"], "--names", "P~a,P_b",
             "--annotation", locus["bed"], "--reference", locus["reference"], "--context", locus["context"],
-            "--length", str(CONSTRUCT), "--method", "ism", "--batch", "64", "--output", prefix]
+            "--length", str(CONSTRUCT), "--method", "ism", "--batch", "64", "--motifs", "--min-seqlets", "1",
+            "--seqlet-threshold", "0", "--output", prefix]
     assert _run(argv) == 0
     assert "[2/2] P_b: 41/41 bp scored" in capsys.readouterr().out
     data = np.load(prefix + ".npz")
@@ -212,6 +285,15 @@ def test_attribute_ism_outputs_and_coordinates(tiny, locus, workdir, capsys):
         expanded = np.concatenate([[v] * (e - s) for _, s, e, v in mine])
         np.testing.assert_allclose(expanded, data[f"{name}/scores"], rtol=1e-5, atol=1e-9)
     assert os.path.getsize(prefix + ".P_a.png") > 10_000 and os.path.exists(prefix + ".P_b.png")
+    # Motif files: every seqlet listed is a window of a payload; the MEME file parses back.
+    from components.interpret.motifs import read_meme
+
+    meme = read_meme(prefix + ".motifs.meme")
+    with open(prefix + ".motifs.tsv") as handle:
+        seqlets = [line.rstrip("\n").split("\t") for line in handle][1:]
+    assert meme and {row[0] for row in seqlets} == set(meme)
+    assert all(pwm.shape[1] == 4 and np.allclose(pwm.sum(1), 1, atol=1e-5) for pwm in meme.values())
+    assert all(os.path.exists(f"{prefix}.motif.{name}.png") for name in meme)
 
 
 def test_attribute_saliency_long_payload_track_rc(tiny, locus, workdir):
