@@ -344,3 +344,145 @@ def test_attribute_errors(tiny, locus, workdir, capsys):
     assert _run(base[:3] + [bad] + base[4:]) == 2
     assert "bad.fa:1: payload 'x' has 'X' at position 5" in capsys.readouterr().err
     assert not os.path.exists(os.path.dirname(prefix)) or not os.listdir(os.path.dirname(prefix))
+
+
+# ------------------------------------------------------------------------------------- predict-payload
+@pytest.fixture(scope="module")
+def segment_files(workdir, locus):
+    """A second FASTA (relative ``:f`` path) and a segment table using every option."""
+    rng = np.random.default_rng(11)
+    folder = os.path.join(workdir, "segments")
+    os.makedirs(folder, exist_ok=True)
+    other = genome.decode_codes(rng.integers(0, 4, 600))
+    genome.write_fasta(os.path.join(folder, "other.fa"), [("plasmid", other)])
+    table = os.path.join(folder, "payloads.tsv")
+    with open(table, "w") as handle:
+        handle.write("name\tsegments\n# comment\n")
+        handle.write("A\tchr1:101-300:nHS1,chr2:11-60,plasmid:1-100:fother.fa:nINS\n")
+        handle.write("B\tchr1:101-300:nHS1:d,chr1:5001-5100\n")
+        handle.write("C\tchr2:1-1500:nBIG\n")
+    return dict(table=table, other=other, folder=folder)
+
+
+def test_segment_language_composes_payloads(locus, segment_files):
+    from components.segments import compose_payloads
+
+    payloads = {p.name: p for p in compose_payloads(segment_files["table"], locus["reference"])}
+    with genome.ReferenceGenome(locus["reference"]) as ref:
+        chr1, chr2 = ref.fetch("chr1", 0, 8000).upper(), ref.fetch("chr2", 0, 3000).upper()
+    a, b = payloads["A"], payloads["B"]
+    assert a.sequence == chr1[100:300] + chr2[10:60] + segment_files["other"][:100]
+    assert a.spans == ((0, 200), (200, 250), (250, 350)) and a.labelled() == [("HS1", 0, 200), ("INS", 250, 350)]
+    assert b.sequence == "N" * 200 + chr1[5000:5100] and b.labelled() == [("HS1", 0, 200)]
+    assert payloads["C"].sequence == chr2[:1500]
+
+
+def _predict_manual(predictor, sequence, left, right, strides, rc):
+    """Tracks of the stride windows averaged, built from the convention, not the module."""
+    from trainer.predict.predictor import predict_codes
+
+    size = W_S = L + strides - 1
+    if len(sequence) <= size:
+        pad = size - len(sequence)
+        construct = left[len(left) - pad // 2:] + sequence + right[:pad - pad // 2]
+        shift = pad // 2
+    else:
+        trim = (len(sequence) - size) // 2
+        construct, shift = sequence[trim:trim + size], -trim
+    codes = genome.encode_sequence(construct)
+    windows = np.stack([codes[k:k + L] for k in range(strides)])
+    out = predict_codes(predictor, windows, rc)
+    return {k: v.mean(0) for k, v in out.items()}, strides // 2 - shift, W_S
+
+
+def test_predict_payload_outputs(tiny, locus, segment_files, workdir, capsys):
+    import json
+
+    from components.segments import compose_payloads
+    from trainer.predict.predictor import load_predictor
+
+    out = os.path.join(workdir, "pp", "composed.npy")
+    argv = ["predict-payload", tiny["serving"], segment_files["table"], "--reference", locus["reference"],
+            "--context", locus["context"], "--head", "mouse", "--tracks", "10", "11", "--strides", "3", "--rc",
+            "--output", out]
+    assert _run(argv) == 0
+    assert "3 payload(s) x 3 stride(s) x 2 strands" in capsys.readouterr().out
+    array = np.load(out)
+    assert array.shape == (3, L // 128, 2)
+    sidecar = json.load(open(out + ".json"))
+    assert sidecar["payloads"] == ["A", "B", "C"] and sidecar["tracks"] == ["mouse:10", "mouse:11"]
+    predictor = load_predictor(tiny["serving"], {"activity": None, "mouse": [10, 11]})
+    payloads = compose_payloads(segment_files["table"], locus["reference"])
+    size = L + 2
+    with genome.ReferenceGenome(locus["reference"]) as ref:
+        left, right = ref.fetch("chr1", CONTEXT[0] - size, CONTEXT[0]), ref.fetch("chr1", CONTEXT[1], CONTEXT[1] + size)
+    rows = [line.rstrip("\n").split("\t") for line in open(out[:-4] + ".report.tsv")]
+    assert rows[0] == ["name", "label", "activity", "mouse:10", "mouse:11"]
+    assert [r[:2] for r in rows[1:]] == [["A", "*"], ["A", "HS1"], ["A", "INS"], ["B", "*"], ["B", "HS1"],
+                                         ["C", "*"], ["C", "BIG"]]
+    for i, payload in enumerate(payloads):
+        expected, offset, _ = _predict_manual(predictor, payload.sequence, left, right, 3, True)
+        np.testing.assert_allclose(array[i], expected["mouse"], rtol=1e-4, atol=1e-6)
+        assert sidecar["offsets"][i] == offset
+        mine = [r for r in rows[1:] if r[0] == payload.name]
+        assert float(mine[0][2]) == pytest.approx(float(expected["activity"]), rel=1e-4)
+        for label, start, end in [("*", 0, len(payload.sequence))] + payload.labelled():
+            row = next(r for r in mine if r[1] == label)
+            first, last = max(0, (start - offset) // 128), min(L // 128, -(-(end - offset) // 128))
+            for column in range(2):
+                value = expected["mouse"][first:last, column].max() if last > first else 0.0
+                assert float(row[3 + column]) == pytest.approx(value, rel=1e-4, abs=1e-6)
+    # bedGraph per track, payload coordinates: chrom = payload, clipped to [0, payload length).
+    graph = _read_bedgraph(out[:-4] + ".10.bedgraph")
+    assert {r[0] for r in graph} == {"A", "B", "C"}
+    for payload in payloads:
+        mine = [r for r in graph if r[0] == payload.name]
+        assert mine[0][1] == max(0, sidecar["offsets"][payloads.index(payload)]) and mine[-1][2] <= len(payload.sequence)
+    assert os.path.exists(out[:-4] + ".11.bedgraph")
+    # Without --context: N flanks, one stride, forward only.
+    bare = os.path.join(workdir, "pp", "bare.npy")
+    assert _run(["predict-payload", tiny["serving"], segment_files["table"], "--reference", locus["reference"],
+                 "--tracks", "10", "--output", bare]) == 0
+    expected, _, _ = _predict_manual(predictor, payloads[0].sequence, "N" * L, "N" * L, 1, False)
+    np.testing.assert_allclose(np.load(bare)[0, :, 0], expected["mouse"][:, 0], rtol=1e-4, atol=1e-6)
+
+
+def test_predict_payload_bad_inputs(tiny, locus, segment_files, workdir, capsys):
+    folder = segment_files["folder"]
+    garbage = os.path.join(folder, "garbage.fa")
+    with open(garbage, "w") as handle:
+        handle.write("this is not a fasta file\n")
+    cases = [
+        ("P\tchr1\n", "segment 1 'chr1': expected chrom:start-end"),
+        ("P\tchr1:10-x\n", "coordinates '10-x' are not start-end"),
+        ("P\tchr1:1,000-2,000\n", "segment 1 'chr1:1': coordinates '1' are not start-end"),
+        ("P\tchr1:50-10\n", "need 1 <= start <= end"),
+        ("P\tchr1:1-10:q\n", "unknown option 'q'"),
+        ("P\tchr1:1-10,chr7:1-10\n", "segment 2 'chr7:1-10': segment chr7:1-10: chromosome 'chr7' is not in"),
+        ("P\tchr2:2901-3100\n", "outside chromosome chr2 (length 3000)"),
+        ("P\tchr1:1-10:fmissing.fa\n", "cannot read FASTA"),
+        ("P\tchr1:1-10:fgarbage.fa\n", "cannot read FASTA"),
+        ("P\tchr1:1-10\nP\tchr1:1-20\n", "payload 'P' repeats"),
+        ("P chr1:1-10\n", "expected 'name<TAB>segment,segment,...'"),
+        ("# nothing\n", "no payloads"),
+    ]
+    out = os.path.join(workdir, "pp_bad", "x.npy")
+    for number, (text, message) in enumerate(cases):
+        table = os.path.join(folder, f"bad{number}.tsv")
+        with open(table, "w") as handle:
+            handle.write(text)
+        assert _run(["predict-payload", tiny["serving"], table, "--reference", locus["reference"],
+                     "--output", out]) == 2, text
+        err = capsys.readouterr().err
+        assert message in err and f"bad{number}.tsv" in err, (text, err)
+    table = segment_files["table"]
+    for extra, message in ((["--strides", "0"], "--strides must be >= 1"),
+                           (["--context", locus["context"], "--reference", ""], "--context needs --reference"),
+                           (["--head", "zebrafish"], "unknown head 'zebrafish'"),
+                           (["--tracks", "1", "1"], "lists a track twice")):
+        argv = ["predict-payload", tiny["serving"], table, "--reference", locus["reference"], "--output", out] + extra
+        assert _run(argv) == 2, extra
+        assert message in capsys.readouterr().err, extra
+    assert _run(["predict-payload", tiny["serving"], table, "--output", out]) == 2  # reference segments, no FASTA
+    assert "needs --reference (or :fFASTA)" in capsys.readouterr().err
+    assert not os.path.exists(os.path.dirname(out)) or not os.listdir(os.path.dirname(out))

@@ -237,14 +237,3 @@ def read_payloads(path: str, names: Optional[Sequence[str]] = None, annotation_b
     return [Payload(sequences[key][0], sequences[key][1],
                     tuple((site.name, site.start, site.end) for site in sites.get(key, ()))) for key in order]
 
-
-def splice_flanks(payloads: Sequence[Payload], construct_length: int, reference_fasta: Optional[str],
-                  context: Optional[str]) -> Tuple[str, str]:
-    """Locus flanks for splicing (``make-dataset``'s), or N flanks without a reference context."""
-    from components.payload_example_gen.constructs import locus_flanks
-
-    lengths = {p.name: len(p.sequence) for p in payloads}
-    if reference_fasta and context:
-        return locus_flanks(reference_fasta, context, lengths, construct_length)
-    places = [layout(length, construct_length) for length in lengths.values()]
-    return "n" * max(p.left for p in places), "n" * max(p.right for p in places)

@@ -287,21 +287,24 @@ def build_construct(payload: str, left_flank: str, right_flank: str, construct_l
     return left.lower() + body + right_flank[: place.right].lower()
 
 
-def locus_flanks(reference_fasta: str, context: str, payload_lengths: Dict[str, int],
+def locus_flanks(reference_fasta: Optional[str], context: Optional[str], payload_lengths: Dict[str, int],
                  construct_length: int) -> Tuple[str, str]:
     """Lower-case reference flanks of the ``context`` locus for splicing these payloads.
 
     ``left_flank`` ends at the context start and ``right_flank`` starts at the context end;
     each is as long as the largest padding any payload of ``payload_lengths`` (``{name: bp}``)
-    needs for a ``construct_length`` bp construct (:func:`layout`).
+    needs for a ``construct_length`` bp construct (:func:`layout`). Without a reference and
+    context the flanks are ``n`` (unknown bases, all-zero one-hot rows).
 
     Raises:
       InputError: the context is not in the reference, or the flanks run off its chromosome.
     """
-    region = genome.parse_region(context)
     places = [layout(length, construct_length) for length in payload_lengths.values()]
     need_left = max((place.left for place in places), default=0)
     need_right = max((place.right for place in places), default=0)
+    if not reference_fasta or not context:
+        return "n" * need_left, "n" * need_right
+    region = genome.parse_region(context)
     with genome.ReferenceGenome(reference_fasta) as reference:
         reference.check_interval(region.chrom, region.start, region.end, what="context")
         size = reference.chrom_sizes[region.chrom]

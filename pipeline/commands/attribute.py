@@ -83,6 +83,7 @@ def table_names(path: str, fold: Optional[str]) -> List[str]:
 def run(args: argparse.Namespace) -> int:
     from components.genome import InputError
     from components.interpret import report
+    from components.payload_example_gen.constructs import locus_flanks
     from trainer.predict.predictor import ACTIVITY, load_predictor
 
     if args.batch < 1:
@@ -106,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
     construct_length = args.length or window
     if construct_length < window:
         raise InputError(f"--length {construct_length} is shorter than the {window} bp model window")
-    left, right = report.splice_flanks(payloads, construct_length, args.reference, args.context)
+    left, right = locus_flanks(args.reference, args.context, {p.name: len(p.sequence) for p in payloads},
+                               construct_length)
     target = (report.Target(ACTIVITY) if args.head is None
               else report.Target(args.head, 0, f"{args.head} track {args.track}"))
     results = []
