@@ -486,3 +486,18 @@ def test_predict_payload_bad_inputs(tiny, locus, segment_files, workdir, capsys)
     assert _run(["predict-payload", tiny["serving"], table, "--output", out]) == 2  # reference segments, no FASTA
     assert "needs --reference (or :fFASTA)" in capsys.readouterr().err
     assert not os.path.exists(os.path.dirname(out)) or not os.listdir(os.path.dirname(out))
+
+
+def test_demo_run_prints_a_working_attribute_command(tmp_path):
+    from pipeline.cli import build_parser
+    from pipeline.config import load_config
+    from pipeline.report import attribute_command
+
+    config = load_config("pipeline/configs/demo.yaml")
+    (tmp_path / "predictions.tsv").write_text("name\tgroup\tactivity\tpredicted\nLCR~deletion_1\tg\t1\t1\n"
+                                              "synthetic_2\tg\t1\t1\n")
+    command = attribute_command(config, {"uri": str(tmp_path)})
+    assert command.startswith("enformer-tfx attribute out/demo/serving --payloads out/demo/data/payloads.fa")
+    args = build_parser().parse_args(command.split()[1:])
+    assert args.names == "LCR~deletion_1,synthetic_2" and args.length == 5376 and args.motifs
+    assert args.context == config.payloads["context"] and args.output == "out/demo/attribution/held_out"

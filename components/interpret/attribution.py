@@ -47,7 +47,7 @@ def mutant_pairs(one_hot: np.ndarray, positions: np.ndarray) -> Tuple[np.ndarray
     return rows.astype(np.int64), bases.astype(np.int64)
 
 
-def ism_deltas(score_fn: ScoreFn, one_hot: np.ndarray, batch_size: int = 64,
+def ism_deltas(score_fn: ScoreFn, one_hot: np.ndarray, batch_size: int = 8,
                positions: Optional[Sequence[int]] = None,
                progress: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
     """Batched in-silico mutagenesis of one window.

@@ -76,7 +76,7 @@ class Target:
 
 def attribute_payload(model_fn: attribution.ModelFn, input_length: int, payload: Payload, left_flank: str,
                       right_flank: str, construct_length: int, target: Target, method: str = "ism",
-                      reverse_complement: bool = False, batch_size: int = 64) -> PayloadAttribution:
+                      reverse_complement: bool = False, batch_size: int = 8) -> PayloadAttribution:
     """Splice, centre the window, attribute (module docstring). Flanks as in ``build_construct``."""
     if method not in METHODS:
         raise ValueError(f"method {method!r}: expected one of {', '.join(METHODS)}")

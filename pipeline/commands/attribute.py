@@ -40,7 +40,7 @@ def register(subparsers) -> None:
     target.add_argument("--head", help="explain a species head track instead (human / mouse), mean over the payload bins")
     parser.add_argument("--track", type=int, help="track of --head (required with --head)")
     parser.add_argument("--rc", action="store_true", help="score = mean of forward and reverse-complement predictions")
-    parser.add_argument("--batch", type=int, default=32, help="mutants per model call (default %(default)s)")
+    parser.add_argument("--batch", type=int, default=8, help="mutants per model call (default %(default)s)")
     parser.add_argument("--motifs", action="store_true", help="discover motifs from the attributions (MEME + logos)")
     motifs = parser.add_argument_group("motif discovery (--motifs)")
     motifs.add_argument("--seqlet-width", type=int, default=11, help="seqlet width in bp (default %(default)s)")
