@@ -142,7 +142,7 @@ def run(quick: bool = False, model: Optional[str] = None, data: str = "out/demo/
             "speedup_vs_compiled_one_mutant_per_call": round(
                 rates["batched_compiled"] / rates["one_mutant_per_call_compiled"], 2),
             "goal": SPEED_GOAL, "meets_goal": bool(speedup >= SPEED_GOAL),
-            "retraces": speed_predictor.trace_count(),
+            "predictor_traces": speed_predictor.trace_count(),
         },
     }
     if not trained:

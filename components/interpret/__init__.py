@@ -11,4 +11,6 @@ knows nothing about where the model came from, so the ``attribute`` command (a
 * :mod:`.motifs` -- seqlets (top-|attribution| windows), greedy clustering by best-alignment
   PWM similarity on both strands, MEME output.
 * :mod:`.plots` -- sequence-logo glyphs drawn with matplotlib and the per-payload figure.
+* :mod:`.report` -- payloads spliced into the locus, attributed and written (bedGraph, npz,
+  figures, motifs): the work behind ``enformer-tfx attribute``.
 """

@@ -3,7 +3,7 @@
 Payloads are composed from genomic segments (``name<TAB>chrom:start-end[:fFASTA][:nLABEL][:d],...``,
 :mod:`components.segments`), spliced into ``--context`` of ``--reference`` (N flanks without
 ``--context``) and predicted on ``--strides`` 1-bp shifts (and ``--rc``)
-(:mod:`trainer.predict.composed`). Writes the tracks ``.npy`` ``[payloads, bins, tracks]`` with a
+(:mod:`pipeline.composed`). Writes the tracks ``.npy`` ``[payloads, bins, tracks]`` with a
 ``.npy.json`` sidecar, a report TSV (max of every track over each labelled segment, payload
 activity when the model has a payload head) and one bedGraph per track in payload coordinates.
 """
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from components.genome import InputError
     from components.payload_example_gen.constructs import locus_flanks
     from pipeline.commands.predict_regions import head_request
-    from trainer.predict import composed
+    from pipeline import composed
     from trainer.predict.predictor import ACTIVITY, load_predictor
     from trainer.predict.regions import stride_shifts
 

@@ -1,5 +1,7 @@
 """Predictions of payloads composed from segments (``enformer-tfx predict-payload``).
 
+It joins the construct splicing (components) and the predictor (trainer), so it lives above both.
+
 Convention (documented in the README):
 
 * With ``S = strides`` the construct is ``W + S - 1`` bp (``W`` = model window): the payload is
@@ -16,7 +18,7 @@ Convention (documented in the README):
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -74,6 +76,3 @@ def track_names(head: str, columns: Optional[Sequence[int]], n_tracks: int) -> L
     """Report column names ``head:track``."""
     return [f"{head}:{track}" for track in (columns if columns is not None else range(n_tracks))]
 
-
-def label_lengths(payloads: Sequence[ComposedPayload]) -> Dict[str, int]:
-    return {p.name: len(p.sequence) for p in payloads}
