@@ -15,6 +15,9 @@
   for "the base lies in an occurrence of ACT1, ACT2 or REP on either strand"
   (:func:`pipeline.demo_data.find_motif_sites`): ISM on ``ism_payloads`` payloads, gradient x
   input on ``saliency_payloads``. Goal >= 0.85 (ISM).
+* ``motif_knockout`` -- whether the model uses each planted motif at all: the mean change of
+  the prediction when one occurrence (or, as a control, a random motif-free 9-mer) is
+  replaced by random bases.
 * ``motifs`` -- seqlet clustering on the ISM attributions; for each planted motif the best
   ``pwm_similarity`` of a discovered PWM to its consensus. Goal: each >= 0.8.
 
@@ -79,6 +82,41 @@ def _auroc_summary(results, payloads) -> Dict[str, object]:
             "mean_abs_score_in_motifs": round(float(scores[labels].mean()), 6),
             "mean_abs_score_elsewhere": round(float(scores[~labels].mean()), 6),
             "auroc": round(auroc(scores, labels), 4)}
+
+
+def _knockout(predictor, payloads, left: str, right: str, construct_length: int, random_windows: int = 15
+              ) -> Dict[str, object]:
+    """Does the model use the planted motifs at all? Prediction change when one motif occurrence
+    (or a random motif-free 9-mer, ``random_windows`` per payload) is replaced by random bases."""
+    from components import genome
+    from components.interpret import attribution
+    from components.payload_example_gen.constructs import build_construct, layout
+    from pipeline.demo_data import find_motif_sites
+    from trainer.predict.predictor import ACTIVITY
+
+    rng = np.random.default_rng(0)
+    window = predictor.input_length
+    score = attribution.output_score_fn(predictor.function, window, ACTIVITY)
+    deltas: Dict[str, List[float]] = {}
+    for payload in payloads:
+        size = len(payload.sequence)
+        place = attribution.centred_window(size, layout(size, construct_length).shift, construct_length, window)
+        construct = build_construct(payload.sequence, left, right, construct_length)
+        codes = genome.encode_sequence(construct[place.start:place.start + window])
+        sites = find_motif_sites(payload.sequence)
+        mask = _motif_mask(payload.sequence)
+        free = [i for i in range(size - 9) if not mask[i:i + 9].any()]
+        starts = [(site.motif, site.start) for site in sites]
+        starts += [("random", int(i)) for i in rng.choice(free, min(random_windows, len(free)), replace=False)]
+        batch = np.repeat(codes[None], len(starts), axis=0)
+        for row, (_, start) in enumerate(starts):
+            batch[row, start - place.offset:start - place.offset + 9] = rng.integers(0, 4, 9)
+        reference = float(np.asarray(score(genome.one_hot(codes)[None]))[0])
+        changes = np.asarray(score(genome.one_hot(batch)), dtype=np.float64) - reference
+        for (kind, _), change in zip(starts, changes):
+            deltas.setdefault(kind, []).append(float(change))
+    return {kind: {"n": len(values), "mean_change": round(float(np.mean(values)), 4),
+                   "mean_abs_change": round(float(np.mean(np.abs(values))), 4)} for kind, values in sorted(deltas.items())}
 
 
 def run(quick: bool = False, model: Optional[str] = None, data: str = "out/demo/data",
@@ -176,6 +214,7 @@ def run(quick: bool = False, model: Optional[str] = None, data: str = "out/demo/
                                          "saliency") for payload in many]
     result["auroc"]["saliency"] = _auroc_summary(saliency, many)
     result["auroc"]["saliency"]["seconds"] = round(time.perf_counter() - start, 1)
+    result["motif_knockout"] = _knockout(predictor, many, left, right, construct_length)
     options = report.MotifOptions()
     found, seqlets = report.discover_motifs(results, options)
     trimmed = {m.name: (motifs.trimmed_pwm(m, options.min_information), len(m.members)) for m in found}

@@ -25,6 +25,7 @@ Outputs (``PREFIX`` = ``--output``), each written to a temporary name and rename
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import time
@@ -74,6 +75,14 @@ class Target:
     label: str = attribution.ACTIVITY
 
 
+@functools.lru_cache(maxsize=8)
+def _score_fn(model_fn: attribution.ModelFn, input_length: int, output: str, bins: Optional[Tuple[int, int]],
+              column: int, reverse_complement: bool) -> attribution.ScoreFn:
+    """One compiled score function per distinct target (payloads with the same bins share its trace)."""
+    return attribution.output_score_fn(model_fn, input_length, output, bins=bins, column=column,
+                                       reverse_complement=reverse_complement)
+
+
 def attribute_payload(model_fn: attribution.ModelFn, input_length: int, payload: Payload, left_flank: str,
                       right_flank: str, construct_length: int, target: Target, method: str = "ism",
                       reverse_complement: bool = False, batch_size: int = 8) -> PayloadAttribution:
@@ -87,8 +96,7 @@ def attribute_payload(model_fn: attribution.ModelFn, input_length: int, payload:
     window = attribution.centred_window(size, shift, construct_length, input_length)
     one_hot = genome.one_hot(genome.encode_sequence(construct[window.start:window.start + input_length]))
     bins = window.bins(BIN_SIZE) if target.output != attribution.ACTIVITY else None
-    score_fn = attribution.output_score_fn(model_fn, input_length, target.output, bins=bins, column=target.column,
-                                           reverse_complement=reverse_complement)
+    score_fn = _score_fn(model_fn, input_length, target.output, bins, target.column, reverse_complement)
     positions = window.positions
     scores = np.full(size, np.nan)
     matrix = np.full((size, 4), np.nan)
