@@ -60,7 +60,29 @@ def print_run_summary(config: PipelineConfig) -> int:
         print_payload_summary(summary)
     pushed = pushed_models(config)
     print(f"pushed models: {pushed[-1] if pushed else 'none'}" + (f" ({len(pushed)} versions)" if len(pushed) > 1 else ""))
+    if pushed and summary is not None and config.payloads:
+        print(f"why it predicts what it does (ISM of 3 held-out payloads, motifs):\n  {attribute_command(config, summary)}")
     return 0
+
+
+def attribute_command(config: PipelineConfig, summary: Dict[str, Any], count: int = 3) -> str:
+    """An ``enformer-tfx attribute`` command for the first held-out payloads of the evaluation report."""
+    names: List[str] = []
+    path = os.path.join(summary["uri"], "predictions.tsv")
+    if os.path.exists(path):
+        with open(path) as handle:
+            header = handle.readline().rstrip("\n").split("\t")
+            names = [line.rstrip("\n").split("\t")[header.index("name")] for line, _ in zip(handle, range(count))]
+    payloads = config.payloads
+    parts = ["enformer-tfx attribute", config.push.destination, "--payloads", payloads["payload_fasta"]]
+    parts += ["--names", ",".join(names)] if names else []
+    if payloads.get("annotation_bed"):
+        parts += ["--annotation", payloads["annotation_bed"]]
+    parts += ["--reference", payloads["reference_fasta"], "--context", payloads["context"]]
+    if payloads.get("construct_length"):
+        parts += ["--length", str(payloads["construct_length"])]
+    parts += ["--motifs", "--min-seqlets", "2", "--output", os.path.join(os.path.dirname(config.push.destination.rstrip("/")) or ".", "attribution", "held_out")]
+    return " ".join(parts)
 
 
 def tfma_metrics(evaluation_uri: str) -> Dict[str, float]:
