@@ -4,7 +4,7 @@ Every settings section of the project (pipeline YAML, trainer ``custom_config``,
 parameters) is a :func:`settings_dataclass`: a standard dataclass (``dataclasses.asdict``,
 ``==`` and ``replace`` keep working) whose constructor validates types, ranges and choices.
 :func:`validate_settings` builds one from a plain mapping and turns a pydantic
-``ValidationError`` into :class:`components.genome.InputError` with messages such as
+``ValidationError`` into :class:`components.errors.InputError` with messages such as
 ``demo.yaml: training.epochs: must be >= 1, got 0``. Only pydantic and the standard library
 are imported, so a config is checked in well under a second, before TensorFlow loads.
 """

@@ -23,7 +23,7 @@ import re
 from typing import Dict, List, Optional, Tuple
 
 from components import genome
-from components.genome import InputError
+from components.errors import InputError
 
 _COORDINATES = re.compile(r"^(?P<start>\d+)-(?P<end>\d+)$")
 HEADER = ("name", "segments")

@@ -115,7 +115,7 @@ def test_every_model_source_resolves_and_loads(models, workdir):
     import sonnet as snt
     import tensorflow as tf
 
-    from components.genome import InputError
+    from components.errors import InputError
     from trainer import checkpoints
     from trainer.checkpoints import ModelSource, SourceKind, resolve_model
     from trainer.heads import HeadOnly

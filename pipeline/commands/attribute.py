@@ -57,7 +57,8 @@ def register(subparsers) -> None:
 
 def table_names(path: str, fold: Optional[str]) -> List[str]:
     """Payload names of a make-dataset table (``name``, optional ``fold`` filter) or activity table."""
-    from components.genome import InputError, open_text
+    from components.genome import open_text
+    from components.errors import InputError
 
     with open_text(path) as handle:
         header = handle.readline().rstrip("\n\r").split("\t")
@@ -81,7 +82,7 @@ def table_names(path: str, fold: Optional[str]) -> List[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from components.genome import InputError
+    from components.errors import InputError
     from components.interpret import report
     from components.payload_example_gen.constructs import locus_flanks
     from trainer.predict.predictor import ACTIVITY, load_predictor

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from components import segments, signal_output
-    from components.genome import InputError
+    from components.errors import InputError
     from components.payload_example_gen.constructs import locus_flanks
     from pipeline.commands.predict_regions import head_request
     from pipeline import composed
