@@ -218,6 +218,7 @@ class Annotation:
     name: str
     start: int
     end: int
+    strand: str = "."  # BED column 6 when the file has it
 
 
 def read_annotations(path: Optional[str], known: Dict[str, int]) -> Dict[str, List[Annotation]]:
@@ -239,7 +240,7 @@ def read_annotations(path: Optional[str], known: Dict[str, int]) -> Dict[str, Li
         elif record.end > known[key]:
             skipped["past the payload end"].append(f"{where} {record.name} (end {record.end} > {known[key]} bp)")
         else:
-            sites[key].append(Annotation(record.name, record.start, record.end))
+            sites[key].append(Annotation(record.name, record.start, record.end, record.strand))
     for reason, lines in skipped.items():
         if lines:
             logger.warning("%s: skipped %d annotation line(s), %s: %s", path, len(lines), reason, format_list(lines))
@@ -291,9 +292,33 @@ def shift_annotations(sites: Sequence[Annotation], place: Layout, construct_leng
     """``(kept, dropped)``: sites moved to construct coordinates; dropped ones fall outside."""
     kept, dropped = [], []
     for site in sites:
-        moved = Annotation(site.name, site.start + place.shift, site.end + place.shift)
+        moved = Annotation(site.name, site.start + place.shift, site.end + place.shift, site.strand)
         (kept if moved.start >= 0 and moved.end <= construct_length else dropped).append(moved)
     return kept, dropped
+
+
+def fetch_flanks(reference_fasta: str, region: genome.Region, shortest_payload: int, construct_length: int,
+                 shortest_what: str = "the shortest payload") -> Tuple[str, str]:
+    """Lower-case locus flanks ``(left, right)`` long enough for payloads of ``shortest_payload`` bp or more.
+
+    ``left`` ends at the context start, ``right`` starts there at the context end; the shortest
+    payload needs the most padding, so it sizes both. Raises InputError when the context is not
+    in the reference or the flanks run off the chromosome.
+    """
+    place = layout(shortest_payload, construct_length)
+    need_left, need_right = place.left, place.right
+    with genome.ReferenceGenome(reference_fasta) as reference:
+        reference.check_interval(region.chrom, region.start, region.end, what="context")
+        size = reference.chrom_sizes[region.chrom]
+        if region.start - need_left < 0 or region.end + need_right > size:
+            raise InputError(
+                f"context {region}: flanks run off chromosome {region.chrom} (length {size}) in {reference_fasta}: "
+                f"{shortest_what} ({shortest_payload} bp) needs {need_left} bp left and {need_right} bp "
+                f"right of the context for a {construct_length} bp construct; use a shorter --length"
+            )
+        left_flank = reference.fetch(region.chrom, region.start - need_left, region.start).lower() if need_left else ""
+        right_flank = reference.fetch(region.chrom, region.end, region.end + need_right).lower() if need_right else ""
+    return left_flank, right_flank
 
 
 # --------------------------------------------------------------------------- splits and offsets
@@ -415,20 +440,9 @@ def plan_dataset(
 
     region = genome.parse_region(context)
     places = {key: layout(info.length, construct_length) for key, info in infos.items()}
-    need_left = max(place.left for place in places.values())
-    need_right = max(place.right for place in places.values())
-    with genome.ReferenceGenome(reference_fasta) as reference:
-        reference.check_interval(region.chrom, region.start, region.end, what="context")
-        size = reference.chrom_sizes[region.chrom]
-        if region.start - need_left < 0 or region.end + need_right > size:
-            shortest = min(infos.values(), key=lambda info: info.length)
-            raise InputError(
-                f"context {region}: flanks run off chromosome {region.chrom} (length {size}) in {reference_fasta}: "
-                f"payload {shortest.fasta_name!r} ({shortest.length} bp) needs {need_left} bp left and {need_right} bp "
-                f"right of the context for a {construct_length} bp construct; use a shorter --length"
-            )
-        left_flank = reference.fetch(region.chrom, region.start - need_left, region.start).lower() if need_left else ""
-        right_flank = reference.fetch(region.chrom, region.end, region.end + need_right).lower() if need_right else ""
+    shortest = min(infos.values(), key=lambda info: info.length)
+    left_flank, right_flank = fetch_flanks(reference_fasta, region, shortest.length, construct_length,
+                                           f"payload {shortest.fasta_name!r}")
 
     split_names = tuple(name for name, _ in folds)
     payloads = []
