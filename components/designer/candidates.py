@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import logging
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
@@ -219,6 +220,16 @@ def _scramble_rng(seed: int, parent: str, element: int) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(digest[:8], "big"))
 
 
+def _scrambled(bases: str, rng: np.random.Generator, tries: int = 20) -> str:
+    """The first of a few seeded shuffles that differs from ``bases`` (short blocks may have few)."""
+    shuffled = bases
+    for _ in range(tries):
+        shuffled = dinucleotide_shuffle(bases, rng)
+        if shuffled != bases:
+            break
+    return shuffled
+
+
 def _piece(parent: Parent, element: Element) -> Tuple[str, List[Annotation]]:
     """Element bases and its sites relative to the element start."""
     return (parent.sequence[element.start:element.end],
@@ -267,7 +278,7 @@ def apply_edits(parent: Parent, edits: Sequence[Edit], seed: int = 0) -> Tuple[s
             relative = [dataclasses.replace(s, start=size - s.end, end=size - s.start,
                                             strand=_FLIP_STRAND.get(s.strand, s.strand)) for s in relative]
         elif kind == "scramble":
-            bases = dinucleotide_shuffle(bases, _scramble_rng(seed, parent.name, moved.number))
+            bases = _scrambled(bases, _scramble_rng(seed, parent.name, moved.number))
         emit(bases, relative)
         if kind == "duplicate":
             emit(bases, relative)
@@ -325,10 +336,12 @@ def generate_candidates(parents: Sequence[Parent], kinds: Sequence[str], count: 
     usable = [(parent, ks) for parent, ks in usable if ks]
     rng = np.random.default_rng(seed)
     seen_edits: Set[Tuple[str, Tuple[Edit, ...]]] = set()
-    seen_sequences = {hashlib.sha1(seq.upper().encode()).digest() for seq in exclude_sequences}
+    # A parent itself (e.g. a scramble that cannot change a block) is never a candidate.
+    seen_sequences = {hashlib.sha1(seq.upper().encode()).digest()
+                      for seq in itertools.chain(exclude_sequences, (parent.sequence for parent in parents))}
     candidates: List[Candidate] = []
     attempts = 0
-    budget = 50 * count + 1000
+    budget = 20 * count + 1000
     while len(candidates) < count and attempts < budget:
         attempts += 1
         parent, parent_kinds = usable[int(rng.integers(len(usable)))]

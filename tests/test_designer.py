@@ -1,0 +1,236 @@
+"""Design of the next batch: candidate edits, acquisition rules, the design command, bad input."""
+from __future__ import annotations
+
+import collections
+import csv
+import os
+
+import numpy as np
+import pytest
+
+from components import genome
+from components.designer import acquisition, candidates as cl, design
+from components.genome import InputError
+from components.payload_example_gen.constructs import Annotation
+
+# Toy payload: spacer(10) E1[10,20) spacer(10) E2[30,40) spacer(10) E3[50,60) spacer(5); E1 has
+# two overlapping sites (merged into one element), E2 a '-' strand site.
+SPACERS = ("AAAAAAAAAA", "CCCCCCCCCC", "GGGGGGGGGG", "TTTTT")
+E1, E2, E3 = "ACGTTGCAAC", "GGATCCTTAG", "TTTACGCGCA"
+TOY = SPACERS[0] + E1 + SPACERS[1] + E2 + SPACERS[2] + E3 + SPACERS[3]
+TOY_SITES = [Annotation("s1", 10, 16, "+"), Annotation("s1b", 14, 20, "+"), Annotation("s2", 32, 38, "-"),
+             Annotation("s3", 50, 60, ".")]
+
+
+def _rc(text: str) -> str:
+    return genome.decode_codes(genome.reverse_complement_codes(genome.encode_sequence(text)))
+
+
+@pytest.fixture(scope="module")
+def toy() -> cl.Parent:
+    return cl.Parent("toy~1", "toy_1", TOY, cl.merge_sites(TOY_SITES))
+
+
+def _site_bases(sequence, sites):
+    return {s.name: sequence[s.start:s.end] for s in sites}
+
+
+def test_elements_merge_overlapping_sites(toy):
+    assert [(e.number, e.start, e.end) for e in toy.elements] == [(1, 10, 20), (2, 32, 38), (3, 50, 60)]
+    assert [s.name for s in toy.elements[0].sites] == ["s1", "s1b"]
+
+
+def test_delete(toy):
+    sequence, sites = cl.apply_edits(toy, [cl.Edit("delete", (2,))])
+    assert sequence == TOY[:32] + TOY[38:]
+    assert [(s.name, s.start, s.end) for s in sites] == [("s1", 10, 16), ("s1b", 14, 20), ("s3", 44, 54)]
+    assert _site_bases(sequence, sites)["s3"] == E3
+
+
+def test_invert_mirrors_sites_and_flips_strand(toy):
+    sequence, sites = cl.apply_edits(toy, [cl.Edit("invert", (1,))])
+    assert sequence == SPACERS[0] + _rc(E1) + TOY[20:]
+    by_name = {s.name: s for s in sites}
+    # s1 [0,6) of the 10 bp element -> [4,10); s1b [4,10) -> [0,4+2); strands flip.
+    assert (by_name["s1"].start, by_name["s1"].end, by_name["s1"].strand) == (14, 20, "-")
+    assert (by_name["s1b"].start, by_name["s1b"].end, by_name["s1b"].strand) == (10, 16, "-")
+    assert _site_bases(sequence, sites)["s1"] == _rc(TOY[10:16])
+
+
+def test_duplicate_in_tandem(toy):
+    sequence, sites = cl.apply_edits(toy, [cl.Edit("duplicate", (3,))])
+    assert sequence == TOY[:60] + E3 + TOY[60:]
+    s3 = [s for s in sites if s.name == "s3"]
+    assert [(s.start, s.end) for s in s3] == [(50, 60), (60, 70)]
+    assert all(sequence[s.start:s.end] == E3 for s in s3)
+
+
+def test_swap_moves_elements_not_spacers(toy):
+    sequence, sites = cl.apply_edits(toy, [cl.Edit("swap", (1, 3))])
+    assert sequence == SPACERS[0] + E3 + TOY[20:50] + E1 + SPACERS[3]
+    bases = _site_bases(sequence, sites)
+    assert bases["s3"] == E3 and bases["s1"] == TOY[10:16] and bases["s2"] == TOY[32:38]
+    assert [s.name for s in sites] == ["s3", "s2", "s1", "s1b"]
+
+
+def test_scramble_keeps_dinucleotides_and_is_seeded(toy):
+    sequence, sites = cl.apply_edits(toy, [cl.Edit("scramble", (1,))], seed=3)
+    block = sequence[10:20]
+    assert sequence[:10] == TOY[:10] and sequence[20:] == TOY[20:] and len(sequence) == len(TOY)
+    pairs = lambda s: collections.Counter(zip(s, s[1:]))  # noqa: E731
+    assert pairs(block) == pairs(E1) and block[0] == E1[0] and block[-1] == E1[-1]
+    assert [(s.start, s.end) for s in sites] == [(10, 16), (14, 20), (32, 38), (50, 60)]
+    assert cl.apply_edits(toy, [cl.Edit("scramble", (1,))], seed=3)[0] == sequence
+    long = genome.decode_codes(np.random.default_rng(0).integers(0, 4, 400))
+    shuffled = {cl.dinucleotide_shuffle(long, np.random.default_rng(s)) for s in range(5)}
+    assert len(shuffled) == 5 and all(pairs(s) == pairs(long) for s in shuffled)
+
+
+def test_two_edits_commute_and_name(toy):
+    one, _ = cl.apply_edits(toy, [cl.Edit("delete", (1,)), cl.Edit("invert", (3,))])
+    two, _ = cl.apply_edits(toy, [cl.Edit("invert", (3,)), cl.Edit("delete", (1,))])
+    assert one == two == SPACERS[0] + TOY[20:50] + _rc(E3) + SPACERS[3]
+    with pytest.raises(ValueError):
+        cl.apply_edits(toy, [cl.Edit("delete", (1,)), cl.Edit("invert", (1,))])
+
+
+def test_generate_candidates_distinct_seeded_and_exhaustive(toy):
+    found = cl.generate_candidates([toy], cl.EDIT_KINDS, count=100, max_edits=1, seed=1)
+    # 3 elements x 4 single-element edits + 3 swaps, less scr3: TTTACGCGCA is the only sequence
+    # with its dinucleotides, first and last base, so scrambling cannot change it.
+    assert len(found) == 14 and "toy~1.scr3" not in {c.name for c in found}
+    assert len({c.sequence for c in found}) == 14 and TOY not in {c.sequence for c in found}
+    assert {c.name for c in found} >= {"toy~1.del2", "toy~1.swap1-3", "toy~1.scr1", "toy~1.scr2"}
+    again = cl.generate_candidates([toy], cl.EDIT_KINDS, count=100, max_edits=1, seed=1)
+    assert [c.name for c in again] == [c.name for c in found]
+    two = cl.generate_candidates([toy], cl.EDIT_KINDS, count=40, max_edits=2, seed=2)
+    assert len(two) == 40 and max(len(c.edits) for c in two) == 2
+    for c in two:  # names carry parent and edits; each sequence is reproducible from them
+        assert c.name == "toy~1." + ".".join(e.label for e in c.edits)
+        assert cl.apply_edits(toy, c.edits, seed=2)[0] == c.sequence
+    excluded = cl.generate_candidates([toy], ["delete"], count=10, max_edits=1, seed=1,
+                                      exclude_sequences=[TOY[:10] + TOY[20:]])
+    assert {c.name for c in excluded} == {"toy~1.del2", "toy~1.del3"}
+
+
+# ------------------------------------------------------------------------------------- acquisition
+def test_objectives_and_greedy():
+    mean = np.array([0.5, 2.0, 1.0, 1.6])
+    keys = [["a"], ["b"], ["c"], ["d"]]
+    top = lambda objective: acquisition.select_batch(  # noqa: E731
+        mean, None, keys, acquisition.parse_objective(objective), "greedy", 2)[0].tolist()
+    assert top("max") == [1, 3] and top("min") == [0, 2] and top("target=1.4") == [3, 2]
+    for bad in ("maximum", "target=", "target=abc", "target=inf", ""):
+        with pytest.raises(InputError, match="--objective"):
+            acquisition.parse_objective(bad)
+
+
+def test_ucb_prefers_uncertain_and_needs_sd():
+    mean, sd = np.array([1.0, 0.9, 0.2]), np.array([0.0, 0.5, 0.1])
+    objective = acquisition.parse_objective("max")
+    picks, scores = acquisition.select_batch(mean, sd, [[]] * 3, objective, "ucb", 1, beta=1.0)
+    assert picks.tolist() == [1] and scores[0] == pytest.approx(1.4)
+    assert acquisition.select_batch(mean, sd, [[]] * 3, objective, "ucb", 1, beta=0.0)[0].tolist() == [0]
+    low = acquisition.select_batch(mean, sd, [[]] * 3, acquisition.parse_objective("min"), "ucb", 1)[0]
+    assert low.tolist() == [2]  # 0.2 - 0.1 beats 0.9 - 0.5
+    near = acquisition.select_batch(mean, sd, [[]] * 3, acquisition.parse_objective("target=1.3"), "ucb", 1)[0]
+    assert near.tolist() == [1]  # |0.9 - 1.3| - 0.5 < 0
+    with pytest.raises(InputError, match="ensemble"):
+        acquisition.select_batch(mean, None, [[]] * 3, objective, "ucb", 1)
+
+
+def test_diverse_penalises_shared_edits():
+    # Candidates 0-2 share edit "p:del1"; 3 is slightly worse but new.
+    mean = np.array([3.0, 2.9, 2.8, 2.7, 0.0])
+    keys = [["p:del1"], ["p:del1", "p:inv2"], ["p:del1", "p:dup3"], ["p:inv4"], ["q:del1"]]
+    objective = acquisition.parse_objective("max")
+    greedy = acquisition.select_batch(mean, None, keys, objective, "greedy", 3)[0].tolist()
+    diverse = acquisition.select_batch(mean, None, keys, objective, "diverse", 3)[0].tolist()
+    assert greedy == [0, 1, 2]
+    assert diverse[:2] == [0, 3] and 2 not in diverse[:2]
+    plain = acquisition.select_batch(mean, None, keys, objective, "diverse", 3, diversity=0.0)[0].tolist()
+    assert plain == greedy
+
+
+# ------------------------------------------------------------------------------------- inputs
+@pytest.fixture(scope="module")
+def toy_files(tmp_path_factory):
+    """Payload FASTA, annotation BED and a reference around a context locus."""
+    directory = tmp_path_factory.mktemp("design_inputs")
+    rng = np.random.default_rng(4)
+    payloads = {"toy_1": TOY * 4, "bare_2": genome.decode_codes(rng.integers(0, 4, 200)),
+                "single_3": genome.decode_codes(rng.integers(0, 4, 150))}
+    genome.write_fasta(str(directory / "payloads.fa"), payloads.items(), index=False)
+    with open(directory / "annotation.bed", "w") as bed:
+        for copy in range(4):
+            for site in TOY_SITES:
+                bed.write(f"toy_1\t{site.start + 65 * copy}\t{site.end + 65 * copy}\ttoy~1\t0\t{site.strand}\n")
+        bed.write("single_3\t20\t60\tsingle~3\t0\t+\n")
+    genome.write_fasta(str(directory / "reference.fa"), [("chr1", genome.decode_codes(rng.integers(0, 4, 6000)))])
+    return {name: str(directory / name) for name in ("payloads.fa", "annotation.bed", "reference.fa")}
+
+
+def test_read_parents(toy_files):
+    parents = cl.read_parents(toy_files["payloads.fa"], toy_files["annotation.bed"])
+    assert [p.name for p in parents] == ["toy_1", "single_3"]
+    named = cl.read_parents(toy_files["payloads.fa"], toy_files["annotation.bed"], ["toy~1"])
+    assert named[0].name == "toy~1" and len(named[0].elements) == 12
+    with pytest.raises(InputError, match="not in .*payloads.fa: nope"):
+        cl.read_parents(toy_files["payloads.fa"], toy_files["annotation.bed"], ["toy~1", "nope"])
+    with pytest.raises(InputError, match="bare_2 has no annotated element"):
+        cl.read_parents(toy_files["payloads.fa"], toy_files["annotation.bed"], ["bare_2"])
+    single = cl.read_parents(toy_files["payloads.fa"], toy_files["annotation.bed"], ["single_3"])
+    with pytest.raises(InputError, match="--edits swap cannot apply"):
+        cl.generate_candidates(single, ["swap"], count=5)
+    with pytest.raises(InputError, match="unknown or unsupported edit"):
+        cl.parse_edits("delete,mutate")
+
+
+def test_prepare_and_write_outputs(toy_files, tmp_path):
+    options = design.DesignOptions(parents=("toy~1",), candidates=30, batch_size=5, construct_length=512, seed=5)
+    prepared = design.prepare(toy_files["payloads.fa"], toy_files["annotation.bed"], toy_files["reference.fa"],
+                              "chr1:2001-2100", options)
+    assert len(prepared.candidates) == 30
+    mean = np.arange(30, dtype=float)
+    proposals = design.propose(prepared, mean, None, options)
+    assert [p.predicted for p in proposals] == [29.0, 28.0, 27.0, 26.0, 25.0]
+    prefix = str(tmp_path / "next")
+    paths = design.write_outputs(prefix, proposals)
+    assert sorted(os.listdir(tmp_path)) == sorted(os.path.basename(p) for p in paths)
+    table = list(csv.DictReader(open(prefix + ".tsv"), delimiter="\t"))
+    assert list(table[0]) == list(design.TABLE_COLUMNS) and table[0]["sd"] == "NA"
+    names = [row["name"] for row in table]
+    fasta = {name: seq for name, seq, _ in genome.iter_fasta(prefix + ".fa")}
+    assert list(fasta) == [n.replace("~", "_") for n in names]
+    by_name = {c.name: c for c in prepared.candidates}
+    for row in table:  # the BED holds each proposal's sites at their new coordinates
+        candidate = by_name[row["name"]]
+        assert fasta[row["name"].replace("~", "_")] == candidate.sequence
+    bed = list(genome.read_bed(prefix + ".annotation.bed", require_name=True))
+    for record in bed:
+        candidate = by_name[record.chrom.replace("_", "~")]
+        assert (record.start, record.end, record.name, record.strand) in {
+            (s.start, s.end, s.name, s.strand) for s in candidate.sites}
+    assert len(bed) == sum(len(by_name[n].sites) for n in names)
+    activity = open(prefix + ".activity.tsv").read().splitlines()
+    assert activity[0] == "MenDel.Name\tgroups\tfoldchange\tactivity"
+    assert activity[1:] == [f"{n}\tdesign\tNA\tNA" for n in names]
+
+
+def test_prepare_rejects_bad_options(toy_files):
+    args = (toy_files["payloads.fa"], toy_files["annotation.bed"], toy_files["reference.fa"], "chr1:2001-2100")
+    for options, message in [
+        (design.DesignOptions(objective="best"), "--objective"),
+        (design.DesignOptions(acquisition="random"), "--acquisition"),
+        (design.DesignOptions(max_edits=0), "--max-edits"),
+        (design.DesignOptions(parents=("ghost",)), "not in"),
+        (design.DesignOptions(construct_length=512, candidates=5, seed=1), None),
+    ]:
+        if message is None:
+            assert design.prepare(*args, options).candidates
+            continue
+        with pytest.raises(InputError, match=message):
+            design.prepare(*args, options)
+    with pytest.raises(InputError, match="flanks run off"):
+        design.prepare(toy_files["payloads.fa"], toy_files["annotation.bed"], toy_files["reference.fa"],
+                       "chr1:11-100", design.DesignOptions(construct_length=2048, candidates=5))
