@@ -234,3 +234,141 @@ def test_prepare_rejects_bad_options(toy_files):
     with pytest.raises(InputError, match="flanks run off"):
         design.prepare(toy_files["payloads.fa"], toy_files["annotation.bed"], toy_files["reference.fa"],
                        "chr1:11-100", design.DesignOptions(construct_length=2048, candidates=5))
+
+
+# ------------------------------------------------------------------------------------- ensemble + command
+WINDOW = 1280  # tiny model windows (10 bins)
+CONSTRUCT = WINDOW + 256
+
+
+def _write_payload_records(path, rng, count):
+    """Gzipped payload records (the record contract) with a learnable activity: GC fraction."""
+    import tensorflow as tf
+
+    from components.payload_example_gen.records import make_example
+
+    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+        for i in range(count):
+            codes = rng.integers(0, 4, CONSTRUCT)
+            sequence = genome.decode_codes(codes)
+            activity = float(np.isin(codes, (1, 2)).mean() * 2)
+            writer.write(make_example(sequence, f"p{i}", "g", activity, [], [0]))
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory):
+    """A trained tiny ensemble (K=3) and a single-head export of the same payload model."""
+    import tensorflow as tf
+
+    from trainer.enformer import build_enformer
+    from trainer.ensemble import train_ensemble
+    from trainer.export import export_saved_model
+    from trainer.heads import PayloadModel
+    from trainer.training import FitConfig
+
+    directory = tmp_path_factory.mktemp("design_models")
+    rng = np.random.default_rng(8)
+    train, held_out = str(directory / "train.gz"), str(directory / "eval.gz")
+    _write_payload_records(train, rng, 12)
+    _write_payload_records(held_out, rng, 6)
+    tf.random.set_seed(1)
+    payload = PayloadModel(build_enformer("tiny"), 16, 16, 1, pooling="mean", input_length=WINDOW)
+    ensemble, report = train_ensemble(payload, 3, [train], [held_out], WINDOW, FitConfig(1e-3, epochs=2, steps=3),
+                                      batch=4, seed=0, reverse_complement=True, eval_offsets=1,
+                                      work_dir=str(directory / "work"))
+    single = export_saved_model(payload, str(directory / "single"), WINDOW)
+    payload.checkpoint().save(str(directory / "single" / "assets.extra" / "weights" / "ckpt"))
+    exported = export_saved_model(ensemble, str(directory / "ensemble"), WINDOW, metadata={"uncertainty": report})
+    return dict(payload=payload, ensemble=ensemble, report=report, single=single, exported=exported,
+                work=str(directory / "work"))
+
+
+def test_ensemble_export_mean_sd_signature(tiny_models):
+    import tensorflow as tf
+
+    from trainer.export import read_metadata
+
+    report = tiny_models["report"]
+    assert report["windows"] == 6 and report["members"] == 3
+    assert 0.0 <= report["coverage_2sd"] <= 1.0 and -1.0 <= report["spearman_sd_abs_error"] <= 1.0
+    assert os.path.exists(os.path.join(tiny_models["work"], "uncertainty.json"))
+    loaded = tf.saved_model.load(tiny_models["exported"])
+    one_hot = genome.one_hot(np.random.default_rng(2).integers(0, 4, (3, WINDOW)).astype(np.uint8))
+    out = {k: v.numpy() for k, v in loaded.signatures["predict_one_hot"](one_hot=tf.constant(one_hot)).items()}
+    assert set(out) == {"activity", "activity_sd", "activity_members"}
+    assert out["activity_members"].shape == (3, 3)
+    np.testing.assert_allclose(out["activity"], out["activity_members"].mean(axis=1), rtol=1e-5)
+    np.testing.assert_allclose(out["activity_sd"], out["activity_members"].std(axis=1), rtol=1e-4, atol=1e-7)
+    assert (out["activity_sd"] > 0).all()  # members differ
+    # Member 0 is the fine-tuned head itself.
+    np.testing.assert_allclose(out["activity_members"][:, 0],
+                               tiny_models["payload"](tf.constant(one_hot)).numpy()[:, 0], rtol=1e-4, atol=1e-6)
+    serving = loaded.signatures["serving_default"]
+    from trainer.export import make_example
+    served = serving(examples=tf.constant([make_example(np.zeros(CONSTRUCT, np.uint8))]))
+    assert set(served) == {"activity", "activity_sd", "activity_members"}
+    assert read_metadata(tiny_models["exported"])["activity_head"]["ensemble"] == 3
+
+
+def _design_argv(files, model, prefix, *extra):
+    return ["design", model, "--payloads", files["payloads.fa"], "--annotation", files["annotation.bed"],
+            "--reference", files["reference.fa"], "--context", "chr1:2001-2100", "--length", str(CONSTRUCT),
+            "--candidates", "24", "--batch-size", "6", "--seed", "3", "--output", prefix, *extra]
+
+
+def test_design_command_ucb_with_ensemble(tiny_models, toy_files, tmp_path, capsys):
+    from pipeline.cli import main
+
+    prefix = str(tmp_path / "ucb")
+    assert main(_design_argv(toy_files, tiny_models["exported"], prefix, "--acquisition", "ucb", "--beta", "2")) == 0
+    table = list(csv.DictReader(open(prefix + ".tsv"), delimiter="\t"))
+    assert [int(r["rank"]) for r in table] == list(range(1, 7))
+    scores = [float(r["acquisition"]) for r in table]
+    assert scores == sorted(scores, reverse=True)
+    for r in table:
+        assert float(r["acquisition"]) == pytest.approx(float(r["predicted"]) + 2 * float(r["sd"]), rel=1e-4)
+    assert "candidates/s" in capsys.readouterr().out
+    # Same seed, same proposals; the scores come from the model through make-dataset splicing.
+    again = str(tmp_path / "again")
+    assert main(_design_argv(toy_files, tiny_models["exported"], again, "--acquisition", "ucb", "--beta", "2")) == 0
+    assert open(again + ".tsv").read() == open(prefix + ".tsv").read()
+    assert open(again + ".fa").read() == open(prefix + ".fa").read()
+
+
+def test_design_scores_match_the_model_on_spliced_constructs(tiny_models, toy_files):
+    from components.designer import scoring
+    from components.payload_example_gen.constructs import build_construct
+    from trainer.predict.predictor import load_predictor
+
+    options = design.DesignOptions(candidates=4, construct_length=CONSTRUCT, seed=1)
+    prepared = design.prepare(toy_files["payloads.fa"], toy_files["annotation.bed"], toy_files["reference.fa"],
+                              "chr1:2001-2100", options)
+    predictor = load_predictor(tiny_models["single"], {"activity": None})
+    sequences = [c.sequence for c in prepared.candidates]
+    mean, sd = scoring.score_sequences(sequences, predictor, prepared.left_flank, prepared.right_flank, CONSTRUCT,
+                                       WINDOW, shifts=1, reverse_complement=False)
+    assert sd is None
+    centre = (CONSTRUCT - WINDOW) // 2
+    direct = [predictor(genome.one_hot(genome.encode_sequence(
+        build_construct(s, prepared.left_flank, prepared.right_flank, CONSTRUCT))[None, centre:centre + WINDOW]))
+        ["activity"][0] for s in sequences]
+    np.testing.assert_allclose(mean, direct, rtol=1e-5)
+
+
+def test_design_command_bad_input_writes_nothing(tiny_models, toy_files, tmp_path, capsys):
+    from pipeline.cli import main
+
+    prefix = str(tmp_path / "bad")
+    cases = [
+        (("--acquisition", "ucb"), tiny_models["single"], "ucb needs an ensemble"),
+        (("--parents", "ghost~9"), tiny_models["single"], "not in"),
+        (("--parents", "bare_2"), tiny_models["single"], "no annotated element"),
+        (("--parents", "single_3", "--edits", "swap"), tiny_models["single"], "swap cannot apply"),
+        (("--objective", "target=big"), tiny_models["single"], "--objective"),
+        (("--edits", "delete,explode"), tiny_models["single"], "unknown or unsupported edit"),
+    ]
+    for extra, model, message in cases:
+        assert main(_design_argv(toy_files, model, prefix, *extra)) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and err.count("\n") == 1
+        assert os.listdir(tmp_path) == []

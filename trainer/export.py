@@ -11,7 +11,9 @@ Signatures:
   already encoded windows.
 
 Both return the same dictionary: ``activity [batch]`` for a :class:`PayloadModel`,
-``tracks [batch, bins, n]`` for a :class:`TrackModel`, ``{head: [batch, bins, n]}`` for an
+``tracks [batch, bins, n]`` for a :class:`TrackModel`, for a
+:class:`~trainer.ensemble.PayloadEnsemble` ``activity`` (member mean), ``activity_sd`` and
+``activity_members [batch, K]``, ``{head: [batch, bins, n]}`` for an
 :class:`Enformer`; several models sharing one trunk can be exported together by passing a
 ``{output_name: model}`` mapping (payload -> ``activity``, tracks -> ``tracks``).
 """
@@ -25,6 +27,7 @@ import tensorflow as tf
 
 from trainer import encoding, inputs
 from trainer.enformer import Enformer, check_length
+from trainer.ensemble import PayloadEnsemble
 from trainer.heads import PayloadModel, TrackModel
 
 SEQUENCE_FEATURE = "sequence"
@@ -38,7 +41,11 @@ DECODE_TARGET_SIGNATURE = "decode_target"
 # Inside an export: the tf.train.Checkpoint in the original project's format.
 WEIGHTS_DIR = os.path.join("assets.extra", "weights")
 
-Exportable = Union[PayloadModel, TrackModel, Enformer]
+# An ensemble's extra outputs: ``<name>_sd`` [batch] and ``<name>_members`` [batch, K].
+SD_SUFFIX = "_sd"
+MEMBERS_SUFFIX = "_members"
+
+Exportable = Union[PayloadModel, TrackModel, Enformer, PayloadEnsemble]
 
 
 def _outputs_fn(models: Mapping[str, Exportable]) -> Callable[[tf.Tensor], Dict[str, tf.Tensor]]:
@@ -47,7 +54,12 @@ def _outputs_fn(models: Mapping[str, Exportable]) -> Callable[[tf.Tensor], Dict[
     def predict(one_hot: tf.Tensor) -> Dict[str, tf.Tensor]:
         outputs: Dict[str, tf.Tensor] = {}
         for name, model in models.items():
-            if isinstance(model, PayloadModel):
+            if isinstance(model, PayloadEnsemble):
+                members = model(one_hot, is_training=False)
+                outputs[name] = tf.reduce_mean(members, axis=-1)
+                outputs[name + SD_SUFFIX] = tf.math.reduce_std(members, axis=-1)
+                outputs[name + MEMBERS_SUFFIX] = members
+            elif isinstance(model, PayloadModel):
                 outputs[name] = tf.squeeze(model(one_hot, is_training=False), axis=-1)
             elif isinstance(model, TrackModel):
                 outputs[name] = model(one_hot, is_training=False)
@@ -61,7 +73,7 @@ def _outputs_fn(models: Mapping[str, Exportable]) -> Callable[[tf.Tensor], Dict[
 
 
 def _default_name(model: Exportable) -> str:
-    return "activity" if isinstance(model, PayloadModel) else "tracks" if isinstance(model, TrackModel) else "heads"
+    return "activity" if isinstance(model, (PayloadModel, PayloadEnsemble)) else "tracks" if isinstance(model, TrackModel) else "heads"
 
 
 def export_saved_model(model: Union[Exportable, Mapping[str, Exportable]], export_dir: str, input_length: int,
@@ -128,8 +140,10 @@ def export_saved_model(model: Union[Exportable, Mapping[str, Exportable]], expor
     info = {"input_length": input_length, "outputs": list(models), "signatures": list(signatures),
             "sequence_feature": SEQUENCE_FEATURE, "enformer": enformer.config.to_dict()}
     for name, item in models.items():
-        if isinstance(item, PayloadModel):
+        if isinstance(item, (PayloadModel, PayloadEnsemble)):
             info[f"{name}_head"] = item.head_config
+        if isinstance(item, PayloadEnsemble):
+            info["outputs"] += [name + SD_SUFFIX, name + MEMBERS_SUFFIX]
         elif isinstance(item, TrackModel):
             info[f"{name}_n_tracks"] = item.n_tracks
     info.update(metadata or {})

@@ -35,8 +35,12 @@ class ModelConfig:
     value_size: int = 64
     num_heads: int = 1
     window_length: int = 25_600
+    # K > 1: K payload heads on the fine-tuned trunk; the export serves their mean and sd.
+    ensemble: int = 1
 
     def validate(self, where: str) -> None:
+        if self.ensemble < 1:
+            raise InputError(f"{where}.ensemble: must be >= 1 (1 = a single head), got {self.ensemble}")
         if self.pooling not in POOLINGS:
             raise InputError(f"{where}.pooling: expected one of {POOLINGS}, got {self.pooling!r}")
         if self.window_length % 128:
