@@ -158,6 +158,9 @@ class PipelineConfig:
     push: PushConfig = dataclasses.field(default_factory=PushConfig)
     spans: SpansConfig = dataclasses.field(default_factory=SpansConfig)
     vertex: Optional[VertexConfig] = None
+    # Designer options (keyword arguments of components.designer.component.Designer); inputs
+    # not given here come from ``payloads``.
+    design: Optional[Dict[str, Any]] = None
     source: str = ""  # the file it was loaded from (set by load_config)
 
     def validate(self, where: str) -> None:
@@ -175,10 +178,45 @@ class PipelineConfig:
 
             self.tracks = check_keyword_arguments(BigWigTrackGen.__init__, self.tracks, f"{where}.tracks")
         self._validate_spans(where)
+        if self.design is not None:
+            self._validate_design(where)
         if not self.metadata_path:
             self.metadata_path = os.path.join(self.pipeline_root, "metadata.sqlite")
         if not self.push.destination:
             self.push.destination = os.path.join(self.pipeline_root, "serving")
+
+    def _validate_design(self, where: str) -> None:
+        from components.designer.component import Designer
+        from components.designer.design import DesignOptions
+
+        key = f"{where}.design"
+        if self.training.mode != "finetune" or self.payloads is None:
+            raise InputError(f"{key}: the Designer proposes payloads; it needs training.mode: finetune and payloads")
+        inherited = ("payload_fasta", "annotation_bed", "reference_fasta", "context", "construct_length")
+        values = check_keyword_arguments(Designer.__init__, self.design, key,
+                                         skip=("model", "model_blessing", "examples") + inherited)
+        for name in inherited:
+            if name in self.design:
+                values[name] = self.design[name]
+            elif self.payloads.get(name) is not None:
+                values[name] = self.payloads[name]
+            elif name != "construct_length":
+                raise InputError(f"{key}.{name}: required (or set payloads.{name})")
+        options = {name: values[name] for name in ("max_edits", "candidates", "batch_size", "acquisition", "beta",
+                                                    "diversity", "objective", "seed", "shifts", "group")
+                   if name in values}
+        if "edits" in values:
+            from components.designer.candidates import parse_edits
+
+            options["edits"] = parse_edits(values["edits"])
+        try:
+            DesignOptions(**options).validate()
+        except InputError as error:
+            raise InputError(f"{key}: {error}") from None
+        if values.get("acquisition") == "ucb" and self.model.ensemble < 2:
+            raise InputError(f"{key}.acquisition: ucb needs an uncertainty; set model.ensemble: K (K >= 2) or use "
+                             "greedy or diverse")
+        self.design = values
 
     def _validate_spans(self, where: str) -> None:
         spans, key = self.spans, f"{where}.spans"

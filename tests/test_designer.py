@@ -372,3 +372,75 @@ def test_design_command_bad_input_writes_nothing(tiny_models, toy_files, tmp_pat
         err = capsys.readouterr().err
         assert err.startswith("error: ") and message in err and err.count("\n") == 1
         assert os.listdir(tmp_path) == []
+
+
+# ------------------------------------------------------------------------------------- pipeline
+@pytest.mark.slow
+def test_designer_artifact_in_a_local_run(tmp_path, demo_data, demo_manifest):
+    """Tiny pipeline with an ensemble of 2 and a ``design:`` section: the blessed model proposes span 2."""
+    import json
+
+    import yaml
+
+    from pipeline.config import load_config
+    from pipeline.pipeline import run_locally
+    from pipeline.report import latest_artifact
+    from tests.test_pipeline import CONSTRUCT as LOOP_CONSTRUCT, pipeline_config, write_gc_assay
+
+    tmp = str(tmp_path)
+    batch = os.path.join(tmp, "assays", "batch-1")
+    write_gc_assay(batch, n_payloads=24)
+    with open(os.path.join(batch, "annotation.bed"), "w") as bed:
+        for index in range(24):
+            for start in (100, 400, 700):
+                bed.write(f"gc{index:03d}\t{start}\t{start + 120}\tsite{start}\t0\t+\n")
+    config = pipeline_config(tmp, demo_data, demo_manifest["context"], epochs=1, steps=4)
+    config["payloads"]["annotation_bed"] = os.path.join(tmp, "assays", "batch-{SPAN}", "annotation.bed")
+    config["model"]["ensemble"] = 2
+    config["evaluation"] = {"min_pearson_r": -1.0, "max_pearson_r_drop": None}
+    config["design"] = {"candidates": 20, "batch_size": 4, "acquisition": "ucb", "shifts": 1, "seed": 2,
+                        "output_location": os.path.join(tmp, "proposals", "batch-{SPAN}", "design")}
+    path = os.path.join(tmp, "design.yaml")
+    with open(path, "w") as handle:
+        yaml.safe_dump(config, handle)
+    loaded = load_config(path)
+    assert loaded.design["construct_length"] == LOOP_CONSTRUCT  # inherited from payloads
+    run_locally(loaded)
+
+    artifact = latest_artifact(loaded, "DesignProposals")
+    summary = json.load(open(os.path.join(artifact.uri, "summary.json")))
+    assert summary["blessed"] is True and summary["span"] == 2 and summary["ensemble"] is True
+    assert summary["proposals"] == 4 and summary["candidates"] == 20
+    table = list(csv.DictReader(open(os.path.join(artifact.uri, "design.tsv")), delimiter="\t"))
+    assert len(table) == 4 and all(float(row["sd"]) >= 0 for row in table)
+    assert all(row["parent"].startswith("gc") for row in table)
+    # The same files for the lab, at the next span's location.
+    for suffix in design.OUTPUT_SUFFIXES:
+        copied = os.path.join(tmp, "proposals", "batch-2", "design" + suffix)
+        assert open(copied).read() == open(os.path.join(artifact.uri, "design" + suffix)).read()
+    trained = latest_artifact(loaded, "Model")
+    uncertainty = json.load(open(os.path.join(trained.uri, "uncertainty.json")))
+    assert uncertainty["members"] == 2
+
+
+def test_design_config_errors_name_the_key(tmp_path):
+    import yaml
+
+    from pipeline.config import load_config
+    from tests.test_pipeline import pipeline_config
+
+    for design_section, ensemble, message in [
+        ({"acquisition": "ucb"}, 1, "design.acquisition: ucb needs an uncertainty"),
+        ({"objective": "best"}, 2, "design: --objective"),
+        ({"candidatez": 3}, 2, "design.candidatez: unknown key"),
+        ({"edits": "delete,explode"}, 2, "unknown or unsupported edit"),
+    ]:
+        config = pipeline_config(str(tmp_path), "/data", "chr3:1-100")
+        config["payloads"]["annotation_bed"] = "/data/annotation.bed"
+        config["model"]["ensemble"] = ensemble
+        config["design"] = design_section
+        path = str(tmp_path / "bad.yaml")
+        with open(path, "w") as handle:
+            yaml.safe_dump(config, handle)
+        with pytest.raises(InputError, match=message):
+            load_config(path)
