@@ -148,7 +148,7 @@ def run_loop(s: LoopSettings, workdir: str, plot_path: str) -> Dict[str, object]
     from components import genome
     from components.correlation import pearson_r
     from components.designer import design
-    from components.payload_example_gen.constructs import fasta_key, fetch_flanks
+    from components.payload_example_gen.constructs import fasta_key, locus_flanks
     from pipeline.demo_data import activity_from_sequence, generate_demo_data
 
     started = time.time()
@@ -171,7 +171,7 @@ def run_loop(s: LoopSettings, workdir: str, plot_path: str) -> Dict[str, object]
     test = [library[i] for i in order[s.initial:s.initial + s.test]]
     truth = {seq: activity_from_sequence(seq) for seq, _, _ in library}
     # Flanks sized for a 1 bp payload fit every payload (build_construct takes what it needs).
-    flanks = fetch_flanks(reference, genome.parse_region(context), 1, s.construct_length)
+    flanks = locus_flanks(reference, context, {"shortest": 1}, s.construct_length)
 
     first_span = os.path.join(workdir, "span-1.activity.tsv")
     _assay(np.random.default_rng(s.seed + 1), first_span, initial)

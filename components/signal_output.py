@@ -204,3 +204,35 @@ def track_columns(requested: Optional[Sequence[int]], column_tracks: Optional[Se
         mapping[track] = names.index(track)
     return mapping
 
+
+
+# --------------------------------------------------------------------------------------------
+# Per-base signal (attributions) -> run-length bedGraph
+# --------------------------------------------------------------------------------------------
+def run_length_intervals(start: int, values: np.ndarray) -> Tuple[np.ndarray, np.ndarray, List[str]]:
+    """``(starts, ends, texts)``: runs of equal ``%.6g`` values of a per-base signal from ``start``; NaN omitted."""
+    values = np.asarray(values, dtype=np.float64)
+    texts = np.array(["nan" if not np.isfinite(v) else f"{v:.6g}" for v in values.tolist()], dtype=object)
+    if texts.size == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), []
+    breaks = np.nonzero(texts[1:] != texts[:-1])[0] + 1
+    run_starts = np.concatenate([[0], breaks])
+    run_ends = np.concatenate([breaks, [texts.size]])
+    keep = texts[run_starts] != "nan"
+    return (run_starts[keep] + start, run_ends[keep] + start, texts[run_starts[keep]].tolist())
+
+
+def write_base_bedgraph(path: str, signals: Sequence[Tuple[str, int, np.ndarray]]) -> None:
+    """One bedGraph of per-base signals: ``(chrom, start of values[0], values [n])`` each.
+
+    One interval per base or run of equal values, chromosomes in byte order and intervals by
+    start (``bedGraphToBigWig`` order). Signals of one chromosome must not overlap. Written to a
+    temporary file, then renamed.
+    """
+    ordered = sorted(signals, key=lambda item: (item[0].encode("utf-8"), item[1]))
+    temporary = f"{path}.tmp"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        for chrom, start, values in ordered:
+            starts, ends, texts = run_length_intervals(start, values)
+            handle.writelines(f"{chrom}\t{s}\t{e}\t{t}\n" for s, e, t in zip(starts.tolist(), ends.tolist(), texts))
+    os.replace(temporary, path)

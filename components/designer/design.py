@@ -24,7 +24,7 @@ from components import genome
 from components.designer import acquisition, candidates as candidates_lib
 from components.designer.candidates import Candidate
 from components.genome import InputError
-from components.payload_example_gen.constructs import NAME_COLUMN, fasta_key, fetch_flanks
+from components.payload_example_gen.constructs import NAME_COLUMN, fasta_key, locus_flanks
 
 OUTPUT_SUFFIXES = (".fa", ".tsv", ".annotation.bed", ".activity.tsv")
 TABLE_COLUMNS = ("rank", "name", "parent", "edits", "predicted", "sd", "acquisition")
@@ -97,9 +97,8 @@ def prepare(payload_fasta: str, annotation_bed: str, reference_fasta: str, conte
     if not found:
         raise InputError(f"no candidate differs from the payloads of {payload_fasta}: every edit of the parents "
                          "reproduces an existing payload")
-    shortest = min(found, key=lambda c: len(c.sequence))
-    left, right = fetch_flanks(reference_fasta, genome.parse_region(context), len(shortest.sequence),
-                               options.construct_length, f"candidate {shortest.name!r}")
+    left, right = locus_flanks(reference_fasta, context, {c.name: len(c.sequence) for c in found},
+                               options.construct_length)
     return Prepared(found, left, right, objective)
 
 

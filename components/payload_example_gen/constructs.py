@@ -288,6 +288,39 @@ def build_construct(payload: str, left_flank: str, right_flank: str, construct_l
     return left.lower() + body + right_flank[: place.right].lower()
 
 
+def locus_flanks(reference_fasta: Optional[str], context: Optional[str], payload_lengths: Dict[str, int],
+                 construct_length: int) -> Tuple[str, str]:
+    """Lower-case reference flanks of the ``context`` locus for splicing these payloads.
+
+    ``left_flank`` ends at the context start and ``right_flank`` starts at the context end;
+    each is as long as the largest padding any payload of ``payload_lengths`` (``{name: bp}``)
+    needs for a ``construct_length`` bp construct (:func:`layout`). Without a reference and
+    context the flanks are ``n`` (unknown bases, all-zero one-hot rows).
+
+    Raises:
+      InputError: the context is not in the reference, or the flanks run off its chromosome.
+    """
+    places = [layout(length, construct_length) for length in payload_lengths.values()]
+    need_left = max((place.left for place in places), default=0)
+    need_right = max((place.right for place in places), default=0)
+    if not reference_fasta or not context:
+        return "n" * need_left, "n" * need_right
+    region = genome.parse_region(context)
+    with genome.ReferenceGenome(reference_fasta) as reference:
+        reference.check_interval(region.chrom, region.start, region.end, what="context")
+        size = reference.chrom_sizes[region.chrom]
+        if region.start - need_left < 0 or region.end + need_right > size:
+            shortest = min(payload_lengths, key=lambda name: payload_lengths[name])
+            raise InputError(
+                f"context {region}: flanks run off chromosome {region.chrom} (length {size}) in {reference_fasta}: "
+                f"payload {shortest!r} ({payload_lengths[shortest]} bp) needs {need_left} bp left and {need_right} bp "
+                f"right of the context for a {construct_length} bp construct; use a shorter --length"
+            )
+        left_flank = reference.fetch(region.chrom, region.start - need_left, region.start).lower() if need_left else ""
+        right_flank = reference.fetch(region.chrom, region.end, region.end + need_right).lower() if need_right else ""
+    return left_flank, right_flank
+
+
 def shift_annotations(sites: Sequence[Annotation], place: Layout, construct_length: int) -> Tuple[List[Annotation], List[Annotation]]:
     """``(kept, dropped)``: sites moved to construct coordinates; dropped ones fall outside."""
     kept, dropped = [], []
@@ -295,30 +328,6 @@ def shift_annotations(sites: Sequence[Annotation], place: Layout, construct_leng
         moved = Annotation(site.name, site.start + place.shift, site.end + place.shift, site.strand)
         (kept if moved.start >= 0 and moved.end <= construct_length else dropped).append(moved)
     return kept, dropped
-
-
-def fetch_flanks(reference_fasta: str, region: genome.Region, shortest_payload: int, construct_length: int,
-                 shortest_what: str = "the shortest payload") -> Tuple[str, str]:
-    """Lower-case locus flanks ``(left, right)`` long enough for payloads of ``shortest_payload`` bp or more.
-
-    ``left`` ends at the context start, ``right`` starts there at the context end; the shortest
-    payload needs the most padding, so it sizes both. Raises InputError when the context is not
-    in the reference or the flanks run off the chromosome.
-    """
-    place = layout(shortest_payload, construct_length)
-    need_left, need_right = place.left, place.right
-    with genome.ReferenceGenome(reference_fasta) as reference:
-        reference.check_interval(region.chrom, region.start, region.end, what="context")
-        size = reference.chrom_sizes[region.chrom]
-        if region.start - need_left < 0 or region.end + need_right > size:
-            raise InputError(
-                f"context {region}: flanks run off chromosome {region.chrom} (length {size}) in {reference_fasta}: "
-                f"{shortest_what} ({shortest_payload} bp) needs {need_left} bp left and {need_right} bp "
-                f"right of the context for a {construct_length} bp construct; use a shorter --length"
-            )
-        left_flank = reference.fetch(region.chrom, region.start - need_left, region.start).lower() if need_left else ""
-        right_flank = reference.fetch(region.chrom, region.end, region.end + need_right).lower() if need_right else ""
-    return left_flank, right_flank
 
 
 # --------------------------------------------------------------------------- splits and offsets
@@ -438,11 +447,9 @@ def plan_dataset(
     infos = scan_payloads(payload_fasta, keys)
     sites = read_annotations(annotation_bed, {key: info.length for key, info in infos.items()})
 
-    region = genome.parse_region(context)
     places = {key: layout(info.length, construct_length) for key, info in infos.items()}
-    shortest = min(infos.values(), key=lambda info: info.length)
-    left_flank, right_flank = fetch_flanks(reference_fasta, region, shortest.length, construct_length,
-                                           f"payload {shortest.fasta_name!r}")
+    left_flank, right_flank = locus_flanks(reference_fasta, context, {info.fasta_name: info.length for info in infos.values()},
+                                           construct_length)
 
     split_names = tuple(name for name, _ in folds)
     payloads = []

@@ -106,6 +106,11 @@ class Predictor:
             raise InputError(f"predictor expects one-hot [batch, {self.input_length}, 4], got {one_hot.shape}")
         return {name: value.numpy() for name, value in self._fn(tf.constant(one_hot)).items()}
 
+    @property
+    def function(self) -> Callable[[tf.Tensor], Dict[str, tf.Tensor]]:
+        """The compiled ``[B, L, 4] -> {name: tensor}`` function (differentiable; for attribution)."""
+        return self._fn
+
     def trace_count(self) -> int:
         """How many times the function was traced (1 after any number of calls)."""
         return int(self._fn.experimental_get_tracing_count())

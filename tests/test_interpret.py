@@ -1,0 +1,488 @@
+"""Interpretation: ISM, gradient x input, seqlets/motifs, ``attribute`` and ``predict-payload``.
+
+Tiny random models only: exactness (ISM = brute force, saliency = finite differences,
+coordinates) is what is tested here; that attributions find planted motifs on a trained model
+is measured by ``benchmarks/bench_attribution.py``.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from components import genome
+
+L = 1280  # model window (10 bins)
+
+
+def _run(argv):
+    from pipeline.cli import main
+
+    return main(argv)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("interpret")
+
+
+@pytest.fixture(scope="module")
+def tiny(workdir):
+    """A tiny payload model (trunk + flatten head) as modules, a Predictor, and an exported artifact."""
+    import tensorflow as tf
+
+    from trainer.enformer import build_enformer
+    from trainer.export import export_saved_model
+    from trainer.heads import PayloadModel
+    from trainer.predict.predictor import from_modules
+
+    tf.random.set_seed(5)
+    enformer = build_enformer("tiny")
+    payload = PayloadModel(enformer, 16, 16, 1, pooling="flatten", input_length=L)
+    serving = os.path.join(workdir, "artifact", "Format-Serving")
+    export_saved_model(payload, serving, L)
+    payload.checkpoint().save(os.path.join(serving, "assets.extra", "weights", "ckpt"))
+    predictor = from_modules(enformer, payload, None, {"activity": None, "mouse": [10]}, L)
+    return dict(enformer=enformer, payload=payload, predictor=predictor, serving=serving)
+
+
+def _window(seed: int = 0) -> np.ndarray:
+    codes = np.random.default_rng(seed).integers(0, 4, L).astype(np.uint8)
+    codes[100:105] = genome.N_CODE
+    return genome.one_hot(codes)
+
+
+# ------------------------------------------------------------------------------------- core
+def test_ism_equals_brute_force_single_mutants(tiny):
+    from components.interpret.attribution import ism_deltas, ism_scores, output_score_fn
+
+    predictor = tiny["predictor"]
+    score = output_score_fn(predictor.function, L, "activity")
+    one_hot = _window(1)
+    positions = np.arange(96, 130)  # a short payload, including 5 N bases
+    calls = []
+    deltas = ism_deltas(lambda x: calls.append(len(x)) or score(x), one_hot, batch_size=40, positions=positions)
+    assert deltas.shape == (positions.size, 4)
+    mutants = 3 * (positions.size - 5) + 4 * 5
+    assert sum(calls) == mutants + 1 and max(calls) == 40  # batched, never one mutant per call
+    reference = float(predictor(one_hot[None])["activity"][0])
+    for row, position in enumerate(positions):
+        for base in range(4):
+            if one_hot[position, base] == 1:
+                assert deltas[row, base] == 0.0
+                continue
+            mutant = one_hot.copy()
+            mutant[position] = 0.0
+            mutant[position, base] = 1.0
+            brute = float(predictor(mutant[None])["activity"][0]) - reference
+            assert deltas[row, base] == pytest.approx(brute, rel=1e-3, abs=1e-6)
+    scores = ism_scores(deltas, one_hot[positions])
+    row = 10  # an A/C/G/T base: reference minus the mean of its three mutants
+    alternatives = [b for b in range(4) if one_hot[positions[row], b] == 0]
+    assert scores[row] == pytest.approx(-np.mean(deltas[row, alternatives]))
+    assert scores[6] == pytest.approx(-np.mean(deltas[6]))  # position 102 is N: four alternatives
+
+
+def test_saliency_matches_finite_differences(tiny):
+    from components.interpret.attribution import gradient_x_input, output_score_fn
+
+    predictor = tiny["predictor"]
+    for output, kwargs in (("activity", {}), ("mouse", {"bins": (3, 6), "reverse_complement": True})):
+        score = output_score_fn(predictor.function, L, output, **kwargs)
+        one_hot = _window(2)
+        gradient, per_base = gradient_x_input(score, one_hot[None])
+        assert gradient.shape == (1, L, 4) and per_base.shape == (1, L)
+        np.testing.assert_allclose(per_base[0], (gradient[0] * one_hot).sum(-1))
+        eps = 1e-2
+        rng = np.random.default_rng(0)
+        for position, base in zip(rng.integers(0, L, 12), rng.integers(0, 4, 12)):
+            up, down = one_hot.copy(), one_hot.copy()
+            up[position, base] += eps
+            down[position, base] -= eps
+            numeric = (float(score(up[None])[0]) - float(score(down[None])[0])) / (2 * eps)
+            assert gradient[0, position, base] == pytest.approx(numeric, rel=0.05, abs=2e-4 * max(1.0, abs(numeric)))
+
+
+def test_rc_score_is_mean_of_strands(tiny):
+    from components.interpret.attribution import output_score_fn
+    from trainer.predict.predictor import predict_codes
+
+    predictor = tiny["predictor"]
+    codes = np.random.default_rng(3).integers(0, 4, (2, L)).astype(np.uint8)
+    both = predict_codes(predictor, codes, reverse_complement=True)
+    score = output_score_fn(predictor.function, L, "mouse", bins=(2, 5), reverse_complement=True)
+    np.testing.assert_allclose(score(genome.one_hot(codes)), both["mouse"][:, 2:5, 0].mean(1), rtol=1e-5)
+    activity = output_score_fn(predictor.function, L, "activity", reverse_complement=True)
+    np.testing.assert_allclose(activity(genome.one_hot(codes)), both["activity"], rtol=1e-5)
+
+
+def test_centred_window_coordinates():
+    from components.interpret.attribution import centred_window
+
+    short = centred_window(payload_length=300, shift=690, construct_length=1664, window_length=L)
+    assert short.start == 690 + 150 - 640 and (short.first, short.last) == (0, 300)
+    assert short.positions[0] == 690 - short.start and short.offset == short.start - 690
+    assert short.bins(128) == ((690 - short.start) // 128, -(-(990 - short.start) // 128))
+    long = centred_window(payload_length=3000, shift=-668, construct_length=1664, window_length=L)
+    assert long.start == 192 and long.first == 192 + 668 and long.last == long.first + L
+    edge = centred_window(payload_length=100, shift=10, construct_length=1664, window_length=L)
+    assert edge.start == 0 and (edge.first, edge.last) == (0, 100)
+
+
+def test_auroc():
+    from components.interpret.attribution import auroc
+
+    assert auroc([0.1, 0.2, 0.9, 0.8], [0, 0, 1, 1]) == 1.0
+    assert auroc([0.9, 0.8, 0.1, 0.2], [0, 0, 1, 1]) == 0.0
+    assert auroc([1, 1, 1, 1], [0, 1, 0, 1]) == 0.5
+
+
+def _planted_attributions(seed: int, count: int = 20):
+    """Random payloads with ACT1 (scores up) and REP (scores down) planted on random strands."""
+    rng = np.random.default_rng(seed)
+    planted = {"ACT1": ("TATGCAAAT", 1.0), "REP": ("CCTTATCTG", -1.0)}
+    payloads = []
+    for p in range(count):
+        codes = rng.integers(0, 4, 800).astype(np.uint8)
+        scores = rng.normal(0, 0.05, 800)
+        for k, (word, sign) in enumerate(planted.values()):
+            for copy in range(2):
+                start = 40 + 380 * copy + 160 * k + int(rng.integers(0, 100))
+                motif = genome.encode_sequence(word)
+                codes[start:start + 9] = motif if rng.random() < 0.5 else genome.reverse_complement_codes(motif)
+                scores[start:start + 9] += sign * rng.uniform(0.4, 1.0, 9)
+        payloads.append((f"p{p}", scores, genome.one_hot(codes)))
+    return planted, payloads
+
+
+def test_motif_discovery_recovers_planted_motifs(workdir):
+    from components.interpret import motifs
+
+    planted, payloads = _planted_attributions(0)
+    threshold = motifs.seqlet_threshold([scores for _, scores, _ in payloads], 11, 6.0)
+    seqlets = [s for name, scores, one_hot in payloads for s in motifs.extract_seqlets(name, scores, one_hot, 11, threshold, 3)]
+    assert len(seqlets) == 80  # exactly the planted sites: nothing from the noise
+    found = motifs.cluster_seqlets(seqlets, min_similarity=0.7, max_shift=3, min_seqlets=3)
+    assert sorted((m.name, len(m.members)) for m in found) == [("neg_1", 40), ("pos_1", 40)]
+    trimmed = {m.name: motifs.trimmed_pwm(m) for m in found}
+    for name, (word, sign) in planted.items():
+        target = genome.one_hot(genome.encode_sequence(word))
+        best = max(trimmed, key=lambda m: motifs.pwm_similarity(trimmed[m], target))
+        assert motifs.pwm_similarity(trimmed[best], target) > 0.95 and best.startswith("pos" if sign > 0 else "neg")
+        assert motifs.consensus(trimmed[best]) in (word, genome.decode_codes(genome.reverse_complement_codes(genome.encode_sequence(word))))
+    # Members point at the planted words in their payload (on the recorded strand).
+    sequences = {name: genome.decode_codes(np.argmax(one_hot, 1)) for name, _, one_hot in payloads}
+    for motif in found:
+        word = motifs.consensus(trimmed[motif.name])
+        hits = 0
+        for payload, start, end, strand in motif.members:
+            text = sequences[payload][start:end]
+            if strand < 0:
+                text = genome.decode_codes(genome.reverse_complement_codes(genome.encode_sequence(text)))
+            hits += word in text
+        assert hits == len(motif.members)
+    # Deterministic; MEME round trip.
+    again = motifs.cluster_seqlets(seqlets, min_similarity=0.7, max_shift=3, min_seqlets=3)
+    assert [m.members for m in again] == [m.members for m in found]
+    path = os.path.join(workdir, "planted.meme")
+    motifs.write_meme(path, [(name, pwm, 40) for name, pwm in trimmed.items()])
+    back = motifs.read_meme(path)
+    assert set(back) == set(trimmed) and all(np.allclose(back[n], trimmed[n], atol=1e-6) for n in back)
+    # Pure noise: no seqlet passes the robust threshold.
+    rng = np.random.default_rng(1)
+    noise = rng.normal(0, 0.05, 5000)
+    assert motifs.extract_seqlets("n", noise, genome.one_hot(rng.integers(0, 4, 5000)), 11,
+                                  motifs.seqlet_threshold([noise], 11, 6.0), 3) == []
+
+
+def test_pwm_similarity_and_bedgraph_runs(workdir):
+    from components.interpret.motifs import pwm_similarity
+    from components.signal_output import write_base_bedgraph
+
+    act1 = genome.one_hot(genome.encode_sequence("TATGCAAAT"))
+    assert pwm_similarity(act1, act1) == 1.0
+    assert pwm_similarity(act1[::-1, ::-1], act1) == 1.0  # reverse complement
+    assert pwm_similarity(act1[2:], act1) == pytest.approx(7 / 9)  # partial overlap counts only the covered columns
+    assert pwm_similarity(np.full((9, 4), 0.25), act1) == pytest.approx(0.25)
+    path = os.path.join(workdir, "runs.bedgraph")
+    write_base_bedgraph(path, [("b", 5, np.array([1.0, 1.0, np.nan, 2.0])), ("a", 0, np.array([0.5, 0.5000001, 3.0]))])
+    assert open(path).read() == "a\t0\t2\t0.5\na\t2\t3\t3\nb\t5\t7\t1\nb\t8\t9\t2\n"
+
+
+# ------------------------------------------------------------------------------------- attribute
+CONSTRUCT = 1664
+CONTEXT = (3000, 3400)  # 0-based half-open; the command takes it 1-based
+
+
+@pytest.fixture(scope="module")
+def locus(workdir):
+    """Reference, payload FASTA (two short payloads, one longer than the window) and site BED."""
+    rng = np.random.default_rng(7)
+    reference = os.path.join(workdir, "reference.fa")
+    genome.write_fasta(reference, [("chr1", genome.decode_codes(rng.integers(0, 4, 8000))),
+                                   ("chr2", genome.decode_codes(rng.integers(0, 4, 3000)))])
+    payloads = {"P~a": genome.decode_codes(rng.integers(0, 4, 60)),
+                "P~b": genome.decode_codes(rng.integers(0, 4, 41)),
+                "long": genome.decode_codes(rng.integers(0, 4, 2000))}
+    fasta = os.path.join(workdir, "payloads.fa")
+    genome.write_fasta(fasta, [(name.replace("~", "_"), seq) for name, seq in payloads.items()], index=False)
+    bed = os.path.join(workdir, "sites.bed")
+    with open(bed, "w") as handle:
+        handle.write("P_a\t10\t20\tsiteA\nlong\t900\t960\tsiteL\n")
+    return dict(reference=reference, fasta=fasta, bed=bed, payloads=payloads,
+                context=f"chr1:{CONTEXT[0] + 1}-{CONTEXT[1]}")
+
+
+def _construct(reference: str, payload: str) -> str:
+    """The spliced construct, written out independently of the code under test."""
+    with genome.ReferenceGenome(reference) as ref:
+        if len(payload) > CONSTRUCT:
+            trim = (len(payload) - CONSTRUCT) // 2
+            return payload[trim:trim + CONSTRUCT]
+        pad = CONSTRUCT - len(payload)
+        return (ref.fetch("chr1", CONTEXT[0] - pad // 2, CONTEXT[0]) + payload
+                + ref.fetch("chr1", CONTEXT[1], CONTEXT[1] + pad - pad // 2))
+
+
+def _read_bedgraph(path):
+    with open(path) as handle:
+        return [(c, int(s), int(e), float(v)) for c, s, e, v in (line.split("\t") for line in handle)]
+
+
+def test_attribute_ism_outputs_and_coordinates(tiny, locus, workdir, capsys):
+    from components.interpret.attribution import ism_deltas, output_score_fn
+
+    prefix = os.path.join(workdir, "ism", "run")
+    argv = ["attribute", tiny["serving"], "--payloads", locus["fasta"], "--names", "P~a,P_b",
+            "--annotation", locus["bed"], "--reference", locus["reference"], "--context", locus["context"],
+            "--length", str(CONSTRUCT), "--method", "ism", "--batch", "64", "--motifs", "--min-seqlets", "1",
+            "--seqlet-threshold", "0", "--output", prefix]
+    assert _run(argv) == 0
+    assert "[2/2] P_b: 41/41 bp scored" in capsys.readouterr().out
+    data = np.load(prefix + ".npz")
+    assert list(data["payloads"]) == ["P_a", "P_b"] and str(data["method"]) == "ism"
+    score = output_score_fn(tiny["predictor"].function, L, "activity")
+    for name, sequence in (("P_a", locus["payloads"]["P~a"]), ("P_b", locus["payloads"]["P~b"])):
+        size = len(sequence)
+        scores, deltas, offset = data[f"{name}/scores"], data[f"{name}/deltas"], int(data[f"{name}/window_offset"])
+        assert scores.shape == (size,) and deltas.shape == (size, 4) and np.isfinite(scores).all()
+        np.testing.assert_array_equal(data[f"{name}/codes"], genome.encode_sequence(sequence))
+        # The window is centred on the payload inside the spliced construct.
+        left = (CONSTRUCT - size) // 2
+        start = left + size // 2 - L // 2
+        assert offset == start - left
+        window = genome.one_hot(genome.encode_sequence(_construct(locus["reference"], sequence)[start:start + L]))
+        expected = ism_deltas(score, window, positions=np.arange(size) - offset)
+        np.testing.assert_allclose(deltas, expected, rtol=1e-4, atol=1e-6)
+    # bedGraph: payload coordinates, sorted, runs merged, values = the npz scores.
+    rows = _read_bedgraph(prefix + ".bedgraph")
+    assert [r[0] for r in rows] == sorted(r[0] for r in rows)
+    for name in ("P_a", "P_b"):
+        mine = [r for r in rows if r[0] == name]
+        assert mine[0][1] == 0 and mine[-1][2] == len(data[f"{name}/scores"])
+        assert all(a[2] == b[1] for a, b in zip(mine, mine[1:]))
+        expanded = np.concatenate([[v] * (e - s) for _, s, e, v in mine])
+        np.testing.assert_allclose(expanded, data[f"{name}/scores"], rtol=1e-5, atol=1e-9)
+    assert os.path.getsize(prefix + ".P_a.png") > 10_000 and os.path.exists(prefix + ".P_b.png")
+    # Motif files: every seqlet listed is a window of a payload; the MEME file parses back.
+    from components.interpret.motifs import read_meme
+
+    meme = read_meme(prefix + ".motifs.meme")
+    with open(prefix + ".motifs.tsv") as handle:
+        seqlets = [line.rstrip("\n").split("\t") for line in handle][1:]
+    assert meme and {row[0] for row in seqlets} == set(meme)
+    assert all(pwm.shape[1] == 4 and np.allclose(pwm.sum(1), 1, atol=1e-5) for pwm in meme.values())
+    assert all(os.path.exists(f"{prefix}.motif.{name}.png") for name in meme)
+
+
+def test_attribute_saliency_long_payload_track_rc(tiny, locus, workdir):
+    from components.interpret.attribution import gradient_x_input, output_score_fn
+
+    prefix = os.path.join(workdir, "saliency", "run")
+    argv = ["attribute", tiny["serving"], "--payloads", locus["fasta"], "--names", "long",
+            "--reference", locus["reference"], "--context", locus["context"], "--length", str(CONSTRUCT),
+            "--method", "saliency", "--head", "mouse", "--track", "10", "--rc", "--no-figures", "--output", prefix]
+    assert _run(argv) == 0
+    data = np.load(prefix + ".npz")
+    scores, gradient, offset = data["long/scores"], data["long/gradient"], int(data["long/window_offset"])
+    # 2000 bp payload centre-trimmed into 1664 bp; only the 1280 bp inside the centred window get scores.
+    trim = (2000 - CONSTRUCT) // 2
+    start = (CONSTRUCT - L) // 2
+    assert offset == start + trim
+    assert np.isnan(scores[:offset]).all() and np.isnan(scores[offset + L:]).all()
+    assert np.isfinite(scores[offset:offset + L]).all()
+    window = genome.one_hot(genome.encode_sequence(_construct(locus["reference"], locus["payloads"]["long"])[start:start + L]))
+    score = output_score_fn(tiny["predictor"].function, L, "mouse", bins=(0, L // 128), column=0, reverse_complement=True)
+    expected_gradient, expected_scores = gradient_x_input(score, window[None])
+    np.testing.assert_allclose(gradient[offset:offset + L], expected_gradient[0], rtol=1e-3, atol=1e-7)
+    np.testing.assert_allclose(scores[offset:offset + L], expected_scores[0], rtol=1e-3, atol=1e-7)
+    rows = _read_bedgraph(prefix + ".bedgraph")
+    assert rows[0][1] == offset and rows[-1][2] == offset + L
+
+
+def test_attribute_errors(tiny, locus, workdir, capsys):
+    prefix = os.path.join(workdir, "bad", "run")
+    base = ["attribute", tiny["serving"], "--payloads", locus["fasta"], "--reference", locus["reference"],
+            "--context", locus["context"], "--output", prefix]
+    cases = [
+        (["--names", "nope"], "requested payload(s) not in the FASTA: nope"),
+        (["--head", "mouse"], "--head needs --track"),
+        (["--track", "3"], "--track needs --head"),
+        (["--length", "1000"], "shorter than the 1280 bp model window"),
+        (["--head", "mouse", "--track", "5000"], "out of range"),
+        (["--context", "chr9:1-100"], "chromosome 'chr9' is not in"),
+        (["--context", "chr2:100-200", "--length", "9000"], "flanks run off chromosome chr2"),
+        (["--batch", "0"], "--batch must be >= 1"),
+    ]
+    for extra, message in cases:
+        assert _run(base + extra) == 2, extra
+        assert message in capsys.readouterr().err, extra
+    bad = os.path.join(workdir, "bad.fa")
+    with open(bad, "w") as handle:
+        handle.write(">x\nACGTXACGT\n")
+    assert _run(base[:3] + [bad] + base[4:]) == 2
+    assert "bad.fa:1: payload 'x' has 'X' at position 5" in capsys.readouterr().err
+    assert not os.path.exists(os.path.dirname(prefix)) or not os.listdir(os.path.dirname(prefix))
+
+
+# ------------------------------------------------------------------------------------- predict-payload
+@pytest.fixture(scope="module")
+def segment_files(workdir, locus):
+    """A second FASTA (relative ``:f`` path) and a segment table using every option."""
+    rng = np.random.default_rng(11)
+    folder = os.path.join(workdir, "segments")
+    os.makedirs(folder, exist_ok=True)
+    other = genome.decode_codes(rng.integers(0, 4, 600))
+    genome.write_fasta(os.path.join(folder, "other.fa"), [("plasmid", other)])
+    table = os.path.join(folder, "payloads.tsv")
+    with open(table, "w") as handle:
+        handle.write("name\tsegments\n# comment\n")
+        handle.write("A\tchr1:101-300:nHS1,chr2:11-60,plasmid:1-100:fother.fa:nINS\n")
+        handle.write("B\tchr1:101-300:nHS1:d,chr1:5001-5100\n")
+        handle.write("C\tchr2:1-1500:nBIG\n")
+    return dict(table=table, other=other, folder=folder)
+
+
+def test_segment_language_composes_payloads(locus, segment_files):
+    from components.segments import compose_payloads
+
+    payloads = {p.name: p for p in compose_payloads(segment_files["table"], locus["reference"])}
+    with genome.ReferenceGenome(locus["reference"]) as ref:
+        chr1, chr2 = ref.fetch("chr1", 0, 8000).upper(), ref.fetch("chr2", 0, 3000).upper()
+    a, b = payloads["A"], payloads["B"]
+    assert a.sequence == chr1[100:300] + chr2[10:60] + segment_files["other"][:100]
+    assert a.spans == ((0, 200), (200, 250), (250, 350)) and a.labelled() == [("HS1", 0, 200), ("INS", 250, 350)]
+    assert b.sequence == "N" * 200 + chr1[5000:5100] and b.labelled() == [("HS1", 0, 200)]
+    assert payloads["C"].sequence == chr2[:1500]
+
+
+def _predict_manual(predictor, sequence, left, right, strides, rc):
+    """Tracks of the stride windows averaged, built from the convention, not the module."""
+    from trainer.predict.predictor import predict_codes
+
+    size = W_S = L + strides - 1
+    if len(sequence) <= size:
+        pad = size - len(sequence)
+        construct = left[len(left) - pad // 2:] + sequence + right[:pad - pad // 2]
+        shift = pad // 2
+    else:
+        trim = (len(sequence) - size) // 2
+        construct, shift = sequence[trim:trim + size], -trim
+    codes = genome.encode_sequence(construct)
+    windows = np.stack([codes[k:k + L] for k in range(strides)])
+    out = predict_codes(predictor, windows, rc)
+    return {k: v.mean(0) for k, v in out.items()}, strides // 2 - shift, W_S
+
+
+def test_predict_payload_outputs(tiny, locus, segment_files, workdir, capsys):
+    import json
+
+    from components.segments import compose_payloads
+    from trainer.predict.predictor import load_predictor
+
+    out = os.path.join(workdir, "pp", "composed.npy")
+    argv = ["predict-payload", tiny["serving"], segment_files["table"], "--reference", locus["reference"],
+            "--context", locus["context"], "--head", "mouse", "--tracks", "10", "11", "--strides", "3", "--rc",
+            "--output", out]
+    assert _run(argv) == 0
+    assert "3 payload(s) x 3 stride(s) x 2 strands" in capsys.readouterr().out
+    array = np.load(out)
+    assert array.shape == (3, L // 128, 2)
+    sidecar = json.load(open(out + ".json"))
+    assert sidecar["payloads"] == ["A", "B", "C"] and sidecar["tracks"] == ["mouse:10", "mouse:11"]
+    predictor = load_predictor(tiny["serving"], {"activity": None, "mouse": [10, 11]})
+    payloads = compose_payloads(segment_files["table"], locus["reference"])
+    size = L + 2
+    with genome.ReferenceGenome(locus["reference"]) as ref:
+        left, right = ref.fetch("chr1", CONTEXT[0] - size, CONTEXT[0]), ref.fetch("chr1", CONTEXT[1], CONTEXT[1] + size)
+    rows = [line.rstrip("\n").split("\t") for line in open(out[:-4] + ".report.tsv")]
+    assert rows[0] == ["name", "label", "activity", "mouse:10", "mouse:11"]
+    assert [r[:2] for r in rows[1:]] == [["A", "*"], ["A", "HS1"], ["A", "INS"], ["B", "*"], ["B", "HS1"],
+                                         ["C", "*"], ["C", "BIG"]]
+    for i, payload in enumerate(payloads):
+        expected, offset, _ = _predict_manual(predictor, payload.sequence, left, right, 3, True)
+        np.testing.assert_allclose(array[i], expected["mouse"], rtol=1e-4, atol=1e-6)
+        assert sidecar["offsets"][i] == offset
+        mine = [r for r in rows[1:] if r[0] == payload.name]
+        assert float(mine[0][2]) == pytest.approx(float(expected["activity"]), rel=1e-4)
+        for label, start, end in [("*", 0, len(payload.sequence))] + payload.labelled():
+            row = next(r for r in mine if r[1] == label)
+            first, last = max(0, (start - offset) // 128), min(L // 128, -(-(end - offset) // 128))
+            for column in range(2):
+                value = expected["mouse"][first:last, column].max() if last > first else 0.0
+                assert float(row[3 + column]) == pytest.approx(value, rel=1e-4, abs=1e-6)
+    # bedGraph per track, payload coordinates: chrom = payload, clipped to [0, payload length).
+    graph = _read_bedgraph(out[:-4] + ".10.bedgraph")
+    assert {r[0] for r in graph} == {"A", "B", "C"}
+    for payload in payloads:
+        mine = [r for r in graph if r[0] == payload.name]
+        assert mine[0][1] == max(0, sidecar["offsets"][payloads.index(payload)]) and mine[-1][2] <= len(payload.sequence)
+    assert os.path.exists(out[:-4] + ".11.bedgraph")
+    # Without --context: N flanks, one stride, forward only.
+    bare = os.path.join(workdir, "pp", "bare.npy")
+    assert _run(["predict-payload", tiny["serving"], segment_files["table"], "--reference", locus["reference"],
+                 "--tracks", "10", "--output", bare]) == 0
+    expected, _, _ = _predict_manual(predictor, payloads[0].sequence, "N" * L, "N" * L, 1, False)
+    np.testing.assert_allclose(np.load(bare)[0, :, 0], expected["mouse"][:, 0], rtol=1e-4, atol=1e-6)
+
+
+def test_predict_payload_bad_inputs(tiny, locus, segment_files, workdir, capsys):
+    folder = segment_files["folder"]
+    garbage = os.path.join(folder, "garbage.fa")
+    with open(garbage, "w") as handle:
+        handle.write("this is not a fasta file\n")
+    cases = [
+        ("P\tchr1\n", "segment 1 'chr1': expected chrom:start-end"),
+        ("P\tchr1:10-x\n", "coordinates '10-x' are not start-end"),
+        ("P\tchr1:1,000-2,000\n", "segment 1 'chr1:1': coordinates '1' are not start-end"),
+        ("P\tchr1:50-10\n", "need 1 <= start <= end"),
+        ("P\tchr1:1-10:q\n", "unknown option 'q'"),
+        ("P\tchr1:1-10,chr7:1-10\n", "segment 2 'chr7:1-10': segment chr7:1-10: chromosome 'chr7' is not in"),
+        ("P\tchr2:2901-3100\n", "outside chromosome chr2 (length 3000)"),
+        ("P\tchr1:1-10:fmissing.fa\n", "cannot read FASTA"),
+        ("P\tchr1:1-10:fgarbage.fa\n", "cannot read FASTA"),
+        ("P\tchr1:1-10\nP\tchr1:1-20\n", "payload 'P' repeats"),
+        ("P chr1:1-10\n", "expected 'name<TAB>segment,segment,...'"),
+        ("# nothing\n", "no payloads"),
+    ]
+    out = os.path.join(workdir, "pp_bad", "x.npy")
+    for number, (text, message) in enumerate(cases):
+        table = os.path.join(folder, f"bad{number}.tsv")
+        with open(table, "w") as handle:
+            handle.write(text)
+        assert _run(["predict-payload", tiny["serving"], table, "--reference", locus["reference"],
+                     "--output", out]) == 2, text
+        err = capsys.readouterr().err
+        assert message in err and f"bad{number}.tsv" in err, (text, err)
+    table = segment_files["table"]
+    for extra, message in ((["--strides", "0"], "--strides must be >= 1"),
+                           (["--context", locus["context"], "--reference", ""], "--context needs --reference"),
+                           (["--head", "zebrafish"], "unknown head 'zebrafish'"),
+                           (["--tracks", "1", "1"], "lists a track twice")):
+        argv = ["predict-payload", tiny["serving"], table, "--reference", locus["reference"], "--output", out] + extra
+        assert _run(argv) == 2, extra
+        assert message in capsys.readouterr().err, extra
+    assert _run(["predict-payload", tiny["serving"], table, "--output", out]) == 2  # reference segments, no FASTA
+    assert "needs --reference (or :fFASTA)" in capsys.readouterr().err
+    assert not os.path.exists(os.path.dirname(out)) or not os.listdir(os.path.dirname(out))
