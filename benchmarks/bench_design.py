@@ -66,6 +66,6 @@ def run(quick: bool = False) -> Dict[str, object]:
         "window_bp": predictor.input_length,
         "ensemble": sd is not None,
         "model": predictor.source,
-        "edit_kinds": list(candidates_lib.EDIT_KINDS),
+        "edit_kinds": list(candidates_lib.DEFAULT_EDIT_KINDS),
         "mean_predicted": float(mean.mean()),
     }

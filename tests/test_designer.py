@@ -95,15 +95,15 @@ def test_two_edits_commute_and_name(toy):
 
 
 def test_generate_candidates_distinct_seeded_and_exhaustive(toy):
-    found = cl.generate_candidates([toy], cl.EDIT_KINDS, count=100, max_edits=1, seed=1)
+    found = cl.generate_candidates([toy], cl.DEFAULT_EDIT_KINDS, count=100, max_edits=1, seed=1)
     # 3 elements x 4 single-element edits + 3 swaps, less scr3: TTTACGCGCA is the only sequence
     # with its dinucleotides, first and last base, so scrambling cannot change it.
     assert len(found) == 14 and "toy~1.scr3" not in {c.name for c in found}
     assert len({c.sequence for c in found}) == 14 and TOY not in {c.sequence for c in found}
     assert {c.name for c in found} >= {"toy~1.del2", "toy~1.swap1-3", "toy~1.scr1", "toy~1.scr2"}
-    again = cl.generate_candidates([toy], cl.EDIT_KINDS, count=100, max_edits=1, seed=1)
+    again = cl.generate_candidates([toy], cl.DEFAULT_EDIT_KINDS, count=100, max_edits=1, seed=1)
     assert [c.name for c in again] == [c.name for c in found]
-    two = cl.generate_candidates([toy], cl.EDIT_KINDS, count=40, max_edits=2, seed=2)
+    two = cl.generate_candidates([toy], cl.DEFAULT_EDIT_KINDS, count=40, max_edits=2, seed=2)
     assert len(two) == 40 and max(len(c.edits) for c in two) == 2
     for c in two:  # names carry parent and edits; each sequence is reproducible from them
         assert c.name == "toy~1." + ".".join(e.label for e in c.edits)
@@ -111,6 +111,33 @@ def test_generate_candidates_distinct_seeded_and_exhaustive(toy):
     excluded = cl.generate_candidates([toy], ["delete"], count=10, max_edits=1, seed=1,
                                       exclude_sequences=[TOY[:10] + TOY[20:]])
     assert {c.name for c in excluded} == {"toy~1.del2", "toy~1.del3"}
+
+
+def test_mutate_applies_ranked_point_mutations_inside_elements(toy):
+    sequence, sites = cl.apply_edits(toy, [cl.Edit("mutate", (1,), "12T")])
+    assert sequence == TOY[:12] + "T" + TOY[13:] and TOY[12] != "T"
+    assert [(s.start, s.end) for s in sites] == [(10, 16), (14, 20), (32, 38), (50, 60)]
+    mutations = {"toy~1": [(12, "T"), (35, "A"), (5, "G")]}  # position 5 is a spacer: never used
+    found = cl.generate_candidates([toy], ["mutate"], count=10, max_edits=1, seed=0, mutations=mutations)
+    assert sorted(c.name for c in found) == ["toy~1.mut1@12T", "toy~1.mut2@35A"]
+
+
+def test_ranked_mutations_follow_the_objective(toy):
+    from components.designer.mutations import ranked_mutations
+
+    def count_g(one_hot):  # a "model" whose activity is the number of G bases in the window
+        return np.asarray(one_hot)[:, :, 2].sum(axis=1)
+
+    flanks = ("a" * 200, "a" * 200)
+    up = ranked_mutations(toy, count_g, *flanks, construct_length=256, window_length=128,
+                          objective=acquisition.parse_objective("max"), per_element=2)
+    assert len(up) == 6 and all(base == "G" for _, base in up)
+    assert all(cl.element_of(toy, position) for position, _ in up)
+    down = ranked_mutations(toy, count_g, *flanks, construct_length=256, window_length=128,
+                            objective=acquisition.parse_objective("min"), per_element=1)
+    # Element 2 (ATCCTT) has no G to lose: one mutation each from elements 1 and 3.
+    assert {TOY[position] for position, _ in down} == {"G"}
+    assert sorted(cl.element_of(toy, position) for position, _ in down) == [1, 3]
 
 
 # ------------------------------------------------------------------------------------- acquisition
@@ -183,7 +210,9 @@ def test_read_parents(toy_files):
     with pytest.raises(InputError, match="--edits swap cannot apply"):
         cl.generate_candidates(single, ["swap"], count=5)
     with pytest.raises(InputError, match="unknown or unsupported edit"):
-        cl.parse_edits("delete,mutate")
+        cl.parse_edits("delete,explode")
+    with pytest.raises(InputError, match="mutate cannot apply"):
+        cl.generate_candidates(single, ["mutate"], count=5)
 
 
 def test_prepare_and_write_outputs(toy_files, tmp_path):
@@ -444,3 +473,21 @@ def test_design_config_errors_name_the_key(tmp_path):
             yaml.safe_dump(config, handle)
         with pytest.raises(InputError, match=message):
             load_config(path)
+
+
+def test_design_command_mutate_uses_ism(tiny_models, toy_files, tmp_path):
+    from pipeline.cli import main
+
+    prefix = str(tmp_path / "mut")
+    argv = _design_argv(toy_files, tiny_models["single"], prefix, "--edits", "mutate", "--parents", "toy~1",
+                        "--max-edits", "1")
+    assert main(argv) == 0
+    parent = TOY * 4
+    rows = list(csv.DictReader(open(prefix + ".tsv"), delimiter="\t"))
+    fasta = {name: seq for name, seq, _ in genome.iter_fasta(prefix + ".fa")}
+    assert rows and all(row["edits"].startswith("mut") for row in rows)
+    for row in rows:  # exactly one base changed, inside an element, as the label says
+        sequence = fasta[row["name"].replace("~", "_")]
+        changed = [i for i, (a, b) in enumerate(zip(sequence, parent)) if a != b]
+        position, base = int(row["edits"].split("@")[1][:-1]), row["edits"][-1]
+        assert len(sequence) == len(parent) and changed == [position] and sequence[position] == base

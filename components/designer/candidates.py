@@ -17,7 +17,10 @@ Edits (``Edit.label``: 1-based element numbers)
 * ``swap`` (``swap2-5``): two elements exchange places (spacers stay);
 * ``scramble`` (``scr3``): dinucleotide shuffle of the element (length, base and dinucleotide
   counts kept; the shuffle is seeded by ``(seed, parent, element)``, so the same edit gives the
-  same bases in every candidate).
+  same bases in every candidate);
+* ``mutate`` (``mut3@127T``): one point mutation inside element 3 (payload position 127 becomes
+  T), drawn from the parent's best in-silico-mutagenesis mutations (:mod:`.mutations`; the
+  caller passes them, as ranking them needs the model).
 
 A candidate carries 1..``max_edits`` edits touching disjoint elements, so the edits commute
 and a candidate is identified by its parent and the sorted set of edits. Its name is
@@ -45,8 +48,12 @@ from components.payload_example_gen.constructs import Annotation, fasta_key, rea
 
 LOG = logging.getLogger(__name__)
 
-EDIT_KINDS = ("delete", "invert", "duplicate", "swap", "scramble")
-_LABELS = {"delete": "del", "invert": "inv", "duplicate": "dup", "swap": "swap", "scramble": "scr"}
+EDIT_KINDS = ("delete", "invert", "duplicate", "swap", "scramble", "mutate")
+# What --edits means when not given: mutate needs an ISM pass per parent, so it is opt-in.
+DEFAULT_EDIT_KINDS = EDIT_KINDS[:5]
+_LABELS = {"delete": "del", "invert": "inv", "duplicate": "dup", "swap": "swap", "scramble": "scr", "mutate": "mut"}
+# Point mutations per parent: (payload position, new base), best first (see .mutations).
+Mutations = Mapping[str, Sequence[Tuple[int, str]]]
 _FLIP_STRAND = {"+": "-", "-": "+"}
 
 
@@ -79,10 +86,12 @@ class Edit:
 
     kind: str
     elements: Tuple[int, ...]
+    detail: str = ""  # mutate: "<payload position><new base>"
 
     @property
     def label(self) -> str:
-        return _LABELS[self.kind] + "-".join(str(number) for number in self.elements)
+        text = _LABELS[self.kind] + "-".join(str(number) for number in self.elements)
+        return f"{text}@{self.detail}" if self.detail else text
 
 
 @dataclasses.dataclass(frozen=True)
@@ -246,13 +255,13 @@ def apply_edits(parent: Parent, edits: Sequence[Edit], seed: int = 0) -> Tuple[s
         raise ValueError(f"edits {[e.label for e in edits]} must touch distinct elements of 1..{len(parent.elements)}")
     # Which element's bases sit in each element slot (swaps), then what happens to them there.
     source = {element.number: element.number for element in parent.elements}
-    change: Dict[int, str] = {}
+    change: Dict[int, Edit] = {}
     for edit in edits:
         if edit.kind == "swap":
             a, b = edit.elements
             source[a], source[b] = b, a
         else:
-            change[edit.elements[0]] = edit.kind
+            change[edit.elements[0]] = edit
     pieces: List[str] = []
     sites: List[Annotation] = []
     offset = 0
@@ -269,7 +278,8 @@ def apply_edits(parent: Parent, edits: Sequence[Edit], seed: int = 0) -> Tuple[s
         cursor = element.end
         moved = parent.elements[source[element.number] - 1]
         bases, relative = _piece(parent, moved)
-        kind = change.get(moved.number)
+        edit = change.get(moved.number)
+        kind = edit.kind if edit else None
         if kind == "delete":
             continue
         if kind == "invert":
@@ -279,6 +289,11 @@ def apply_edits(parent: Parent, edits: Sequence[Edit], seed: int = 0) -> Tuple[s
                                             strand=_FLIP_STRAND.get(s.strand, s.strand)) for s in relative]
         elif kind == "scramble":
             bases = _scrambled(bases, _scramble_rng(seed, parent.name, moved.number))
+        elif kind == "mutate":
+            position, base = int(edit.detail[:-1]) - moved.start, edit.detail[-1]
+            if not 0 <= position < len(bases):
+                raise ValueError(f"mutation {edit.label} lies outside element {moved.number}")
+            bases = bases[:position] + base + bases[position + 1:]
         emit(bases, relative)
         if kind == "duplicate":
             emit(bases, relative)
@@ -286,36 +301,69 @@ def apply_edits(parent: Parent, edits: Sequence[Edit], seed: int = 0) -> Tuple[s
     return "".join(pieces), tuple(sorted(sites, key=lambda s: (s.start, s.end, s.name)))
 
 
-def applicable_kinds(parent: Parent, kinds: Sequence[str]) -> List[str]:
-    """Edit kinds that can touch ``parent`` (swap needs two elements)."""
-    return [kind for kind in kinds if len(parent.elements) >= (2 if kind == "swap" else 1)]
+def element_of(parent: Parent, position: int) -> Optional[int]:
+    """Number of the element holding payload ``position`` (None: a spacer)."""
+    return next((e.number for e in parent.elements if e.start <= position < e.end), None)
 
 
-def check_applicable(parents: Sequence[Parent], kinds: Sequence[str]) -> None:
+def _mutable(parent: Parent, mutations: Mutations) -> Dict[int, List[str]]:
+    """``{element: ["127T", ...]}``: the parent's mutations grouped by element, best first."""
+    grouped: Dict[int, List[str]] = {}
+    for position, base in mutations.get(parent.name, ()):
+        number = element_of(parent, position)
+        if number is not None:
+            grouped.setdefault(number, []).append(f"{position}{base}")
+    return grouped
+
+
+def applicable_kinds(parent: Parent, kinds: Sequence[str], mutations: Mutations = None) -> List[str]:
+    """Edit kinds that can touch ``parent`` (swap needs two elements, mutate ranked mutations)."""
+    usable = []
+    for kind in kinds:
+        if kind == "mutate":
+            if _mutable(parent, mutations or {}):
+                usable.append(kind)
+        elif len(parent.elements) >= (2 if kind == "swap" else 1):
+            usable.append(kind)
+    return usable
+
+
+def check_applicable(parents: Sequence[Parent], kinds: Sequence[str], mutations: Mutations = None) -> None:
     """InputError unless every requested edit kind applies to at least one parent."""
     for kind in kinds:
-        if not any(kind in applicable_kinds(parent, [kind]) for parent in parents):
+        if not any(applicable_kinds(parent, [kind], mutations) for parent in parents):
             counts = format_list([f"{p.name} ({len(p.elements)})" for p in parents])
+            if kind == "mutate":
+                raise InputError("--edits mutate cannot apply: no parent has a point mutation inside an element "
+                                 "that improves the objective")
             raise InputError(f"--edits {kind} cannot apply: it needs two annotated elements in a parent, and the "
                              f"parents have fewer (elements per parent: {counts})")
 
 
-def _draw_edits(rng: np.random.Generator, parent: Parent, kinds: Sequence[str], max_edits: int) -> Tuple[Edit, ...]:
+def _draw_edits(rng: np.random.Generator, parent: Parent, kinds: Sequence[str], max_edits: int,
+                mutable: Mapping[int, List[str]]) -> Tuple[Edit, ...]:
     free = [element.number for element in parent.elements]
     edits: List[Edit] = []
     for _ in range(int(rng.integers(1, max_edits + 1))):
-        usable = [kind for kind in kinds if len(free) >= (2 if kind == "swap" else 1)]
+        usable = [kind for kind in kinds
+                  if (any(n in mutable for n in free) if kind == "mutate" else len(free) >= (2 if kind == "swap" else 1))]
         if not usable:
             break
         kind = usable[int(rng.integers(len(usable)))]
-        picked = sorted(int(n) for n in rng.choice(free, size=2 if kind == "swap" else 1, replace=False))
+        choices = [n for n in free if n in mutable] if kind == "mutate" else free
+        picked = sorted(int(n) for n in rng.choice(choices, size=2 if kind == "swap" else 1, replace=False))
         free = [n for n in free if n not in picked]
-        edits.append(Edit(kind, tuple(picked)))
-    return tuple(sorted(edits, key=lambda e: (e.elements, e.kind)))
+        detail = ""
+        if kind == "mutate":
+            options = mutable[picked[0]]
+            detail = options[int(rng.integers(len(options)))]
+        edits.append(Edit(kind, tuple(picked), detail))
+    return tuple(sorted(edits, key=lambda e: (e.elements, e.kind, e.detail)))
 
 
 def generate_candidates(parents: Sequence[Parent], kinds: Sequence[str], count: int, max_edits: int = 2,
-                        seed: int = 0, exclude_sequences: Iterable[str] = ()) -> List[Candidate]:
+                        seed: int = 0, exclude_sequences: Iterable[str] = (),
+                        mutations: Mutations = None) -> List[Candidate]:
     """Up to ``count`` distinct candidates, in a deterministic order for a given seed.
 
     Args:
@@ -324,6 +372,7 @@ def generate_candidates(parents: Sequence[Parent], kinds: Sequence[str], count: 
       count: candidates wanted (fewer when the edit space is smaller; logged).
       max_edits: edits per candidate, 1..max_edits.
       exclude_sequences: sequences never proposed (e.g. the payloads already assayed).
+      mutations: for ``mutate``, each parent's ranked point mutations (:mod:`.mutations`).
     """
     if count < 1:
         raise InputError(f"--candidates must be >= 1, got {count}")
@@ -331,9 +380,10 @@ def generate_candidates(parents: Sequence[Parent], kinds: Sequence[str], count: 
         raise InputError(f"--max-edits must be >= 1, got {max_edits}")
     if not parents:
         raise InputError("no parent payload to edit")
-    check_applicable(parents, kinds)
-    usable = [(parent, applicable_kinds(parent, kinds)) for parent in parents]
-    usable = [(parent, ks) for parent, ks in usable if ks]
+    mutations = mutations or {}
+    check_applicable(parents, kinds, mutations)
+    usable = [(parent, applicable_kinds(parent, kinds, mutations), _mutable(parent, mutations)) for parent in parents]
+    usable = [(parent, ks, mutable) for parent, ks, mutable in usable if ks]
     rng = np.random.default_rng(seed)
     seen_edits: Set[Tuple[str, Tuple[Edit, ...]]] = set()
     # A parent itself (e.g. a scramble that cannot change a block) is never a candidate.
@@ -344,8 +394,8 @@ def generate_candidates(parents: Sequence[Parent], kinds: Sequence[str], count: 
     budget = 20 * count + 1000
     while len(candidates) < count and attempts < budget:
         attempts += 1
-        parent, parent_kinds = usable[int(rng.integers(len(usable)))]
-        edits = _draw_edits(rng, parent, parent_kinds, max_edits)
+        parent, parent_kinds, mutable = usable[int(rng.integers(len(usable)))]
+        edits = _draw_edits(rng, parent, parent_kinds, max_edits, mutable)
         if (parent.name, edits) in seen_edits:
             continue
         seen_edits.add((parent.name, edits))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -35,7 +35,7 @@ class DesignOptions:
     """Everything but the inputs and the model (defaults = the command's)."""
 
     parents: Optional[Tuple[str, ...]] = None
-    edits: Tuple[str, ...] = candidates_lib.EDIT_KINDS
+    edits: Tuple[str, ...] = candidates_lib.DEFAULT_EDIT_KINDS
     max_edits: int = 2
     candidates: int = 5000
     batch_size: int = 40
@@ -48,6 +48,7 @@ class DesignOptions:
     shifts: int = 3
     reverse_complement: bool = True
     group: str = "design"
+    mutations_per_element: int = 3  # mutate: best ISM mutations kept per element
 
     def validate(self) -> acquisition.Objective:
         """Check option values; returns the parsed objective."""
@@ -87,13 +88,28 @@ class Proposal:
 
 
 def prepare(payload_fasta: str, annotation_bed: str, reference_fasta: str, context: str,
-            options: DesignOptions) -> Prepared:
-    """Validate inputs and options, generate candidates, fetch the flanks (raises InputError)."""
+            options: DesignOptions, score_fn: Optional[Callable[[np.ndarray], np.ndarray]] = None,
+            window_length: Optional[int] = None) -> Prepared:
+    """Validate inputs and options, generate candidates, fetch the flanks (raises InputError).
+
+    ``score_fn`` (one-hot ``[B, window_length, 4]`` -> activity ``[B]``) is needed only for
+    ``mutate``, which ranks point mutations by ISM on each parent.
+    """
     objective = options.validate()
     parents = candidates_lib.read_parents(payload_fasta, annotation_bed, options.parents)
+    mutations = None
+    if "mutate" in options.edits:
+        if score_fn is None or window_length is None:
+            raise ValueError("mutate needs the model's score function and window length")
+        from components.designer.mutations import parent_mutations  # imports the ISM code only when used
+
+        left, right = locus_flanks(reference_fasta, context, {p.name: len(p.sequence) for p in parents},
+                                   options.construct_length)
+        mutations = parent_mutations(parents, score_fn, left, right, options.construct_length, window_length,
+                                     objective, options.mutations_per_element)
     assayed = (sequence for _, sequence, _ in genome.iter_fasta(payload_fasta))
     found = candidates_lib.generate_candidates(parents, options.edits, options.candidates, options.max_edits,
-                                               options.seed, exclude_sequences=assayed)
+                                               options.seed, exclude_sequences=assayed, mutations=mutations)
     if not found:
         raise InputError(f"no candidate differs from the payloads of {payload_fasta}: every edit of the parents "
                          "reproduces an existing payload")

@@ -80,10 +80,11 @@ class Executor(base_executor.BaseExecutor):
             objective=props["objective"], seed=int(props["seed"]), construct_length=int(props["construct_length"]),
             shifts=int(props["shifts"]), reverse_complement=bool(int(props["reverse_complement"])),
             group=props["group"])
+        predict, window, outputs = signature_predictor(model_dir)
         prepared = design.prepare(fill_span(props["payload_fasta"], span, None),
                                   fill_span(props["annotation_bed"], span, None),
-                                  props["reference_fasta"], props["context"], options)
-        predict, window, outputs = signature_predictor(model_dir)
+                                  props["reference_fasta"], props["context"], options,
+                                  score_fn=lambda one_hot: predict(one_hot)[scoring.ACTIVITY], window_length=window)
         if options.acquisition == "ucb" and scoring.MEMBERS not in outputs:
             raise InputError(f"design.acquisition ucb needs an ensemble model (model.ensemble: K); {model_dir} "
                              f"serves only {', '.join(sorted(outputs))}")

@@ -20,7 +20,7 @@ LOG = logging.getLogger(__name__)
 
 def register(subparsers) -> None:
     from components.designer.acquisition import ACQUISITIONS
-    from components.designer.candidates import EDIT_KINDS
+    from components.designer.candidates import DEFAULT_EDIT_KINDS, EDIT_KINDS
 
     parser = subparsers.add_parser(
         "design",
@@ -40,8 +40,9 @@ def register(subparsers) -> None:
     parser.add_argument("--window", type=int,
                         help="model window in bp (default: the model's fixed length, else 25600)")
     parser.add_argument("--parents", help="comma-separated parent names (default: every annotated payload)")
-    parser.add_argument("--edits", default=",".join(EDIT_KINDS),
-                        help="edit kinds, comma-separated (default %(default)s)")
+    parser.add_argument("--edits", default=",".join(DEFAULT_EDIT_KINDS),
+                        help=f"edit kinds, comma-separated, from {','.join(EDIT_KINDS)} (default %(default)s; "
+                             "mutate runs ISM on every parent: 3 model windows per element base)")
     parser.add_argument("--max-edits", type=int, default=2, help="edits per candidate, at most (default %(default)s)")
     parser.add_argument("--candidates", type=int, default=5000, help="candidates to score (default %(default)s)")
     parser.add_argument("--batch-size", type=int, default=40, help="proposals to write (default %(default)s)")
@@ -82,19 +83,29 @@ def run(args: argparse.Namespace) -> int:
         objective=args.objective, seed=args.seed, construct_length=args.length, shifts=args.shifts,
         reverse_complement=args.rc, group=args.group)
     options.validate()  # option errors before reading inputs or loading a model
-    prepared = design.prepare(args.payloads, args.annotation, args.reference, args.context, options)
+
+    def load():
+        predictor = load_predictor(args.model, {ACTIVITY: None, scoring.MEMBERS: None}, args.window, strict=False)
+        if ACTIVITY not in predictor.outputs:
+            raise InputError(f"model {args.model} has no payload activity head")
+        if args.acquisition == "ucb" and scoring.MEMBERS not in predictor.outputs:
+            raise InputError(f"--acquisition ucb needs an ensemble model (model.ensemble: K): {predictor.source} "
+                             "returns no per-member predictions; use greedy or diverse")
+        if predictor.input_length > args.length:
+            raise InputError(f"the model takes {predictor.input_length} bp windows, longer than the --length "
+                             f"{args.length} construct")
+        return predictor
+
+    # Only mutate needs the model before the candidates exist; otherwise input errors come first.
+    predictor = load() if "mutate" in edits else None
+    prepared = design.prepare(
+        args.payloads, args.annotation, args.reference, args.context, options,
+        score_fn=(lambda one_hot: predictor(one_hot)[ACTIVITY]) if predictor else None,
+        window_length=predictor.input_length if predictor else None)
     LOG.info("%d candidates from %d parent(s)", len(prepared.candidates),
              len({c.parent for c in prepared.candidates}))
-
-    predictor = load_predictor(args.model, {ACTIVITY: None, scoring.MEMBERS: None}, args.window, strict=False)
-    if ACTIVITY not in predictor.outputs:
-        raise InputError(f"model {args.model} has no payload activity head")
+    predictor = predictor or load()
     ensemble = scoring.MEMBERS in predictor.outputs
-    if args.acquisition == "ucb" and not ensemble:
-        raise InputError(f"--acquisition ucb needs an ensemble model (model.ensemble: K): {predictor.source} "
-                         "returns no per-member predictions; use greedy or diverse")
-    if predictor.input_length > args.length:
-        raise InputError(f"the model takes {predictor.input_length} bp windows, longer than the --length {args.length} construct")
 
     started = time.time()
     mean, sd = scoring.score_sequences(
