@@ -62,7 +62,8 @@ class Executor(base_executor.BaseExecutor):
         proposals = artifact_utils.get_single_instance(output_dict["proposals"])
         blessing = artifact_utils.get_single_instance(input_dict["model_blessing"])
         examples = artifact_utils.get_single_instance(input_dict["examples"])
-        span = int(getattr(examples, "span", 0) or 0)
+        # ExampleGen records the span as a custom property of the Examples artifact.
+        span = int(examples.get_int_custom_property("span")) if examples.has_custom_property("span") else 0
         proposals.set_int_custom_property("span", span + 1)
         summary: Dict[str, Any] = {"span": span + 1, "blessed": tf.io.gfile.exists(os.path.join(blessing.uri, "BLESSED"))}
         if not summary["blessed"]:
