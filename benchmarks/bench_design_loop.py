@@ -18,7 +18,10 @@ far, and the arm model's held-out Pearson r on the fixed test set. Writes
 ``design_loop.png`` (per-round curves of both arms) and returns the JSON.
 
 Scale: ``python -m benchmarks.bench_design_loop --rounds 2 --epochs 4 ...`` (see ``--help``);
-``run(quick=True)`` is the smallest setting. Training uses the ``tiny`` Enformer.
+``run(quick=True)`` is the smallest setting. Training uses the ``tiny`` Enformer from random
+weights unless ``--start-model`` names a pushed model to warm-start round 0 from (e.g. the
+demo's ``out/demo/serving/<version>`` with ``--preset small``; use another ``--seed`` than
+the demo's data, 7, so that none of the loop's payloads was seen by that model).
 """
 from __future__ import annotations
 
@@ -58,6 +61,9 @@ class LoopSettings:
     scale: float = 1.0
     construct_length: int = 5376
     window_length: int = 4096
+    # A pushed model (SavedModel dir with assets.extra/weights) to start round 0 from, as the
+    # pipeline warm-starts from a blessed model; its preset must match. Empty: random init.
+    start_model: str = ""
 
 
 QUICK = LoopSettings(rounds=1, initial=30, test=20, batch=8, candidates=100, parents=4, ensemble=2, epochs=1, steps=5,
@@ -187,7 +193,7 @@ def run_loop(s: LoopSettings, workdir: str, plot_path: str) -> Dict[str, object]
     LOG.info("round 0: training on the initial library (%d payloads)", len(initial))
     shared = os.path.join(workdir, "shared")
     os.makedirs(shared, exist_ok=True)
-    model0 = _train(Arm("shared", shared, list(initial), [first_span]), s, reference, context, 0, "")
+    model0 = _train(Arm("shared", shared, list(initial), [first_span]), s, reference, context, 0, s.start_model)
     r0 = test_r(model0)
     rows: List[Dict[str, object]] = [{"round": 0, "arm": arm, "batch_true_mean": float(np.mean(
         [truth[seq] for seq, _, _ in initial])), "best_so_far": initial_best, "test_r": r0} for arm in arms]
