@@ -436,7 +436,9 @@ def test_designer_artifact_in_a_local_run(tmp_path, demo_data, demo_manifest):
     assert loaded.design["construct_length"] == LOOP_CONSTRUCT  # inherited from payloads
     run_locally(loaded)
 
-    artifact = latest_artifact(loaded, "DesignProposals")
+    from components.designer.component import DesignProposals
+
+    artifact = latest_artifact(loaded, DesignProposals.TYPE_NAME)
     summary = json.load(open(os.path.join(artifact.uri, "summary.json")))
     assert summary["blessed"] is True and summary["span"] == 2 and summary["ensemble"] is True
     assert summary["proposals"] == 4 and summary["candidates"] == 20

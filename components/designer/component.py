@@ -28,7 +28,8 @@ from components.designer.candidates import DEFAULT_EDIT_KINDS
 class DesignProposals(types.Artifact):
     """The proposed next batch (FASTA, table, annotation BED, NA activity table)."""
 
-    TYPE_NAME = "DesignProposals"
+    # Vertex (KubeflowV2) only compiles custom types named "<namespace>.<Name>".
+    TYPE_NAME = "enformer_tfx.DesignProposals"
 
 
 class DesignerSpec(types.ComponentSpec):
