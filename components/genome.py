@@ -108,6 +108,7 @@ class BedRecord:
     end: int
     name: str
     line: int  # 1-based line number in the file, for error messages
+    strand: str = "."  # column 6 when present ('+', '-' or '.')
 
     @property
     def region(self) -> Region:
@@ -148,6 +149,7 @@ def read_bed(path: str, require_name: bool = False,
                 end=end,
                 name=fields[3] if len(fields) > 3 else "",
                 line=line_number,
+                strand=fields[5] if len(fields) > 5 else ".",
             )
 
 

@@ -159,6 +159,9 @@ class PipelineConfig:
     push: PushConfig = dataclasses.field(default_factory=PushConfig)
     spans: SpansConfig = dataclasses.field(default_factory=SpansConfig)
     vertex: Optional[VertexConfig] = None
+    # Designer options (keyword arguments of components.designer.component.Designer); inputs
+    # not given here come from ``payloads``.
+    design: Optional[Dict[str, Any]] = None
     source: str = Field(default="", exclude=True)  # the file it was loaded from (set by load_config)
 
     @model_validator(mode="after")
@@ -167,11 +170,45 @@ class PipelineConfig:
         if getattr(self, data_section) is None:
             raise KeyedValueError(data_section, f"required when training.mode is {self.training.mode!r}")
         self._check_spans()
+        if self.design is not None:
+            self._check_design()
         if not self.metadata_path:
             self.metadata_path = os.path.join(self.pipeline_root, "metadata.sqlite")
         if not self.push.destination:
             self.push.destination = os.path.join(self.pipeline_root, "serving")
         return self
+
+    def _check_design(self) -> None:
+        # The Designer's own option checks; numpy only, so a config is still checked before TFX loads.
+        from components.designer.candidates import parse_edits
+        from components.designer.design import COMPONENT_PARAMETERS, DESIGN_INPUTS, DesignOptions
+
+        if self.training.mode != "finetune" or self.payloads is None:
+            raise KeyedValueError("design", "the Designer proposes payloads; it needs training.mode: finetune and payloads")
+        design = dict(self.design or {})
+        unknown = sorted(set(design) - set(COMPONENT_PARAMETERS))
+        if unknown:
+            raise KeyedValueError(f"design.{unknown[0]}", f"unknown key; expected one of: {', '.join(COMPONENT_PARAMETERS)}")
+        for name in DESIGN_INPUTS:
+            if name not in design:
+                inherited = getattr(self.payloads, name, None)
+                if inherited is not None:
+                    design[name] = inherited
+                elif name != "construct_length":
+                    raise KeyedValueError(f"design.{name}", f"required (or set payloads.{name})")
+        options = {name: design[name] for name in ("max_edits", "candidates", "batch_size", "acquisition", "beta",
+                                                    "diversity", "objective", "seed", "shifts", "group")
+                   if name in design}
+        if "edits" in design:
+            options["edits"] = parse_edits(design["edits"])
+        try:
+            DesignOptions(**options).validate()
+        except InputError as error:
+            raise KeyedValueError("design", str(error)) from None
+        if design.get("acquisition") == "ucb" and self.model.ensemble < 2:
+            raise KeyedValueError("design.acquisition", "ucb needs an uncertainty; set model.ensemble: K (K >= 2) "
+                                  "or use greedy or diverse")
+        self.design = design
 
     def _check_spans(self) -> None:
         mode = self.spans.mode

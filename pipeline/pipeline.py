@@ -7,7 +7,9 @@ Data flow::
     Resolver(latest blessed Model) ────────────────┼─ Trainer(run_fn=trainer.run.run_fn)
                                                    └─ Evaluator(TFMA: Pearson r, Spearman rho,
                                                        MSE; value + change thresholds)
-                                                          └─ Pusher (blessed models only)
+                                                          ├─ Pusher (blessed models only)
+                                                          └─ Designer (optional ``design:``;
+                                                              next batch from a blessed model)
 
 Custom code is referenced by importable paths (``trainer.run.run_fn``, ``trainer.metrics``)
 so the same definition compiles for Vertex, where the package is installed in the image.
@@ -27,6 +29,7 @@ import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
 from components.bigwig_track_gen.component import BigWigTrackGen
+from components.designer.component import Designer
 from components.evaluation_report.component import ReportingEvaluator
 from components.payload_example_gen.component import PayloadExampleGen
 from pipeline.config import PipelineConfig, all_spans_pattern
@@ -187,6 +190,9 @@ def create_pipeline(config: PipelineConfig, platform: Platform = LOCAL) -> tfx.d
     components: List[Any] = [
         example_gen, statistics_gen, schema_gen, example_validator, latest_blessed, trainer, evaluator, pusher,
     ]
+    if config.design is not None:  # proposes the next span's batch when the model is blessed
+        components.append(Designer(model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
+                                   examples=examples, **config.design))
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,

@@ -432,3 +432,32 @@ def test_new_batch_is_ingested_warm_started_and_compared_to_the_previous_model(t
     assert evaluator[1]["inputs"]["model"] == trainer[1]["outputs"]["model"]
     # Pushed only if blessed.
     assert len(pushed_models(loaded)) == 1 + int(second["blessed"]), second
+
+
+def test_compile_with_the_designer(tmp_path):
+    """A ``design:`` section adds a Designer task fed by the Trainer, Evaluator and ExampleGen."""
+    from pipeline.cli import main
+
+    output = str(tmp_path / "design.json")
+    overrides = VERTEX_OVERRIDES + [
+        "model.ensemble=2", "payloads.annotation_bed=gs://lab-bucket/assays/annotation.bed",
+        "design={acquisition: ucb, candidates: 500, batch_size: 12, "
+        "output_location: 'gs://lab-bucket/proposals/batch-{SPAN}/design'}",
+    ]
+    status = main(["compile", "--config", DEMO_CONFIG, "--image", IMAGE, "--trainer-image", GPU_IMAGE,
+                   "--output", output, *[arg for override in overrides for arg in ("--set", override)]])
+    assert status == 0
+    document = json.load(open(output))
+    tasks = document["pipelineSpec"]["root"]["dag"]["tasks"]
+    assert "Designer" in tasks
+    producers = {name: spec["taskOutputArtifact"]["producerTask"]
+                 for name, spec in tasks["Designer"]["inputs"]["artifacts"].items()}
+    assert producers == {"model": "Trainer", "model_blessing": "PayloadEvaluator", "examples": "PayloadExampleGen"}
+    assert _parameter(document, "Designer", "acquisition") == "ucb"
+    assert _parameter(document, "Designer", "output_location") == "gs://lab-bucket/proposals/batch-{SPAN}/design"
+    executor = _executors(document)["Designer"]
+    args = executor["container"]["args"]
+    path = args[args.index("--executor_class_path") + 1]
+    module, _, name = path.rpartition(".")
+    assert path == "components.designer.executor.Executor" and getattr(importlib.import_module(module), name)
+    assert executor["container"]["image"] == IMAGE

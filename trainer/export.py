@@ -12,7 +12,9 @@ Signatures:
   already encoded windows.
 
 Both return the same dictionary: ``activity [batch]`` for a :class:`PayloadModel`,
-``tracks [batch, bins, n]`` for a :class:`TrackModel`, ``{head: [batch, bins, n]}`` for an
+``tracks [batch, bins, n]`` for a :class:`TrackModel`, for a
+:class:`~trainer.ensemble.PayloadEnsemble` ``activity`` (member mean), ``activity_sd`` and
+``activity_members [batch, K]``, ``{head: [batch, bins, n]}`` for an
 :class:`Enformer`; several models sharing one trunk can be exported together by passing a
 ``{output_name: model}`` mapping (payload -> ``activity``, tracks -> ``tracks``).
 """
@@ -27,6 +29,7 @@ import tensorflow as tf
 from components import records
 from trainer import encoding
 from trainer.enformer import Enformer, check_length
+from trainer.ensemble import PayloadEnsemble
 from trainer.heads import PayloadModel, TrackModel
 
 SERVING_INPUT = "examples"
@@ -37,7 +40,11 @@ DECODE_TARGET_SIGNATURE = "decode_target"
 # Inside an export: the tf.train.Checkpoint in the original project's format.
 WEIGHTS_DIR = os.path.join("assets.extra", "weights")
 
-Exportable = Union[PayloadModel, TrackModel, Enformer]
+# An ensemble's extra outputs: ``<name>_sd`` [batch] and ``<name>_members`` [batch, K].
+SD_SUFFIX = "_sd"
+MEMBERS_SUFFIX = "_members"
+
+Exportable = Union[PayloadModel, TrackModel, Enformer, PayloadEnsemble]
 
 
 def _outputs_fn(models: Mapping[str, Exportable]) -> Callable[[tf.Tensor], Dict[str, tf.Tensor]]:
@@ -46,7 +53,12 @@ def _outputs_fn(models: Mapping[str, Exportable]) -> Callable[[tf.Tensor], Dict[
     def predict(one_hot: tf.Tensor) -> Dict[str, tf.Tensor]:
         outputs: Dict[str, tf.Tensor] = {}
         for name, model in models.items():
-            if isinstance(model, PayloadModel):
+            if isinstance(model, PayloadEnsemble):
+                members = model(one_hot, is_training=False)
+                outputs[name] = tf.reduce_mean(members, axis=-1)
+                outputs[name + SD_SUFFIX] = tf.math.reduce_std(members, axis=-1)
+                outputs[name + MEMBERS_SUFFIX] = members
+            elif isinstance(model, PayloadModel):
                 outputs[name] = tf.squeeze(model(one_hot, is_training=False), axis=-1)
             elif isinstance(model, TrackModel):
                 outputs[name] = model(one_hot, is_training=False)
@@ -60,7 +72,7 @@ def _outputs_fn(models: Mapping[str, Exportable]) -> Callable[[tf.Tensor], Dict[
 
 
 def _default_name(model: Exportable) -> str:
-    return "activity" if isinstance(model, PayloadModel) else "tracks" if isinstance(model, TrackModel) else "heads"
+    return "activity" if isinstance(model, (PayloadModel, PayloadEnsemble)) else "tracks" if isinstance(model, TrackModel) else "heads"
 
 
 def export_saved_model(model: Union[Exportable, Mapping[str, Exportable]], export_dir: str, input_length: int,
@@ -127,8 +139,10 @@ def export_saved_model(model: Union[Exportable, Mapping[str, Exportable]], expor
     info = {"input_length": input_length, "outputs": list(models), "signatures": list(signatures),
             "sequence_feature": records.SEQUENCE, "enformer": enformer.config.to_dict()}
     for name, item in models.items():
-        if isinstance(item, PayloadModel):
+        if isinstance(item, (PayloadModel, PayloadEnsemble)):
             info[f"{name}_head"] = item.head_config
+        if isinstance(item, PayloadEnsemble):
+            info["outputs"] += [name + SD_SUFFIX, name + MEMBERS_SUFFIX]
         elif isinstance(item, TrackModel):
             info[f"{name}_n_tracks"] = item.n_tracks
     info.update(metadata or {})

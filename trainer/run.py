@@ -34,6 +34,7 @@ import tensorflow as tf
 from components import records
 from components.errors import InputError
 from trainer import checkpoints
+from trainer import ensemble as ensemble_lib
 from trainer import export as export_lib
 from trainer import inputs
 from trainer.embedding_cache import EmbeddingCache
@@ -78,12 +79,15 @@ def build_payload_model(model_config: ModelConfig, warm_start: Optional[str] = N
     )
 
 
-def _save_outputs(model: Any, trainer: Trainer, serving_dir: str, window_length: int, metadata: Dict[str, Any]) -> None:
-    """SavedModel + original-format weights into ``serving_dir``; log and curve beside it."""
-    export_lib.export_saved_model(model, serving_dir, window_length, metadata=metadata)
+def _save_outputs(model: Any, trainer: Trainer, serving_dir: str, window_length: int, metadata: Dict[str, Any],
+                  exported: Any = None) -> None:
+    """SavedModel (of ``exported``, default ``model``) + ``model``'s original-format weights into
+    ``serving_dir``; log, curve and ensemble calibration beside it."""
+    export_lib.export_saved_model(exported if exported is not None else model, serving_dir, window_length,
+                                  metadata=metadata)
     checkpoints.save_weights(model, serving_dir)
     artifact_dir = os.path.dirname(serving_dir.rstrip("/"))
-    for name in ("training_log.tsv", "training_curve.png"):
+    for name in ("training_log.tsv", "training_curve.png", ensemble_lib.UNCERTAINTY_FILE):
         source = os.path.join(trainer.work_dir, name)
         if tf.io.gfile.exists(source):
             tf.io.gfile.copy(source, os.path.join(artifact_dir, name), overwrite=True)
@@ -116,10 +120,14 @@ def train_payload_model(
         fit_config(training), work_dir,
     )
     results = trainer.fit(lambda skip: iter(train_data.skip(skip)), eval_batches)
-    _save_outputs(model, trainer, serving_dir, window, {
-        "mode": "finetune", "warm_start": warm_start or "", "baseline": model_config.baseline,
-        "model_config": dataclasses.asdict(model_config),
-    })
+    metadata = {"mode": "finetune", "warm_start": warm_start or "", "baseline": model_config.baseline,
+                "model_config": dataclasses.asdict(model_config)}
+    exported = None
+    if model_config.ensemble > 1:
+        exported, metadata["uncertainty"] = ensemble_lib.train_ensemble(
+            model, model_config.ensemble, train_files, eval_files, window, fit_config(training), training.batch,
+            training.seed, training.reverse_complement, training.eval_offsets, work_dir)
+    _save_outputs(model, trainer, serving_dir, window, metadata, exported)
     return results
 
 

@@ -42,6 +42,8 @@ class ModelConfig:
     value_size: int = Field(default=64, ge=1)
     num_heads: int = Field(default=1, ge=1)
     window_length: int = Field(default=DEFAULT_WINDOW_LENGTH, ge=BIN_SIZE)
+    # K > 1: K payload heads on the fine-tuned trunk; the export serves their mean and sd.
+    ensemble: int = Field(default=1, ge=1)
 
     @field_validator("window_length")
     @classmethod

@@ -220,6 +220,7 @@ class Annotation:
     name: str
     start: int
     end: int
+    strand: str = "."  # BED column 6 when the file has it
 
 
 def read_annotations(path: Optional[str], known: Dict[str, int]) -> Dict[str, List[Annotation]]:
@@ -241,7 +242,7 @@ def read_annotations(path: Optional[str], known: Dict[str, int]) -> Dict[str, Li
         elif record.end > known[key]:
             skipped["past the payload end"].append(f"{where} {record.name} (end {record.end} > {known[key]} bp)")
         else:
-            sites[key].append(Annotation(record.name, record.start, record.end))
+            sites[key].append(Annotation(record.name, record.start, record.end, record.strand))
     for reason, lines in skipped.items():
         if lines:
             logger.warning("%s: skipped %d annotation line(s), %s: %s", path, len(lines), reason, format_list(lines))
@@ -326,7 +327,7 @@ def shift_annotations(sites: Sequence[Annotation], place: Layout, construct_leng
     """``(kept, dropped)``: sites moved to construct coordinates; dropped ones fall outside."""
     kept, dropped = [], []
     for site in sites:
-        moved = Annotation(site.name, site.start + place.shift, site.end + place.shift)
+        moved = Annotation(site.name, site.start + place.shift, site.end + place.shift, site.strand)
         (kept if moved.start >= 0 and moved.end <= construct_length else dropped).append(moved)
     return kept, dropped
 

@@ -36,6 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="window length in bp (default %(default)s)")
     parser.add_argument("--baseline", default=os.environ.get("ENFORMERBASELINE", ""),
                         help="Sonnet checkpoint dir ($ENFORMERBASELINE), 'tensorhub[:dir]' or 'random'")
+    parser.add_argument("--ensemble", type=int, default=model.ensemble,
+                        help="K > 1: K payload heads on the fine-tuned trunk; the export serves mean and sd (default %(default)s)")
     parser.add_argument("--preset", default=model.preset,
                         help="Enformer size for --baseline random: tiny, small, full (default %(default)s)")
     parser.add_argument("--seed", type=int, default=training.seed)
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
                          "(or set $ENFORMERBASELINE)")
     model_config = ModelConfig(
         preset=args.preset, baseline=args.baseline, pooling=args.pooling, key_size=args.key_size,
-        value_size=args.value_size, num_heads=args.num_heads, window_length=args.length,
+        value_size=args.value_size, num_heads=args.num_heads, window_length=args.length, ensemble=args.ensemble,
     )
     training = TrainingConfig(
         mode="finetune", learning_rate=args.learning_rate, lr_schedule=args.lr_schedule, epochs=args.epochs,
