@@ -56,8 +56,10 @@ SHARD_PREFIX = "data_tfrecord"
 DATASET_INFO = "dataset_info.json"
 # Columns of the original project's ``make_dataset`` TSV table (written by ``make-dataset``).
 TABLE_COLUMNS = ("index", "name", "group", "fold", "activity", "annotation", "sequence")
-# Inside an exported SavedModel: facts about the model (input length, outputs, head configs).
+# Inside an exported SavedModel: facts about the model (input length, outputs, head configs), and
+# the weights as a tf.train.Checkpoint in the original project's format.
 MODEL_METADATA = os.path.join("assets.extra", "enformer_tfx.json")
+MODEL_WEIGHTS = os.path.join("assets.extra", "weights")
 
 
 def split_dir(root: str, split: str) -> str:

@@ -74,13 +74,12 @@ def attribute_command(config: PipelineConfig, summary: Dict[str, Any], count: in
             header = handle.readline().rstrip("\n").split("\t")
             names = [line.rstrip("\n").split("\t")[header.index("name")] for line, _ in zip(handle, range(count))]
     payloads = config.payloads
-    parts = ["enformer-tfx attribute", config.push.destination, "--payloads", payloads["payload_fasta"]]
+    parts = ["enformer-tfx attribute", config.push.destination, "--payloads", payloads.payload_fasta]
     parts += ["--names", ",".join(names)] if names else []
-    if payloads.get("annotation_bed"):
-        parts += ["--annotation", payloads["annotation_bed"]]
-    parts += ["--reference", payloads["reference_fasta"], "--context", payloads["context"]]
-    if payloads.get("construct_length"):
-        parts += ["--length", str(payloads["construct_length"])]
+    if payloads.annotation_bed:
+        parts += ["--annotation", payloads.annotation_bed]
+    parts += ["--reference", payloads.reference_fasta, "--context", payloads.context,
+              "--length", str(payloads.construct_length)]
     parts += ["--motifs", "--min-seqlets", "2", "--output", os.path.join(os.path.dirname(config.push.destination.rstrip("/")) or ".", "attribution", "held_out")]
     return " ".join(parts)
 

@@ -272,16 +272,13 @@ CONSTRUCT = WINDOW + 256
 
 def _write_payload_records(path, rng, count):
     """Gzipped payload records (the record contract) with a learnable activity: GC fraction."""
-    import tensorflow as tf
+    from components import records
 
-    from components.payload_example_gen.records import make_example
-
-    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+    with records.ShardWriter(path, compresslevel=1) as writer:
         for i in range(count):
-            codes = rng.integers(0, 4, CONSTRUCT)
-            sequence = genome.decode_codes(codes)
+            codes = rng.integers(0, 4, CONSTRUCT).astype(np.uint8)
             activity = float(np.isin(codes, (1, 2)).mean() * 2)
-            writer.write(make_example(sequence, f"p{i}", "g", activity, [], [0]))
+            writer.write(records.payload_example(codes, f"p{i}", "g", activity))
 
 
 @pytest.fixture(scope="module")
@@ -289,6 +286,7 @@ def tiny_models(tmp_path_factory):
     """A trained tiny ensemble (K=3) and a single-head export of the same payload model."""
     import tensorflow as tf
 
+    from trainer.checkpoints import save_weights
     from trainer.enformer import build_enformer
     from trainer.ensemble import train_ensemble
     from trainer.export import export_saved_model
@@ -306,7 +304,7 @@ def tiny_models(tmp_path_factory):
                                       batch=4, seed=0, reverse_complement=True, eval_offsets=1,
                                       work_dir=str(directory / "work"))
     single = export_saved_model(payload, str(directory / "single"), WINDOW)
-    payload.checkpoint().save(str(directory / "single" / "assets.extra" / "weights" / "ckpt"))
+    save_weights(payload, str(directory / "single"))
     exported = export_saved_model(ensemble, str(directory / "ensemble"), WINDOW, metadata={"uncertainty": report})
     return dict(payload=payload, ensemble=ensemble, report=report, single=single, exported=exported,
                 work=str(directory / "work"))

@@ -32,6 +32,7 @@ def tiny(workdir):
     """A tiny payload model (trunk + flatten head) as modules, a Predictor, and an exported artifact."""
     import tensorflow as tf
 
+    from trainer.checkpoints import save_weights
     from trainer.enformer import build_enformer
     from trainer.export import export_saved_model
     from trainer.heads import PayloadModel
@@ -42,7 +43,7 @@ def tiny(workdir):
     payload = PayloadModel(enformer, 16, 16, 1, pooling="flatten", input_length=L)
     serving = os.path.join(workdir, "artifact", "Format-Serving")
     export_saved_model(payload, serving, L)
-    payload.checkpoint().save(os.path.join(serving, "assets.extra", "weights", "ckpt"))
+    save_weights(payload, serving)
     predictor = from_modules(enformer, payload, None, {"activity": None, "mouse": [10]}, L)
     return dict(enformer=enformer, payload=payload, predictor=predictor, serving=serving)
 

@@ -452,7 +452,7 @@ def test_compile_with_the_designer(tmp_path):
     assert "Designer" in tasks
     producers = {name: spec["taskOutputArtifact"]["producerTask"]
                  for name, spec in tasks["Designer"]["inputs"]["artifacts"].items()}
-    assert producers == {"model": "Trainer", "model_blessing": "PayloadEvaluator", "examples": "PayloadExampleGen"}
+    assert producers == {"model": "Trainer", "model_blessing": "Evaluator", "examples": "PayloadExampleGen"}
     assert _parameter(document, "Designer", "acquisition") == "ucb"
     assert _parameter(document, "Designer", "output_location") == "gs://lab-bucket/proposals/batch-{SPAN}/design"
     executor = _executors(document)["Designer"]

@@ -52,7 +52,6 @@ from components import records
 from components.errors import InputError
 from components.genome import format_list
 from trainer import enformer as enformer_lib
-from trainer import export as export_lib
 from trainer.enformer import DOWNSAMPLING, Enformer, EnformerConfig
 from trainer.heads import HeadOnly, PayloadModel, TrackModel
 
@@ -183,7 +182,7 @@ def _is_export(path: str) -> bool:
 
 def weights_dir(serving_dir: str) -> str:
     """Where the original-format checkpoint lives inside an exported model."""
-    return os.path.join(serving_dir, export_lib.WEIGHTS_DIR)
+    return os.path.join(serving_dir, records.MODEL_WEIGHTS)
 
 
 def latest_version(path: str) -> Optional[str]:

@@ -37,8 +37,6 @@ RAW_SIGNATURE = "predict_one_hot"
 RAW_INPUT = "one_hot"
 TARGET_VALUES = "target_values"
 DECODE_TARGET_SIGNATURE = "decode_target"
-# Inside an export: the tf.train.Checkpoint in the original project's format.
-WEIGHTS_DIR = os.path.join("assets.extra", "weights")
 
 # An ensemble's extra outputs: ``<name>_sd`` [batch] and ``<name>_members`` [batch, K].
 SD_SUFFIX = "_sd"
