@@ -451,6 +451,3 @@ def test_trainer_inputs_read_generator_output(built):
         assert target.dtype.name == "float32" and target.shape == (LENGTH // WIDTH, len(TRACKS))
         np.testing.assert_array_equal(codes.numpy(), record["sequence"])
         np.testing.assert_array_equal(target.numpy(), record["target"])
-    one_hot, target = next(iter(inputs.track_dataset(records.shard_pattern(str(out), "eval"), info["n_tracks"],
-                                                     batch_size=2, training=False)))
-    assert one_hot.shape == (2, LENGTH, 4) and target.shape == (2, LENGTH // WIDTH, len(TRACKS))

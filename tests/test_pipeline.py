@@ -169,7 +169,7 @@ def track_examples(tmp_path_factory, demo_data):
 def test_embedding_cache_runs_trunk_once_and_matches_uncached_training(tmp_path, track_examples):
     import sonnet as snt
 
-    from trainer import inputs
+    from components.genome import reverse_complement_codes
     from trainer.embedding_cache import EmbeddingCache
     from trainer.enformer import build_enformer
     from trainer.heads import TrackModel
@@ -208,9 +208,8 @@ def test_embedding_cache_runs_trunk_once_and_matches_uncached_training(tmp_path,
                            lambda x: enformer.trunk(x, is_training=False), strands=2)
     assert again.trunk_calls == 0
     # The stored reverse-complement embedding is the trunk's output on the RC window.
-    codes = cache.codes[0]
-    rc_window = inputs.reverse_complement_track(tf.constant(codes), tf.constant(cache.targets[0]))[0]
-    direct = enformer.trunk(tf.one_hot(tf.cast(rc_window[None], tf.int32), 4), is_training=False)
+    rc_window = reverse_complement_codes(cache.codes[0])
+    direct = enformer.trunk(tf.one_hot(rc_window[None].astype(np.int32), 4), is_training=False)
     np.testing.assert_allclose(cache.embeddings[0, 1], direct[0].numpy(), rtol=1e-4, atol=1e-5)
 
 
