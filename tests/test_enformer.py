@@ -73,6 +73,7 @@ REFERENCE_KEYS = {
 }
 
 
+@pytest.mark.slow
 def test_full_model_parameters_and_reference_checkpoint_paths(tmp_path, rng):
     model = enformer.build_enformer("full")
     n_trainable = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
