@@ -18,6 +18,7 @@ from tests.test_pipeline import pipeline_config, write_config
 BLESSING_TABLE = [
     (0.50, 0.45, 0.30, 0.10, True),  # inside the allowed drop
     (0.50, 0.40, 0.30, 0.10, True),  # exactly the allowed drop
+    (0.40, 0.30, 0.20, 0.10, True),  # exactly the allowed drop, 0.3 - 0.4 < -0.1 in floating point
     (0.50, 0.39, 0.30, 0.10, False),  # 0.01 beyond it
     (0.50, 0.35, 0.30, 0.10, False),
     (0.50, 0.50, 0.30, 0.00, True),  # no drop allowed: an equal model is kept
