@@ -12,7 +12,7 @@ DEMO_SEED ?= 7
 PYTHON310 ?= $(shell for p in python3.10 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10*/bin/python3.10 2>/dev/null); do \
 	$$p -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null && { echo $$p; break; }; done)
 
-.PHONY: setup demo test bench lock clean-venv
+.PHONY: setup demo test test-fast bench lock clean-venv
 
 $(VENV)/.installed: requirements.lock setup.py
 	@test -n "$(PYTHON310)" || { echo "Python 3.10 not found: install it (see README, 'Python 3.10')"; exit 1; }
@@ -38,6 +38,10 @@ demo: setup $(DEMO_DATA)
 
 test: setup
 	$(PY) -m pytest tests
+
+# Inner loop: everything but pipeline runs and the full-size model (tests marked slow).
+test-fast: setup
+	$(PY) -m pytest tests -m "not slow"
 
 bench: setup
 	$(PY) -m benchmarks.run_all

@@ -110,7 +110,8 @@ def _threshold(lower_bound: Any, max_drop: Any) -> tfma.MetricThreshold:
         threshold.change_threshold.CopyFrom(
             tfma.GenericChangeThreshold(
                 direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-                # TFMA compares candidate - baseline > absolute; a tiny epsilon admits equality.
+                # TFMA passes candidate - baseline >= absolute; the epsilon absorbs float rounding, so a
+                # drop of exactly max_drop passes.
                 absolute={"value": -float(max_drop) - 1e-9},
             )
         )

@@ -163,6 +163,20 @@ def test_bin_signal_edge_cases():
     np.testing.assert_array_equal(got, [65504, 65504])  # float16 range, never inf
 
 
+@pytest.mark.parametrize("stat,expected", [
+    # Hand-computed from bins of 4 bp with sums 8, -8, 0, 3, -24 and maxima 5, -1, 1, 3, -6:
+    # sum_sqrt = sign(s) (sqrt(1 + |s|) - 1) gives 2, -2, 0, 1, -4.
+    ("sum", [8, -8, 0, 3, -24]),
+    ("mean", [2, -2, 0, 0.75, -6]),
+    ("max", [5, -1, 1, 3, -6]),
+    ("sum_sqrt", [2, -2, 0, 1, -4]),
+])
+def test_bin_statistics_by_hand_including_negative_bins(stat, expected):
+    values = np.array([5, 1, 1, 1, -1, -2, -3, -2, 1, -1, 1, -1, 0, 3, 0, 0, -6, -6, -6, -6], np.float32)
+    spec = bigwig.TrackSpec(0, "t", "t.bw", 100.0, 1.0, stat, "")
+    np.testing.assert_array_equal(bigwig.bin_signal(values, 4, spec), np.array(expected, np.float16))
+
+
 def test_median_ignoring_nan_equals_numpy():
     rng = np.random.default_rng(2)
     for dense in (False, True):
@@ -437,6 +451,3 @@ def test_trainer_inputs_read_generator_output(built):
         assert target.dtype.name == "float32" and target.shape == (LENGTH // WIDTH, len(TRACKS))
         np.testing.assert_array_equal(codes.numpy(), record["sequence"])
         np.testing.assert_array_equal(target.numpy(), record["target"])
-    one_hot, target = next(iter(inputs.track_dataset(records.shard_pattern(str(out), "eval"), info["n_tracks"],
-                                                     batch_size=2, training=False)))
-    assert one_hot.shape == (2, LENGTH, 4) and target.shape == (2, LENGTH // WIDTH, len(TRACKS))

@@ -73,6 +73,7 @@ REFERENCE_KEYS = {
 }
 
 
+@pytest.mark.slow
 def test_full_model_parameters_and_reference_checkpoint_paths(tmp_path, rng):
     model = enformer.build_enformer("full")
     n_trainable = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
@@ -181,6 +182,55 @@ def test_positional_features_shape_and_values():
     np.testing.assert_array_equal(features[center, 96:], 0.0)
     with pytest.raises(ValueError, match="divisible"):
         enformer.positional_features(distances, 100, length)
+
+
+# Distances around the central-mask boundaries |d| = 2^k - 1, both signs, and the far end.
+TABLE_DISTANCES = np.array([-127, -64, -63, -8, -7, -3, -1, 0, 1, 2, 3, 6, 7, 15, 16, 31, 62, 63, 199], np.float32)
+
+
+def reference_positional_table(distances: np.ndarray, num: int, length: int) -> np.ndarray:
+    """``[P, 6 num]`` float64 from the published Enformer formulas, written independently in NumPy.
+
+    exponential: exp(-ln2 |d| / h), h = 2^linspace(3, log2 T, num);
+    central mask: 1 if 2^k - 1 > |d| (k = 1..num);
+    gamma: Gamma(|d|; mean_i, sd) + 1e-8 with mean_i = linspace(T/num, T, num), sd = T / (2 num),
+    all divided by their one maximum over the distances and features given;
+    then the same block again multiplied by sign(d).
+    """
+    import math
+
+    magnitude = np.abs(distances.astype(np.float64))[:, None]
+    half_life = 2.0 ** np.linspace(3.0, np.log2(length), num)
+    exponential = np.exp(-np.log(2.0) * magnitude / half_life)
+    central = (2.0 ** np.arange(1, num + 1) - 1.0 > magnitude).astype(np.float64)
+    sd = length / (2 * num)
+    mean = np.linspace(length / num, length, num)
+    shape, rate = (mean / sd) ** 2, mean / sd ** 2
+    log_pdf = np.array([[(a - 1) * math.log(x) - r * x + a * math.log(r) - math.lgamma(a) if x > 0 else -np.inf
+                         for a, r in zip(shape, rate)] for x in magnitude[:, 0]])
+    gamma = np.exp(log_pdf) + 1e-8
+    gamma /= gamma.max()
+    block = np.concatenate([exponential, central, gamma], axis=1)
+    return np.concatenate([block, np.sign(distances)[:, None] * block], axis=1)
+
+
+def test_central_mask_table_by_hand():
+    distances = np.array([0, 1, -1, 2, 3, -3, 6, 7, 8, 15, 16], np.float32)
+    got = enformer.positional_features(tf.constant(distances), 5, 200, functions=("central_mask",), symmetric=True)
+    # Widths 2^k - 1 = 1, 3, 7, 15, 31: feature k is 1 exactly when |d| < width (|d| = width is 0).
+    expected = [[1, 1, 1, 1, 1], [0, 1, 1, 1, 1], [0, 1, 1, 1, 1], [0, 1, 1, 1, 1], [0, 0, 1, 1, 1], [0, 0, 1, 1, 1],
+                [0, 0, 1, 1, 1], [0, 0, 0, 1, 1], [0, 0, 0, 1, 1], [0, 0, 0, 0, 1], [0, 0, 0, 0, 1]]
+    np.testing.assert_array_equal(got.numpy(), expected)
+
+
+@pytest.mark.parametrize("num,length", [(8, 200), (4, 64)])
+def test_positional_features_equal_published_formulas(num, length):
+    got = enformer.positional_features(tf.constant(TABLE_DISTANCES), 6 * num, length).numpy()
+    expected = reference_positional_table(TABLE_DISTANCES, num, length)
+    assert got.shape == expected.shape
+    # float32 lgamma of concentrations up to (2 num)^2 costs ~1e-4 relative; the gamma block's
+    # normalisation (one maximum vs one per feature) moves values by percents.
+    np.testing.assert_allclose(got, expected, rtol=2e-3, atol=1e-6)
 
 
 def test_relative_shift_matches_explicit_indexing():

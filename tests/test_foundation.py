@@ -29,6 +29,7 @@ def test_pinned_stack_imports():
     assert sonnet.__version__ == "2.0.2"
 
 
+@pytest.mark.slow
 def test_one_component_pipeline_with_beam_dag_runner(tmp_path):
     """ImportSchemaGen alone, run by BeamDagRunner with SQLite ML Metadata."""
     from ml_metadata.metadata_store import metadata_store

@@ -475,3 +475,27 @@ def test_normalize_folds():
         params.normalize_folds(["train=0"])
     with pytest.raises(InputError, match="NAME=WEIGHT"):
         params.normalize_folds(["train"])
+
+
+@pytest.mark.parametrize("payload,flanks,length,expected", [
+    # Hand-written constructs: excess 3 (odd) cuts 1 bp left and 2 bp right, excess 2 cuts 1 + 1,
+    # excess 1 cuts only the last base; padding 3 takes 1 reference base left and 2 right.
+    ("ACGTTGCAAC", ("", ""), 7, "CGTTGCA"),
+    ("ACGTTGCAAC", ("", ""), 8, "CGTTGCAA"),
+    ("ACGTTGCAAC", ("", ""), 9, "ACGTTGCAA"),
+    ("ACGTTGCAAC", ("", ""), 10, "ACGTTGCAAC"),
+    ("acg", ("TTTA", "CCCG"), 6, "aACGcc"),
+    ("acg", ("TTTA", "CCCG"), 7, "taACGcc"),
+])
+def test_construct_trim_and_padding_by_hand(payload, flanks, length, expected):
+    assert constructs.build_construct(payload, flanks[0], flanks[1], length) == expected
+
+
+def test_annotation_shift_of_an_odd_trim_by_hand():
+    # 10 bp payload into 7 bp: construct base 0 is payload base 1, so [1, 8) -> [0, 7) and
+    # [0, 3) leaves the construct on the left while [7, 8) is its last base.
+    place = constructs.layout(10, 7)
+    sites = [constructs.Annotation("in", 1, 8), constructs.Annotation("left", 0, 3), constructs.Annotation("last", 7, 8)]
+    kept, dropped = constructs.shift_annotations(sites, place, 7)
+    assert kept == [constructs.Annotation("in", 0, 7), constructs.Annotation("last", 6, 7)]
+    assert dropped == [constructs.Annotation("left", -1, 2)]

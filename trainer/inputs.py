@@ -10,7 +10,8 @@ Record formats, specs and decoding are :mod:`components.records` (the record con
 Training cuts each payload window at a random offset (a fresh offset every time the example
 is seen, reproducible from the seed via stateless random ops keyed by the element index) and
 optionally reverse-complements it; evaluation uses fixed, evenly spaced offsets (one offset =
-the centred window). For tracks, reverse complement also reverses the target bins.
+the centred window). Track records are only read here (:func:`track_records`): track heads train
+on a frozen trunk through :mod:`trainer.embedding_cache`, which does their strand handling.
 """
 from __future__ import annotations
 
@@ -130,39 +131,3 @@ def track_records(file_patterns: FilePatterns, n_tracks: int) -> tf.data.Dataset
 def _parse_track(record: tf.Tensor, n_tracks: int) -> Tuple[tf.Tensor, tf.Tensor]:
     features = tf.io.parse_single_example(record, records.track_feature_spec())
     return encoding.codes_from_bytes(features[records.SEQUENCE]), decode_target(features[records.TARGET], n_tracks)
-
-
-def reverse_complement_track(codes: tf.Tensor, target: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
-    """Reverse complement a window and reverse its target bins to match: ``[L]``, ``[bins, T]``."""
-    return encoding.reverse_complement_codes(codes), tf.reverse(target, axis=[0])
-
-
-def track_dataset(
-    file_patterns: FilePatterns,
-    n_tracks: int,
-    batch_size: int,
-    training: bool,
-    seed: int = 0,
-    reverse_complement: bool = False,
-    shuffle_buffer: int = 256,
-) -> tf.data.Dataset:
-    """Track windows and targets: ``(one_hot [B, L, 4], target [B, bins, n_tracks])``.
-
-    Training is infinite and shuffled with random reverse complement (bins flipped too) when
-    ``reverse_complement``; evaluation is one forward-strand pass in file order.
-    """
-    examples = track_records(file_patterns, n_tracks)
-    if training:
-        examples = examples.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
-        if reverse_complement:
-
-            def maybe_flip(index, example):
-                codes, target = example
-                return tf.cond(_coin(index, seed), lambda: reverse_complement_track(codes, target), lambda: (codes, target))
-
-            examples = examples.enumerate().map(maybe_flip, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return (
-        examples.map(lambda codes, target: (encoding.one_hot(codes), target), num_parallel_calls=tf.data.AUTOTUNE)
-        .batch(batch_size, drop_remainder=training)
-        .prefetch(tf.data.AUTOTUNE)
-    )
