@@ -331,8 +331,8 @@ def test_ensemble_export_mean_sd_signature(tiny_models):
     np.testing.assert_allclose(out["activity_members"][:, 0],
                                tiny_models["payload"](tf.constant(one_hot)).numpy()[:, 0], rtol=1e-4, atol=1e-6)
     serving = loaded.signatures["serving_default"]
-    from trainer.export import make_example
-    served = serving(examples=tf.constant([make_example(np.zeros(CONSTRUCT, np.uint8))]))
+    from components.records import payload_example
+    served = serving(examples=tf.constant([payload_example(np.zeros(CONSTRUCT, np.uint8), "p", "g", 0.0)]))
     assert set(served) == {"activity", "activity_sd", "activity_members"}
     assert read_metadata(tiny_models["exported"])["activity_head"]["ensemble"] == 3
 

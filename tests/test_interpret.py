@@ -501,4 +501,4 @@ def test_demo_run_prints_a_working_attribute_command(tmp_path):
     assert command.startswith("enformer-tfx attribute out/demo/serving --payloads out/demo/data/payloads.fa")
     args = build_parser().parse_args(command.split()[1:])
     assert args.names == "LCR~deletion_1,synthetic_2" and args.length == 5376 and args.motifs
-    assert args.context == config.payloads["context"] and args.output == "out/demo/attribution/held_out"
+    assert args.context == config.payloads.context and args.output == "out/demo/attribution/held_out"
