@@ -99,9 +99,11 @@ def train_payload_model(
     warm_start: Optional[str] = None,
 ) -> List[EpochResult]:
     """Fine-tune trunk + payload head; export to ``serving_dir``. Resumes from ``work_dir``."""
+    window = model_config.window_length
+    for files in (train_files, eval_files):
+        inputs.check_window_fits(files, window)
     tf.random.set_seed(training.seed)
     model = build_payload_model(model_config, warm_start if training.warm_start else None)
-    window = model_config.window_length
     train_data = inputs.payload_dataset(
         train_files, window, training.batch, training=True, seed=training.seed,
         reverse_complement=training.reverse_complement,

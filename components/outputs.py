@@ -1,0 +1,157 @@
+"""All-or-nothing output files: the one writer discipline of every command.
+
+A command reserves each output path with :meth:`OutputFiles.reserve`, writes to the returned
+temporary sibling (same directory, same suffix, so tools keyed on the extension still work),
+and every reserved path is renamed into place only when the whole block succeeded. On any
+exception the temporary files and the directories created for them are removed, so a failed
+command leaves nothing behind (an existing output is left untouched).
+
+``OSError`` raised while writing (disk full, read-only directory, a parent path that is a
+file) becomes :class:`components.errors.OutputError` naming the output path: the CLI prints
+it as one ``error: PATH: reason`` line with exit status 2.
+
+Paths that already exist and are not regular files or directories (``/dev/stdout``,
+``/dev/full``, named pipes) are written directly: a rename would replace the device.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+from typing import Dict, Iterator, List, Optional
+
+from components.errors import OutputError
+
+
+def _is_special(path: str) -> bool:
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+class OutputFiles:
+    """Temporary siblings of the outputs of one command, published together by :func:`atomic_outputs`."""
+
+    def __init__(self) -> None:
+        self._pending: Dict[str, str] = {}  # final path -> temporary path
+        self._created_dirs: List[str] = []
+        self.current: Optional[str] = None  # the path most recently reserved: blamed for anonymous OSErrors
+
+    def reserve(self, path: str, directory: bool = False, stream: bool = True) -> str:
+        """Temporary path to write instead of ``path`` (a directory with ``directory=True``, created).
+
+        Missing parent directories are created (and removed again if the command fails). A device
+        or pipe is returned as is for writers that stream into it (``stream``); writers that
+        rename their result into place must not replace a device, so they get :class:`OutputError`.
+        """
+        self.current = path
+        if _is_special(path):
+            if not stream:
+                raise OutputError(f"{path}: not a regular file; this output is written by renaming a finished file")
+            return path
+        parent = os.path.dirname(os.path.abspath(path))
+        self._make_parents(parent)
+        base = os.path.basename(path.rstrip("/"))
+        temporary = os.path.join(parent, f".partial-{os.getpid()}-{base}")
+        self._pending[path] = temporary
+        if directory:
+            os.mkdir(temporary)
+        return temporary
+
+    def directory(self, path: str) -> str:
+        """Create the output directory ``path`` (and parents) in place, for writers that publish
+        their own files inside it; directories created here are removed again on failure if empty.
+
+        A probe file is created and removed, so an unwritable directory fails here, before any work.
+        """
+        self._make_parents(os.path.abspath(path))
+        self.current = path
+        probe = os.path.join(path, f".partial-{os.getpid()}-probe")
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+        return path
+
+    def _make_parents(self, parent: str) -> None:
+        missing = []
+        while parent and not os.path.isdir(parent):
+            missing.append(parent)
+            parent = os.path.dirname(parent)
+        for directory in reversed(missing):
+            self.current = directory
+            os.mkdir(directory)
+            self._created_dirs.append(directory)
+
+    def commit(self) -> None:
+        """Rename every temporary path into place (an existing output directory is replaced)."""
+        for final, temporary in self._pending.items():
+            self.current = final
+            if os.path.isdir(temporary) and os.path.isdir(final):
+                shutil.rmtree(final)
+            os.replace(temporary, final)
+        self._pending.clear()
+
+    def discard(self) -> None:
+        """Remove the temporary paths and the directories created for them (best effort)."""
+        for temporary in self._pending.values():
+            if os.path.isdir(temporary):
+                shutil.rmtree(temporary, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    os.remove(temporary)
+        self._pending.clear()
+        for directory in reversed(self._created_dirs):
+            with contextlib.suppress(OSError):
+                os.rmdir(directory)  # only when empty: never removes anything we did not create
+        self._created_dirs.clear()
+
+    def blame(self, error: OSError) -> Optional[OutputError]:
+        """:class:`OutputError` naming the output behind ``error``, or None when it concerns another path."""
+        by_temporary = {temporary: final for final, temporary in self._pending.items()}
+        filename = error.filename
+        if filename is not None:
+            filename = os.fspath(filename)
+            path = next((final for temporary, final in by_temporary.items() if filename.startswith(temporary)), None)
+            if path is None and filename not in self._created_dirs and filename != self.current:
+                return None  # e.g. an input that vanished: not ours to explain
+            path = path or filename
+        else:
+            path = self.current
+        if path is None:
+            return None
+        reason = error.strerror or str(error)
+        return OutputError(f"{path}: cannot write: {reason}")
+
+
+@contextlib.contextmanager
+def atomic_outputs() -> Iterator[OutputFiles]:
+    """Context manager yielding an :class:`OutputFiles`; publishes every reserved path on success.
+
+    On failure nothing reserved is published; an ``OSError`` about a reserved path (or an
+    anonymous one, e.g. ``ENOSPC`` on write or close) is re-raised as :class:`OutputError`.
+    """
+    files = OutputFiles()
+    try:
+        yield files
+        files.commit()
+    except BaseException as error:
+        blamed = files.blame(error) if isinstance(error, OSError) else None
+        files.discard()
+        if blamed is not None:
+            raise blamed from error
+        raise
+
+
+def output_group(files: Optional[OutputFiles]):
+    """``files`` itself (published by its owner), or a new :func:`atomic_outputs` group."""
+    return contextlib.nullcontext(files) if files is not None else atomic_outputs()
+
+
+@contextlib.contextmanager
+def atomic_output(path: str, directory: bool = False) -> Iterator[str]:
+    """One output: yields the temporary path to write; renamed to ``path`` on success."""
+    with atomic_outputs() as files:
+        yield files.reserve(path, directory=directory)
