@@ -16,6 +16,7 @@ Paths that already exist and are not regular files or directories (``/dev/stdout
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import stat
@@ -78,6 +79,8 @@ class OutputFiles:
     def _make_parents(self, parent: str) -> None:
         missing = []
         while parent and not os.path.isdir(parent):
+            if os.path.lexists(parent):  # a file where a directory is needed: mkdir would say "File exists"
+                raise OutputError(f"{parent}: cannot write: {os.strerror(errno.ENOTDIR)}")
             missing.append(parent)
             parent = os.path.dirname(parent)
         for directory in reversed(missing):
