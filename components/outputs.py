@@ -20,7 +20,7 @@ import errno
 import os
 import shutil
 import stat
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
 from components.errors import OutputError
 
@@ -111,22 +111,42 @@ class OutputFiles:
                 os.rmdir(directory)  # only when empty: never removes anything we did not create
         self._created_dirs.clear()
 
-    def blame(self, error: OSError) -> Optional[OutputError]:
-        """:class:`OutputError` naming the output behind ``error``, or None when it concerns another path."""
+    def blame(self, error: BaseException) -> Optional[OutputError]:
+        """:class:`OutputError` naming the output behind a write failure found in ``error``'s chain
+        (Beam wraps worker errors in RuntimeError), or None when it is not one or concerns another path."""
+        failure = _write_failure(error)
+        if failure is None:
+            return None
+        filename, reason = failure
         by_temporary = {temporary: final for final, temporary in self._pending.items()}
-        filename = error.filename
+        path = self.current
         if filename is not None:
-            filename = os.fspath(filename)
             path = next((final for temporary, final in by_temporary.items() if filename.startswith(temporary)), None)
             if path is None and filename not in self._created_dirs and filename != self.current:
                 return None  # e.g. an input that vanished: not ours to explain
             path = path or filename
-        else:
-            path = self.current
         if path is None:
             return None
-        reason = error.strerror or str(error)
         return OutputError(f"{path}: cannot write: {reason}")
+
+
+# TensorFlow's file layer (tf.io.gfile) reports write failures as these, not as OSError.
+_TENSORFLOW_WRITE_ERRORS = ("ResourceExhaustedError", "PermissionDeniedError")
+
+
+def _write_failure(error: BaseException) -> Optional[Tuple[Optional[str], str]]:
+    """``(filename or None, reason)`` of the first OSError (or TensorFlow file error) in the chain."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError):
+            filename = os.fspath(error.filename) if error.filename is not None else None
+            return filename, error.strerror or str(error)
+        if type(error).__module__.startswith("tensorflow") and type(error).__name__ in _TENSORFLOW_WRITE_ERRORS:
+            message = getattr(error, "message", str(error))
+            return None, message.rsplit("; ", 1)[-1]
+        error = error.__cause__ or error.__context__
+    return None
 
 
 @contextlib.contextmanager
@@ -134,14 +154,15 @@ def atomic_outputs() -> Iterator[OutputFiles]:
     """Context manager yielding an :class:`OutputFiles`; publishes every reserved path on success.
 
     On failure nothing reserved is published; an ``OSError`` about a reserved path (or an
-    anonymous one, e.g. ``ENOSPC`` on write or close) is re-raised as :class:`OutputError`.
+    anonymous one, e.g. ``ENOSPC`` on write or close), also when wrapped by Beam or raised by
+    TensorFlow's file layer, is re-raised as :class:`OutputError`.
     """
     files = OutputFiles()
     try:
         yield files
         files.commit()
     except BaseException as error:
-        blamed = files.blame(error) if isinstance(error, OSError) else None
+        blamed = files.blame(error) if isinstance(error, Exception) else None
         files.discard()
         if blamed is not None:
             raise blamed from error
