@@ -4,7 +4,7 @@ and the paths that must (not) exist afterwards.
 Every row runs ``pipeline.cli.main`` in-process on the session demo data (plus a tiny model and a
 small dataset built once per module), after its ``corrupt`` step wrote the faulty input into the
 row's own directory ``{w}``. Argument templates: ``{d}`` demo data, ``{w}`` the row's directory,
-``{m}`` a tiny payload model artifact, ``{ds}``/``{tbl}`` a make-dataset examples dir and table
+``{m}`` a tiny payload model artifact, ``{repo}`` the repository, ``{ds}``/``{tbl}`` a make-dataset examples dir and table
 (constructs of CONSTRUCT bp), ``{ctx}`` the demo context, ``{bed}``/``{npy}`` regions and a
 matching prediction array.
 """
@@ -270,6 +270,13 @@ CASES = [
     Case("config-schema into a missing directory", ["config-schema", "--output", "{w}/new/s.json"], 0,
          "wrote", present=("{w}/new/s.json",)),
     Case("run with a missing config", ["run", "--config", "{w}/none.yaml"], 2, "none.yaml"),
+    Case("run with pipeline_root under a file", ["run", "--config", "{repo}/pipeline/configs/demo.yaml", "--set",
+                                                  "pipeline_root={w}/file/root"], 2,
+         "{w}/file: cannot write: Not a directory", write("{w}/file", "x")),
+    Case("run with metadata under a file: no pipeline_root either", [
+        "run", "--config", "{repo}/pipeline/configs/demo.yaml", "--set", "pipeline_root={w}/root",
+        "--set", "metadata_path={w}/file/m.sqlite"], 2, "{w}/file: cannot write", write("{w}/file", "x"),
+         absent=("{w}/root",)),
 ]
 
 
@@ -302,7 +309,7 @@ def env(demo_data, demo_manifest, tmp_path_factory) -> Env:
         handle.write("chr3\t2000\t3000\ta\nchr3\t2500\t4000\tb\nchr19\t100\t900\tc\n")
     array = os.path.join(root, "array.npy")
     np.save(array, np.arange(3 * 10 * 2, dtype=np.float32).reshape(3, 10, 2))
-    return {"d": demo_data, "ctx": demo_manifest["context"], "m": os.path.dirname(serving), "tbl": table,
+    return {"repo": os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "d": demo_data, "ctx": demo_manifest["context"], "m": os.path.dirname(serving), "tbl": table,
             "ds": table[:-4] + ".examples", "bed": bed, "npy": array}
 
 
