@@ -10,6 +10,11 @@ command leaves nothing behind (an existing output is left untouched).
 file) becomes :class:`components.errors.OutputError` naming the output path: the CLI prints
 it as one ``error: PATH: reason`` line with exit status 2.
 
+Directories that other code fills and publishes itself (the Beam dataset writers, a resumable
+training directory) are registered with :meth:`OutputFiles.directory`: created, probed for
+writability before any work, and removed again on failure if this command created them and they
+are still empty.
+
 Paths that already exist and are not regular files or directories (``/dev/stdout``,
 ``/dev/full``, named pipes) are written directly: a rename would replace the device.
 """
@@ -18,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import shutil
 import stat
 from typing import Dict, Iterator, List, Optional, Tuple
 
@@ -41,8 +45,8 @@ class OutputFiles:
         self._created_dirs: List[str] = []
         self.current: Optional[str] = None  # the path most recently reserved: blamed for anonymous OSErrors
 
-    def reserve(self, path: str, directory: bool = False, stream: bool = True) -> str:
-        """Temporary path to write instead of ``path`` (a directory with ``directory=True``, created).
+    def reserve(self, path: str, stream: bool = True) -> str:
+        """Temporary file path to write instead of ``path``.
 
         Missing parent directories are created (and removed again if the command fails). A device
         or pipe is returned as is for writers that stream into it (``stream``); writers that
@@ -58,8 +62,6 @@ class OutputFiles:
         base = os.path.basename(path.rstrip("/"))
         temporary = os.path.join(parent, f".partial-{os.getpid()}-{base}")
         self._pending[path] = temporary
-        if directory:
-            os.mkdir(temporary)
         return temporary
 
     def directory(self, path: str) -> str:
@@ -89,22 +91,17 @@ class OutputFiles:
             self._created_dirs.append(directory)
 
     def commit(self) -> None:
-        """Rename every temporary path into place (an existing output directory is replaced)."""
+        """Rename every temporary file into place."""
         for final, temporary in self._pending.items():
             self.current = final
-            if os.path.isdir(temporary) and os.path.isdir(final):
-                shutil.rmtree(final)
             os.replace(temporary, final)
         self._pending.clear()
 
     def discard(self) -> None:
         """Remove the temporary paths and the directories created for them (best effort)."""
         for temporary in self._pending.values():
-            if os.path.isdir(temporary):
-                shutil.rmtree(temporary, ignore_errors=True)
-            else:
-                with contextlib.suppress(OSError):
-                    os.remove(temporary)
+            with contextlib.suppress(OSError):
+                os.remove(temporary)
         self._pending.clear()
         for directory in reversed(self._created_dirs):
             with contextlib.suppress(OSError):
@@ -175,7 +172,7 @@ def output_group(files: Optional[OutputFiles]):
 
 
 @contextlib.contextmanager
-def atomic_output(path: str, directory: bool = False) -> Iterator[str]:
+def atomic_output(path: str) -> Iterator[str]:
     """One output: yields the temporary path to write; renamed to ``path`` on success."""
     with atomic_outputs() as files:
-        yield files.reserve(path, directory=directory)
+        yield files.reserve(path)

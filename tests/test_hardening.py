@@ -313,6 +313,30 @@ def env(demo_data, demo_manifest, tmp_path_factory) -> Env:
             "ds": table[:-4] + ".examples", "bed": bed, "npy": array}
 
 
+def test_outputs_are_published_together_or_not_at_all(tmp_path):
+    from components.errors import OutputError
+    from components.outputs import atomic_outputs
+
+    kept = tmp_path / "b.txt"
+    kept.write_text("earlier run")
+    with pytest.raises(ZeroDivisionError):  # a bug in the writer: no file published, no directory left
+        with atomic_outputs() as outputs:
+            for name in ("new/dir/a.txt", "b.txt"):
+                with open(outputs.reserve(str(tmp_path / name)), "w") as handle:
+                    handle.write("partial")
+            1 / 0
+    assert sorted(os.listdir(tmp_path)) == ["b.txt"] and kept.read_text() == "earlier run"
+    with pytest.raises(OutputError, match="/dev/full: cannot write: No space left on device"):
+        with atomic_outputs() as outputs, open(outputs.reserve("/dev/full"), "w") as handle:
+            handle.write("x" * 10)
+    with atomic_outputs() as outputs:
+        for name in ("new/dir/a.txt", "b.txt"):
+            with open(outputs.reserve(str(tmp_path / name)), "w") as handle:
+                handle.write("done")
+    assert (tmp_path / "new/dir/a.txt").read_text() == "done" and kept.read_text() == "done"
+    assert not [name for name in _walk(str(tmp_path)) if ".partial-" in name]
+
+
 def test_table_is_large_and_names_are_unique():
     assert len(CASES) >= 40
     assert len({case.name for case in CASES}) == len(CASES)
