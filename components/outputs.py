@@ -26,7 +26,7 @@ import os
 import stat
 from typing import Dict, Iterator, List, Optional, Tuple
 
-from components.errors import OutputError
+from components.errors import InputError, OutputError
 
 
 def _is_special(path: str) -> bool:
@@ -142,7 +142,7 @@ def _write_failure(error: BaseException) -> Optional[Tuple[Optional[str], str]]:
         if type(error).__module__.startswith("tensorflow") and type(error).__name__ in _TENSORFLOW_WRITE_ERRORS:
             message = getattr(error, "message", str(error))
             return None, message.rsplit("; ", 1)[-1]
-        error = error.__cause__ or error.__context__
+        error = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
     return None
 
 
@@ -159,7 +159,8 @@ def atomic_outputs() -> Iterator[OutputFiles]:
         yield files
         files.commit()
     except BaseException as error:
-        blamed = files.blame(error) if isinstance(error, Exception) else None
+        # An InputError already says what is wrong (its context may hold the OSError it explains).
+        blamed = files.blame(error) if isinstance(error, Exception) and not isinstance(error, InputError) else None
         files.discard()
         if blamed is not None:
             raise blamed from error

@@ -260,7 +260,7 @@ CASES = [
          absent=("{w}/model",)),
     Case("train dataset without Split-train", swap(TRAIN, "{ds}", "{w}"), 2, "no Split-train/ directory",
          absent=("{w}/model",)),
-    Case("train empty Split-train", swap(TRAIN, "{ds}", "{w}/ds"), 2, "no TFRecord files match",
+    Case("train empty Split-train", swap(TRAIN, "{ds}", "{w}/ds"), 2, "error: no TFRecord files match",
          lambda env: [os.makedirs(f"{env['w']}/ds/Split-{s}") for s in ("train", "eval")], absent=("{w}/model",)),
     Case("train model directory under a file", swap(TRAIN, "{w}/model", "{w}/file/model"), 2,
          "cannot write: Not a directory", write("{w}/file", "x")),
@@ -280,9 +280,8 @@ CASES = [
 ]
 
 
-# --------------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module")
-def env(demo_data, demo_manifest, tmp_path_factory) -> Env:
+# --------------------------------------------------------------------------- running a row
+def build_env(root: str, demo_data: str, context: str) -> Env:
     """Template values shared by every row: demo data, a tiny model, a small dataset, regions + array."""
     import tensorflow as tf
 
@@ -292,7 +291,6 @@ def env(demo_data, demo_manifest, tmp_path_factory) -> Env:
     from trainer.export import export_saved_model
     from trainer.heads import PayloadModel
 
-    root = str(tmp_path_factory.mktemp("hardening"))
     tf.random.set_seed(3)
     model = PayloadModel(build_enformer("tiny"), 16, 16, 1, pooling="flatten", input_length=L)
     serving = os.path.join(root, "artifact", "Format-Serving")
@@ -301,7 +299,7 @@ def env(demo_data, demo_manifest, tmp_path_factory) -> Env:
     table = os.path.join(root, "dataset.tsv")
     assert main(["make-dataset", os.path.join(demo_data, "activity.tsv"), os.path.join(demo_data, "payloads.fa"),
                  "--annotation", os.path.join(demo_data, "annotation.bed"),
-                 "--reference", os.path.join(demo_data, "reference.fa"), "--context", demo_manifest["context"],
+                 "--reference", os.path.join(demo_data, "reference.fa"), "--context", context,
                  "--length", str(CONSTRUCT), "--window", str(L), "--folds", "train=4", "eval=1",
                  "--output", table]) == 0
     bed = os.path.join(root, "regions.bed")
@@ -309,8 +307,29 @@ def env(demo_data, demo_manifest, tmp_path_factory) -> Env:
         handle.write("chr3\t2000\t3000\ta\nchr3\t2500\t4000\tb\nchr19\t100\t900\tc\n")
     array = os.path.join(root, "array.npy")
     np.save(array, np.arange(3 * 10 * 2, dtype=np.float32).reshape(3, 10, 2))
-    return {"repo": os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "d": demo_data, "ctx": demo_manifest["context"], "m": os.path.dirname(serving), "tbl": table,
-            "ds": table[:-4] + ".examples", "bed": bed, "npy": array}
+    return {"repo": os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "d": demo_data, "ctx": context,
+            "m": os.path.dirname(serving), "tbl": table, "ds": table[:-4] + ".examples", "bed": bed, "npy": array}
+
+
+def run_case(case: Case, env: Env, workdir: str) -> Tuple[Env, int, str, str]:
+    """Corrupt, run ``pipeline.cli.main`` in-process; ``(values, exit code, stdout, stderr)``."""
+    import contextlib
+    import io
+
+    from pipeline.cli import main
+
+    values = dict(env, w=workdir)
+    if case.corrupt is not None:
+        case.corrupt(values)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([item.format(**values) for item in case.argv])
+    return values, code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def env(demo_data, demo_manifest, tmp_path_factory) -> Env:
+    return build_env(str(tmp_path_factory.mktemp("hardening")), demo_data, demo_manifest["context"])
 
 
 def test_outputs_are_published_together_or_not_at_all(tmp_path):
@@ -343,16 +362,9 @@ def test_table_is_large_and_names_are_unique():
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
-def test_case(case: Case, env: Env, tmp_path, capsys):
-    from pipeline.cli import main
-
-    values = dict(env, w=str(tmp_path))
-    if case.corrupt is not None:
-        case.corrupt(values)
-    argv = [item.format(**values) for item in case.argv]
-    code = main(argv)
-    out, err = capsys.readouterr()
-    assert code == case.code, f"{argv}\nstdout: {out}\nstderr: {err}"
+def test_case(case: Case, env: Env, tmp_path):
+    values, code, out, err = run_case(case, env, str(tmp_path))
+    assert code == case.code, f"{case.argv}\nstdout: {out}\nstderr: {err}"
     assert "Traceback" not in err
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     if case.code == 2:
@@ -370,3 +382,32 @@ def test_case(case: Case, env: Env, tmp_path, capsys):
 
 def _walk(root: str) -> List[str]:
     return [os.path.join(d, f) for d, dirs, files in os.walk(root) for f in files + dirs]
+
+
+def print_campaign(root: str) -> int:
+    """Run every row outside pytest and print ``row, expected, got, error line``; exit 1 on a mismatch."""
+    import json
+
+    from pipeline.demo_data import generate_demo_data
+
+    demo = os.path.join(root, "demo")
+    generate_demo_data(demo, seed=11, scale=0.25)
+    with open(os.path.join(demo, "manifest.json")) as handle:
+        context = json.load(handle)["context"]
+    env = build_env(root, demo, context)
+    mismatches = 0
+    print("case\texpected\tgot\terror")
+    for number, case in enumerate(CASES):
+        workdir = os.path.join(root, f"case{number:02d}")
+        os.makedirs(workdir)
+        _, code, _, err = run_case(case, env, workdir)
+        line = next((text for text in err.splitlines() if text.startswith("error:")), "")
+        mismatches += code != case.code
+        print(f"{case.name}\t{case.code}\t{code}\t{line}")
+    return 1 if mismatches else 0
+
+
+if __name__ == "__main__":  # python -m tests.test_hardening OUTDIR: the campaign as a printed table
+    import sys
+
+    sys.exit(print_campaign(sys.argv[1]))
