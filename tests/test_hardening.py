@@ -411,3 +411,37 @@ if __name__ == "__main__":  # python -m tests.test_hardening OUTDIR: the campaig
     import sys
 
     sys.exit(print_campaign(sys.argv[1]))
+
+
+def test_cached_evaluation_is_reported_as_cached(tmp_path, capsys):
+    """A rerun whose evaluation is a cache hit says so before reprinting it (real SQLite ML Metadata)."""
+    from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2 as pb
+    from tfx.orchestration import metadata
+
+    from pipeline.config import load_config
+    from pipeline.report import print_run_summary, served_from_cache
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    config = load_config(os.path.join(repo, "pipeline", "configs", "demo.yaml"),
+                         [f"pipeline_root={tmp_path}/root", f"metadata_path={tmp_path}/m.sqlite"])
+    store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(config.metadata_path))
+    type_id = store.put_artifact_type(pb.ArtifactType(name="ModelEvaluation"))
+    os.makedirs(tmp_path / "evaluation")
+    with open(tmp_path / "evaluation" / "summary.json", "w") as handle:
+        handle.write('{"pearson_r": 0.5, "spearman_rho": 0.4, "mse": 1.0, "blessed": true, "n": 3}')
+    [artifact_id] = store.put_artifacts([pb.Artifact(type_id=type_id, uri=str(tmp_path / "evaluation"))])
+    execution_type = store.put_execution_type(pb.ExecutionType(name="PayloadEvaluator"))
+
+    def produced(state) -> None:
+        [execution_id] = store.put_executions([pb.Execution(type_id=execution_type, last_known_state=state)])
+        store.put_events([pb.Event(artifact_id=artifact_id, execution_id=execution_id, type=pb.Event.OUTPUT)])
+
+    produced(pb.Execution.COMPLETE)
+    [artifact] = store.get_artifacts_by_id([artifact_id])
+    assert not served_from_cache(config, artifact)
+    produced(pb.Execution.CACHED)
+    assert served_from_cache(config, artifact)
+    assert print_run_summary(config) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "cached from an earlier run" in lines[0] and "Pearson r=0.500" in lines[1]
