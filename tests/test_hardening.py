@@ -445,3 +445,87 @@ def test_cached_evaluation_is_reported_as_cached(tmp_path, capsys):
     assert print_run_summary(config) == 0
     lines = capsys.readouterr().out.splitlines()
     assert "cached from an earlier run" in lines[0] and "Pearson r=0.500" in lines[1]
+
+
+# --------------------------------------------------------------------------- interrupted runs
+def test_interrupted_executions_are_marked_failed(tmp_path):
+    """Executions a killed run left RUNNING/NEW become FAILED; finished ones are untouched (real MLMD)."""
+    from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2 as pb
+    from tfx.orchestration import metadata
+
+    from pipeline.pipeline import close_interrupted_executions
+
+    path = str(tmp_path / "m.sqlite")
+    assert close_interrupted_executions(path) == []  # no store yet: nothing to do, nothing created
+    assert not os.path.exists(path)
+    store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(path))
+    type_id = store.put_execution_type(pb.ExecutionType(name="Trainer"))
+    ids = store.put_executions([pb.Execution(type_id=type_id, last_known_state=state)
+                                for state in (pb.Execution.COMPLETE, pb.Execution.RUNNING, pb.Execution.CACHED,
+                                              pb.Execution.NEW)])
+    assert close_interrupted_executions(path) == [ids[1], ids[3]]
+    states = {e.id: e.last_known_state for e in store.get_executions_by_id(ids)}
+    assert states == {ids[0]: pb.Execution.COMPLETE, ids[1]: pb.Execution.FAILED, ids[2]: pb.Execution.CACHED,
+                      ids[3]: pb.Execution.FAILED}
+    assert close_interrupted_executions(path) == []
+
+
+RUN_FN = """
+import json, sys
+from tfx.components.trainer.fn_args_utils import FnArgs
+from trainer.run import run_fn
+run_fn(FnArgs(**json.loads(sys.argv[1])))
+"""
+
+
+@pytest.mark.slow
+def test_trainer_execution_killed_during_training_resumes(env, tmp_path, caplog):
+    """run_fn killed (SIGKILL, by pid) after epoch 1; the next execution (new model_run/<id>) resumes."""
+    import glob
+    import json
+    import logging
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from trainer.checkpoints import TRAINING_CHECKPOINT_DIR
+    from trainer.run import RESUME_SUBDIR, run_fn
+    from trainer.settings import ModelConfig, TrainingConfig, to_custom_config
+    from trainer.training import read_training_log
+    from tfx.components.trainer.fn_args_utils import FnArgs
+
+    node = tmp_path / "Trainer"
+    config = to_custom_config(ModelConfig(preset="tiny", baseline="random", pooling="mean", window_length=L),
+                              TrainingConfig(learning_rate=0.003, epochs=3, steps=4, batch=2, seed=3))
+
+    def fn_args(execution: int) -> dict:
+        return dict(train_files=[os.path.join(env["ds"], "Split-train", "*")],
+                    eval_files=[os.path.join(env["ds"], "Split-eval", "*")], custom_config=config,
+                    model_run_dir=str(node / "model_run" / str(execution)),
+                    serving_model_dir=str(node / "model" / str(execution) / "Format-Serving"), base_model=None)
+
+    repo = env["repo"]
+    process = subprocess.Popen([sys.executable, "-c", RUN_FN, json.dumps(fn_args(1))], cwd=repo,
+                               env=dict(os.environ, PYTHONPATH=repo), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    state = os.path.join(str(node), RESUME_SUBDIR, "*", TRAINING_CHECKPOINT_DIR, "checkpoint")
+    deadline = time.time() + 300
+    while not glob.glob(state) and process.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert glob.glob(state), "no epoch finished before the kill"
+    [work_dir] = glob.glob(os.path.join(str(node), RESUME_SUBDIR, "*"))
+    before = read_training_log(os.path.join(work_dir, "training_log.tsv"))
+    assert len(before) < 3, "killed after training had finished"
+
+    with caplog.at_level(logging.INFO, logger="trainer.training"):
+        run_fn(FnArgs(**fn_args(2)))
+    assert f"after epoch {len(before)}" in caplog.text
+    after = read_training_log(str(node / "model_run" / "2" / "training_log.tsv"))
+    assert [int(row["epoch"]) for row in after] == [1, 2, 3]
+    assert after[0]["train_loss"] == pytest.approx(before[0]["train_loss"]), "epoch 1 is not redone"
+    assert not os.path.exists(work_dir), "the resume directory is removed once training completed"
+    assert os.path.exists(node / "model" / "2" / "Format-Serving" / "saved_model.pb")
