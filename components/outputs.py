@@ -127,8 +127,10 @@ class OutputFiles:
         return OutputError(f"{path}: cannot write: {reason}")
 
 
-# TensorFlow's file layer (tf.io.gfile) reports write failures as these, not as OSError.
+# TensorFlow's file layer (tf.io.gfile) reports write failures as these, not as OSError; the same
+# types also mean e.g. out-of-memory, so only messages carrying a file-system reason count.
 _TENSORFLOW_WRITE_ERRORS = ("ResourceExhaustedError", "PermissionDeniedError")
+_FILE_SYSTEM_REASONS = (os.strerror(errno.ENOSPC), os.strerror(errno.EACCES), os.strerror(errno.EROFS))
 
 
 def _write_failure(error: BaseException) -> Optional[Tuple[Optional[str], str]]:
@@ -139,8 +141,9 @@ def _write_failure(error: BaseException) -> Optional[Tuple[Optional[str], str]]:
         if isinstance(error, OSError):
             filename = os.fspath(error.filename) if error.filename is not None else None
             return filename, error.strerror or str(error)
-        if type(error).__module__.startswith("tensorflow") and type(error).__name__ in _TENSORFLOW_WRITE_ERRORS:
-            message = getattr(error, "message", str(error))
+        message = str(getattr(error, "message", error))
+        if (type(error).__module__.startswith("tensorflow") and type(error).__name__ in _TENSORFLOW_WRITE_ERRORS
+                and any(reason in message for reason in _FILE_SYSTEM_REASONS)):
             return None, message.rsplit("; ", 1)[-1]
         error = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
     return None
