@@ -15,10 +15,13 @@ samtools/UCSC convention (1-based, inclusive) and are converted to 0-based half-
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gzip
 import os
 import re
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+import zlib
+from typing import IO, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -153,22 +156,64 @@ def read_bed(path: str, require_name: bool = False,
             )
 
 
-def open_text(path: str):
-    """Open a local or remote (gs://) text file for reading."""
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def is_gzipped(path: str) -> bool:
+    """True when the local file ``path`` starts with the gzip magic bytes (gzip or bgzip)."""
+    with open(path, "rb") as handle:
+        return handle.read(2) == GZIP_MAGIC
+
+
+@contextlib.contextmanager
+def open_text(path: str) -> Iterator[IO[str]]:
+    """Open a local or remote (gs://) text file for reading; gzip/bgzip files are decompressed.
+
+    Compression is recognised by content (the gzip magic bytes), not by name. Use as a context
+    manager: a file that is not UTF-8 text, or a truncated/corrupt gzip stream, raises
+    :class:`InputError` naming ``path`` instead of a decoding traceback.
+    """
     if "://" in path:
         import tensorflow as tf  # only remote paths need TensorFlow's filesystem layer
 
-        return tf.io.gfile.GFile(path, "r")
-    if not os.path.exists(path):
+        handle = tf.io.gfile.GFile(path, "r")
+    elif not os.path.exists(path):
         raise InputError(f"{path}: file not found")
-    return open(path, "r", encoding="utf-8")
+    elif os.path.isdir(path):
+        raise InputError(f"{path}: is a directory, expected a file")
+    elif is_gzipped(path):
+        handle = gzip.open(path, "rt", encoding="utf-8")
+    else:
+        handle = open(path, "r", encoding="utf-8")
+    try:
+        with handle:
+            yield handle
+    except UnicodeDecodeError as error:
+        raise InputError(f"{path}: not UTF-8 text (byte {error.object[error.start:error.start + 1]!r}); "
+                         "expected plain or gzip-compressed text") from None
+    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+        raise InputError(f"{path}: corrupt or truncated gzip data ({error})") from None
+
+
+def tab_header(text: str, required: Sequence[str], where: str) -> List[str]:
+    """Split a TAB-separated header line; a header that only has ``required`` when split on spaces
+    raises :class:`InputError` saying the header is not TAB-separated (instead of listing every
+    column as missing)."""
+    header = [name.strip() for name in text.rstrip("\n\r").split("\t")]
+    if "\t" not in text and any(name not in header for name in required):
+        spaced = text.split()
+        if sum(name in spaced for name in required) > len(required) // 2:
+            raise InputError(f"{where}: the header is not TAB-separated (columns must be separated by "
+                             f"TAB characters, found spaces): {text.strip()!r}")
+    return header
 
 
 def iter_fasta(path: str) -> Iterator[Tuple[str, str, int]]:
-    """Stream ``(name, sequence, header_line_number)`` from a FASTA file.
+    """Stream ``(name, sequence, header_line_number)`` from a FASTA file (plain, gzip or bgzip).
 
     The name is the header up to the first whitespace. Sequence lines are concatenated with
-    their case preserved. Raises :class:`InputError` on sequence data before any header.
+    their case preserved. Raises :class:`InputError` on sequence data before any header and on
+    a file without any record. :func:`fasta_line_of` turns a sequence position back into a line.
     """
     name: Optional[str] = None
     header_line = 0
@@ -191,6 +236,22 @@ def iter_fasta(path: str) -> Iterator[Tuple[str, str, int]]:
                 chunks.append(text)
     if name is not None:
         yield name, "".join(chunks), header_line
+    else:
+        raise InputError(f"{path}: no records (empty FASTA: no '>' header line)")
+
+
+def fasta_line_of(path: str, header_line: int, position: int) -> Tuple[int, int]:
+    """``(line, column)`` (1-based) of 0-based ``position`` in the record whose header is on
+    ``header_line`` (as yielded by :func:`iter_fasta`). Re-reads the file: for error messages only."""
+    with open_text(path) as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if line_number <= header_line:
+                continue
+            text = line.strip()
+            if position < len(text):
+                return line_number, position + 1
+            position -= len(text)
+    return header_line, 0
 
 
 def write_fasta(path: str, records: Iterable[Tuple[str, str]], line_width: int = 60, index: bool = True) -> None:
@@ -219,6 +280,8 @@ class ReferenceGenome:
 
         if not os.path.exists(path):
             raise InputError(f"{path}: reference FASTA not found")
+        if is_gzipped(path):
+            check_compressed_reference(path)
         try:
             self._fasta = pyfaidx.Fasta(path, as_raw=True, sequence_always_upper=False, rebuild=False)
         except Exception as error:  # pyfaidx raises several types for malformed files
@@ -258,6 +321,27 @@ class ReferenceGenome:
     def fetch_codes(self, chrom: str, start: int, end: int) -> np.ndarray:
         """``[end - start]`` uint8 codes of ``[start, end)`` on ``chrom``."""
         return encode_sequence(self.fetch(chrom, start, end))
+
+
+def check_compressed_reference(path: str) -> None:
+    """Raise :class:`InputError` unless the gzip-compressed reference ``path`` is bgzip (BGZF,
+    random access through its ``.gzi``) and Biopython, which pyfaidx needs for BGZF, is installed.
+
+    A plain-gzip reference is refused rather than decompressed: a genome would have to be held
+    in memory or decompressed to disk on every run.
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(18)
+    # BGZF = gzip with the FEXTRA flag and a 'BC' extra subfield (SAM specification, section 4.1).
+    is_bgzf = len(head) >= 18 and head[3] & 4 and head[12:14] == b"BC"
+    if not is_bgzf:
+        raise InputError(f"{path}: plain gzip reference FASTA cannot be indexed; compress it with bgzip "
+                         f"instead (gunzip -c {path} | bgzip > NEW.fa.gz) or decompress it")
+    try:
+        import Bio.bgzf  # noqa: F401  (pyfaidx imports it lazily)
+    except ImportError:
+        raise InputError(f"{path}: reading a bgzip reference FASTA needs Biopython (pip install biopython); "
+                         "or decompress it") from None
 
 
 def read_chrom_sizes_from_fai(fasta_path: str) -> Dict[str, int]:

@@ -29,6 +29,7 @@ import numpy as np
 
 from components.genome import format_list, open_text
 from components.errors import InputError
+from components.outputs import OutputFiles, output_group
 
 LOG = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ def _open_bigwig(path: str, chrom_sizes: Sequence[Tuple[str, int]]):
 def write_signal(chroms: Sequence[Optional[str]], window_starts: Sequence[int], array: np.ndarray,
                  tracks: Mapping[int, int], prefix: str, step: int,
                  chrom_sizes: Optional[Mapping[str, int]] = None, bedgraph: bool = True,
-                 bigwig: bool = False) -> List[str]:
+                 bigwig: bool = False, outputs: Optional[OutputFiles] = None) -> List[str]:
     """Write one bedGraph and/or bigWig per track.
 
     Args:
@@ -111,6 +112,7 @@ def write_signal(chroms: Sequence[Optional[str]], window_starts: Sequence[int], 
       tracks: ``{track id used in file names: column of array}``.
       prefix: output prefix; step: bin width in bp.
       chrom_sizes: clip intervals and build the bigWig header (required for ``bigwig``).
+      outputs: publish the files with this group (default: all files of this call or none).
     Returns:
       Paths written.
     """
@@ -137,33 +139,39 @@ def write_signal(chroms: Sequence[Optional[str]], window_starts: Sequence[int], 
     starts_all = np.asarray(window_starts, dtype=np.int64)
     offsets = np.arange(array.shape[1], dtype=np.int64) * step
     written: List[str] = []
-    parent = os.path.dirname(os.path.abspath(prefix))
-    os.makedirs(parent, exist_ok=True)
-    for track, column in tracks.items():
-        graph = open(f"{prefix}.{track}.bedgraph", "w", encoding="ascii") if bedgraph else None
-        writer = _open_bigwig(f"{prefix}.{track}.bw", header) if bigwig else None
-        try:
-            for chrom in order:
-                rows = np.asarray(rows_by_chrom[chrom])
-                starts = (starts_all[rows][:, None] + offsets[None, :]).ravel()
-                values = np.asarray(array[rows, :, column], dtype=np.float64).ravel()
-                ends = starts + step
-                if chrom_sizes and chrom in chrom_sizes:
-                    starts, ends = np.clip(starts, 0, chrom_sizes[chrom]), np.clip(ends, 0, chrom_sizes[chrom])
-                starts, ends, means = average_overlaps(starts, ends, values)
-                if means.size == 0:
-                    continue
+    with output_group(outputs) as files:
+        for track, column in tracks.items():
+            graph_path, bigwig_path = f"{prefix}.{track}.bedgraph", f"{prefix}.{track}.bw"
+            graph = open(files.reserve(graph_path), "w", encoding="ascii") if bedgraph else None
+            writer = _open_bigwig(files.reserve(bigwig_path), header) if bigwig else None
+            try:
+                for chrom in order:
+                    rows = np.asarray(rows_by_chrom[chrom])
+                    starts = (starts_all[rows][:, None] + offsets[None, :]).ravel()
+                    values = np.asarray(array[rows, :, column], dtype=np.float64).ravel()
+                    ends = starts + step
+                    if chrom_sizes and chrom in chrom_sizes:
+                        starts, ends = np.clip(starts, 0, chrom_sizes[chrom]), np.clip(ends, 0, chrom_sizes[chrom])
+                    starts, ends, means = average_overlaps(starts, ends, values)
+                    if means.size == 0:
+                        continue
+                    if graph is not None:
+                        files.current = graph_path
+                        graph.writelines(f"{chrom}\t{s}\t{e}\t{v:.6g}\n"
+                                         for s, e, v in zip(starts.tolist(), ends.tolist(), means.tolist()))
+                    if writer is not None:
+                        files.current = bigwig_path
+                        writer.addEntries([chrom] * means.size, starts.tolist(), ends=ends.tolist(),
+                                          values=means.tolist())
+            finally:
                 if graph is not None:
-                    graph.writelines(f"{chrom}\t{s}\t{e}\t{v:.6g}\n" for s, e, v in zip(starts.tolist(), ends.tolist(), means.tolist()))
+                    files.current = graph_path
+                    graph.close()
+                    written.append(graph_path)
                 if writer is not None:
-                    writer.addEntries([chrom] * means.size, starts.tolist(), ends=ends.tolist(), values=means.tolist())
-        finally:
-            if graph is not None:
-                graph.close()
-                written.append(graph.name)
-            if writer is not None:
-                writer.close()
-                written.append(f"{prefix}.{track}.bw")
+                    files.current = bigwig_path
+                    writer.close()
+                    written.append(bigwig_path)
     return written
 
 
@@ -174,10 +182,13 @@ def sidecar_path(array_path: str) -> str:
     return array_path + ".json"
 
 
-def write_sidecar(array_path: str, info: Mapping[str, object]) -> None:
-    """``<array>.json``: ``step`` (bp per bin), ``span`` (bp per row), ``tracks`` (track id per column), ..."""
-    with open(sidecar_path(array_path), "w", encoding="utf-8") as handle:
-        json.dump(dict(info), handle, indent=2)
+def write_sidecar(array_path: str, info: Mapping[str, object], outputs: Optional[OutputFiles] = None) -> None:
+    """``<array>.json``: ``step`` (bp per bin), ``span`` (bp per row), ``tracks`` (track id per column), ...
+
+    Published with ``outputs`` when given (together with the array), else on its own."""
+    with output_group(outputs) as files:
+        with open(files.reserve(sidecar_path(array_path)), "w", encoding="utf-8") as handle:
+            json.dump(dict(info), handle, indent=2)
 
 
 def read_sidecar(array_path: str) -> Dict[str, object]:

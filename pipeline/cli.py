@@ -3,8 +3,10 @@
 Subcommands live in :mod:`pipeline.commands` and in the packages registered under the
 ``enformer_tfx.commands`` entry-point group (``deploy.commands``: compile, submit, schedule), one
 module each, discovered here; adding a command never edits this file and ``pipeline`` never
-imports ``deploy``. User-input problems (:class:`components.errors.InputError`) are
-printed as a single ``error: ...`` line with exit status 2 and no traceback.
+imports ``deploy``. User-input problems (:class:`components.errors.InputError`, including
+:class:`~components.errors.OutputError` for unwritable outputs) and ``OSError`` naming a file
+are printed as a single ``error: ...`` line with exit status 2 and no traceback; other
+exceptions are bugs and keep their traceback.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import importlib
 import logging
 import pkgutil
 import sys
+import warnings
 from importlib.metadata import entry_points
 from types import ModuleType
 from typing import List, Optional
@@ -21,6 +24,12 @@ from components.errors import InputError
 from pipeline import commands
 
 COMMAND_GROUP = "enformer_tfx.commands"
+
+
+def silence_library_warnings() -> None:
+    """Drop the google.* FutureWarnings (unsupported Python version notices) printed on import;
+    they would precede every ``error:`` line. Must run before TensorFlow/TFX are imported."""
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"google(\.|$)")
 
 
 def command_packages() -> List[ModuleType]:
@@ -57,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Parse ``argv`` and run the chosen subcommand; returns the process exit status."""
+    silence_library_warnings()
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -66,6 +76,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         return int(args.func(args) or 0)
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        if error.filename is None:  # no path to blame: a bug, keep the traceback
+            raise
+        print(f"error: {error.filename}: {error.strerror or error}", file=sys.stderr)
         return 2
 
 

@@ -35,6 +35,20 @@ def latest_summary(config: PipelineConfig) -> Optional[Dict[str, Any]]:
     return summary
 
 
+def served_from_cache(config: PipelineConfig, artifact: Any) -> bool:
+    """True when the newest execution that output ``artifact`` was a cache hit (the artifact was
+    computed by an earlier run and only re-published by the newest one)."""
+    from ml_metadata.proto import metadata_store_pb2
+
+    store = _store(config)
+    producers = [event.execution_id for event in store.get_events_by_artifact_ids([artifact.id])
+                 if event.type == metadata_store_pb2.Event.OUTPUT]
+    if not producers:
+        return False
+    newest = store.get_executions_by_id([max(producers)])[0]
+    return newest.last_known_state == metadata_store_pb2.Execution.CACHED
+
+
 def pushed_models(config: PipelineConfig) -> List[str]:
     """Versioned directories under the push destination, oldest first."""
     root = config.push.destination
@@ -46,6 +60,10 @@ def pushed_models(config: PipelineConfig) -> List[str]:
 def print_run_summary(config: PipelineConfig) -> int:
     """Print the held-out metrics and push outcome of the newest run; 0 on success."""
     summary = latest_summary(config)
+    evaluation = latest_artifact(config, "ModelEvaluation")
+    if evaluation is not None and served_from_cache(config, evaluation):
+        print("every input was unchanged: the evaluation below is cached from an earlier run "
+              f"({evaluation.uri})")
     if summary is None:
         evaluation = latest_artifact(config, "ModelEvaluation")
         if evaluation is None:

@@ -15,11 +15,13 @@ on a frozen trunk through :mod:`trainer.embedding_cache`, which does their stran
 """
 from __future__ import annotations
 
+import gzip
 from typing import List, Sequence, Tuple, Union
 
 import tensorflow as tf
 
 from components import records
+from components.errors import InputError
 from components.records import decode_target
 from trainer import encoding
 
@@ -33,6 +35,26 @@ def list_files(file_patterns: FilePatterns) -> List[str]:
     if not files:
         raise FileNotFoundError(f"no TFRecord files match {patterns}")
     return files
+
+
+def check_window_fits(file_patterns: FilePatterns, window_length: int) -> int:
+    """Construct length of the first payload record; :class:`InputError` when no record matches or
+    the construct is shorter than ``window_length`` (checked before a model is built: training would
+    otherwise fail inside the input pipeline after the model and its logs exist)."""
+    try:
+        path = list_files(file_patterns)[0]
+    except FileNotFoundError as error:
+        raise InputError(str(error)) from None
+    with tf.io.gfile.GFile(path, "rb") as raw, gzip.GzipFile(fileobj=raw) as handle:
+        first = next(records.iter_frames(handle, path), None)
+    if first is None:
+        raise InputError(f"{path}: no records")
+    construct = len(records.parse_payload_record(first)[records.SEQUENCE])
+    if construct < window_length:
+        raise InputError(f"{path}: the dataset's constructs are {construct} bp, shorter than the model window "
+                         f"({window_length} bp): train with --length (training.window_length) <= {construct}, "
+                         f"or rebuild the dataset with make-dataset --length >= {window_length}")
+    return construct
 
 
 def _records(file_patterns: FilePatterns) -> tf.data.Dataset:

@@ -23,6 +23,7 @@ Model artifact layout (``<model>/`` is the Trainer's output URI)::
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import json
 import logging
@@ -103,9 +104,11 @@ def train_payload_model(
     warm_start: Optional[str] = None,
 ) -> List[EpochResult]:
     """Fine-tune trunk + payload head; export to ``serving_dir``. Resumes from ``work_dir``."""
+    window = model_config.window_length
+    for files in (train_files, eval_files):
+        inputs.check_window_fits(files, window)
     tf.random.set_seed(training.seed)
     model = build_payload_model(model_config, warm_start if training.warm_start else None)
-    window = model_config.window_length
     train_data = inputs.payload_dataset(
         train_files, window, training.batch, training=True, seed=training.seed,
         reverse_complement=training.reverse_complement,
@@ -183,16 +186,49 @@ def train_track_model(
     return results, caches
 
 
+RESUME_SUBDIR = "resume"
+
+
+def resumable_work_dir(model_run_dir: str, train_files: Sequence[str], eval_files: Sequence[str],
+                       custom_config: Any, base_model: Optional[str]) -> str:
+    """``<Trainer node dir>/resume/<fingerprint of the inputs>``: a work directory that outlives an
+    interrupted Trainer execution.
+
+    Every TFX execution gets a new ``model_run/<execution id>`` (and a new stateful working
+    directory), so checkpoints written there are never found again. The next execution with the
+    same examples, warm-start model and settings computes the same fingerprint and resumes.
+    """
+    node_dir = os.path.dirname(os.path.dirname(model_run_dir.rstrip("/")))
+    key = json.dumps({"train": list(train_files), "eval": list(eval_files), "config": custom_config,
+                      "base_model": base_model or ""}, sort_keys=True, default=str)
+    return os.path.join(node_dir, RESUME_SUBDIR, hashlib.sha256(key.encode()).hexdigest()[:16])
+
+
+def _move_tree(source: str, target: str) -> None:
+    """Copy ``source`` into ``target`` (any tf.io.gfile filesystem), then delete ``source``."""
+    for directory, _, files in tf.io.gfile.walk(source):
+        destination = os.path.join(target, os.path.relpath(directory, source))
+        tf.io.gfile.makedirs(destination)
+        for name in files:
+            tf.io.gfile.copy(os.path.join(directory, name), os.path.join(destination, name), overwrite=True)
+    tf.io.gfile.rmtree(source)
+
+
 def run_fn(fn_args: Any) -> None:
-    """TFX Trainer entry point (GenericExecutor)."""
+    """TFX Trainer entry point (GenericExecutor).
+
+    Trains in :func:`resumable_work_dir` (an interrupted execution resumes after its last
+    completed epoch on the next run) and moves the logs into ``model_run_dir`` on success.
+    """
     model_config, training = from_custom_config(fn_args.custom_config)
     train_files = [fn_args.train_files] if isinstance(fn_args.train_files, str) else list(fn_args.train_files)
     eval_files = [fn_args.eval_files] if isinstance(fn_args.eval_files, str) else list(fn_args.eval_files)
     if fn_args.train_steps and fn_args.train_steps != training.epochs * training.steps:
         LOG.info("train_args.num_steps=%s ignored: training runs epochs x steps = %d", fn_args.train_steps, training.epochs * training.steps)
-    if training.mode == "finetune":
-        train_payload_model(model_config, training, train_files, eval_files, fn_args.model_run_dir,
-                            fn_args.serving_model_dir, warm_start=fn_args.base_model)
-    else:
-        train_track_model(model_config, training, train_files, eval_files, fn_args.model_run_dir,
-                          fn_args.serving_model_dir, warm_start=fn_args.base_model)
+    work_dir = resumable_work_dir(fn_args.model_run_dir, train_files, eval_files, fn_args.custom_config,
+                                  fn_args.base_model)
+    LOG.info("Trainer work directory (kept until training completes): %s", work_dir)
+    train = train_payload_model if training.mode == "finetune" else train_track_model
+    train(model_config, training, train_files, eval_files, work_dir, fn_args.serving_model_dir,
+          warm_start=fn_args.base_model)
+    _move_tree(work_dir, fn_args.model_run_dir)

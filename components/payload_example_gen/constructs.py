@@ -102,7 +102,7 @@ def read_activity_tables(paths: Sequence[str]) -> List[ActivityEntry]:
             header = next(reader, None)
             if header is None:
                 raise InputError(f"{path}: activity table is empty (no header line)")
-            header = [column.strip() for column in header]
+            header = genome.tab_header("\t".join(header), (NAME_COLUMN, *REQUIRED_VALUE_COLUMNS), f"{path}:1")
             group_column = next((c for c in GROUP_COLUMNS if c in header), None)
             missing = [c for c in (NAME_COLUMN, *REQUIRED_VALUE_COLUMNS) if c not in header]
             if group_column is None:
@@ -196,9 +196,10 @@ def scan_payloads(path: str, wanted: Iterable[str]) -> Dict[str, PayloadInfo]:
             continue
         if not genome.is_plain_dna(sequence):
             position = next(i for i, char in enumerate(sequence) if char not in "ACGTNacgtn")
+            line_number, column = genome.fasta_line_of(path, line, position)
             raise InputError(
-                f"{path}:{line}: payload {name!r} has {sequence[position]!r} at position {position + 1}; "
-                "only A, C, G, T, N are allowed"
+                f"{path}:{line_number}: payload {name!r} has {sequence[position]!r} at position {position + 1} "
+                f"(column {column}); only A, C, G, T, N are allowed"
             )
         found[key] = PayloadInfo(name, len(sequence))
     absent = sorted(wanted - set(found))

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,16 +18,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from components.outputs import atomic_output
     from pipeline.config import config_json_schema
 
     text = json.dumps(config_json_schema(), indent=2, sort_keys=True) + "\n"
     if not args.output:
         print(text, end="")
         return 0
-    directory = os.path.dirname(os.path.abspath(args.output))
-    os.makedirs(directory, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=directory, suffix=".tmp", delete=False) as handle:
+    with atomic_output(args.output) as path, open(path, "w", encoding="utf-8") as handle:
         handle.write(text)
-    os.replace(handle.name, args.output)
     print(f"wrote {args.output}")
     return 0

@@ -7,7 +7,6 @@ Runs the same plan + Beam transform as the TFX component (no TFX orchestration):
 from __future__ import annotations
 
 import argparse
-import os
 
 from components.payload_example_gen import params
 
@@ -54,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     # Heavy imports (TensorFlow, Beam) only when the command actually runs.
     from components.direct_runner import direct_pipeline
     from components.errors import InputError
+    from components.outputs import atomic_outputs
     from components.payload_example_gen import constructs, transform
 
     if args.workers < 0:
@@ -73,10 +73,11 @@ def run(args: argparse.Namespace) -> int:
         records_per_shard=args.records_per_shard,
     )
     examples_dir = args.examples_dir or default_examples_dir(args.output)
-    output_dir = os.path.dirname(os.path.abspath(args.output))
-    os.makedirs(output_dir, exist_ok=True)
-    counts = transform.write_dataset(
-        plan, examples_dir, lambda: direct_pipeline(args.workers), table_path=args.output)
+    with atomic_outputs() as outputs:
+        table = outputs.reserve(args.output, stream=False)
+        # write_dataset publishes the Split-* directories itself (staged inside examples_dir).
+        counts = transform.write_dataset(
+            plan, outputs.directory(examples_dir), lambda: direct_pipeline(args.workers), table_path=table)
     summary = ", ".join(f"{split}={count}" for split, count in counts.items())
     print(f"{len(plan.payloads)} payloads ({summary}) -> {args.output}, {examples_dir}/Split-*")
     return 0

@@ -7,7 +7,6 @@ BigWigTrackGen component, through the same Beam transform), ``{prefix}/tracks.ts
 from __future__ import annotations
 
 import argparse
-import os
 
 from components.bigwig_track_gen.params import TrackDatasetConfig
 from components.config_validation import field_default
@@ -62,12 +61,14 @@ def run(args: argparse.Namespace) -> int:
         eval_chroms=args.eval_chroms, eval_fraction=args.eval_fraction, split_block=args.split_block)
     from components.bigwig_track_gen import dataset  # imports Beam: only after the settings are valid
     from components.direct_runner import direct_pipeline
+    from components.outputs import atomic_outputs
 
     prefix = args.prefix.rstrip("/")
-    if os.path.dirname(prefix):
-        os.makedirs(os.path.dirname(prefix), exist_ok=True)
-    info = dataset.build_track_dataset(config, prefix, lambda: direct_pipeline(args.workers),
-                                       bed_copy=f"{prefix}.bed")
+    with atomic_outputs() as outputs:
+        # build_track_dataset removes its own files on failure; the group removes the directories made here.
+        outputs.directory(prefix)
+        info = dataset.build_track_dataset(config, prefix, lambda: direct_pipeline(args.workers),
+                                           bed_copy=f"{prefix}.bed")
     counts = info["counts"]
     print(f"wrote {prefix}/Split-train ({counts['train']['written']} windows) and {prefix}/Split-eval "
           f"({counts['eval']['written']} windows); {sum(c['below_cutoff'] for c in counts.values())} below cutoff "

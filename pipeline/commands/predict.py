@@ -57,6 +57,7 @@ def output_stem(path: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from components.errors import InputError
+    from components.outputs import atomic_outputs
     from trainer.predict import payloads
     from trainer.predict.predictor import ACTIVITY, load_predictor
 
@@ -82,24 +83,26 @@ def run(args: argparse.Namespace) -> int:
         yield first
         yield from rows
 
-    handle = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8")
-    try:
-        summaries = payloads.predict_payloads(
-            predictor, all_rows(), handle.write, head=args.head if args.head in predictor.outputs else None,
-            track=args.track, stride=args.stride, sample=sample, seed=args.seed,
-            reverse_complement=args.rc, batch=args.batch)
-    finally:
-        if handle is not sys.stdout:
-            handle.close()
-    stats = payloads.correlations(summaries)
-    if args.output != "-":
-        stem = output_stem(args.output)
-        with open(f"{stem}.summary.tsv", "w", encoding="utf-8") as out:
-            out.writelines(payloads.summary_lines(summaries))
-        with open(f"{stem}.correlation.tsv", "w", encoding="utf-8") as out:
-            out.write("fold\tmeasure\tn\tpearson_r\tspearman_rho\n")
-            out.writelines(f"{s['fold']}\t{s['measure']}\t{s['n']}\t{s['pearson_r']:.6g}\t{s['spearman_rho']:.6g}\n"
-                           for s in stats)
+    with atomic_outputs() as outputs:  # the three files are published together, or none
+        handle = sys.stdout if args.output == "-" else open(outputs.reserve(args.output), "w", encoding="utf-8")
+        try:
+            summaries = payloads.predict_payloads(
+                predictor, all_rows(), handle.write, head=args.head if args.head in predictor.outputs else None,
+                track=args.track, stride=args.stride, sample=sample, seed=args.seed,
+                reverse_complement=args.rc, batch=args.batch)
+        finally:
+            if handle is not sys.stdout:
+                outputs.current = args.output
+                handle.close()
+        stats = payloads.correlations(summaries)
+        if args.output != "-":
+            stem = output_stem(args.output)
+            with open(outputs.reserve(f"{stem}.summary.tsv"), "w", encoding="utf-8") as out:
+                out.writelines(payloads.summary_lines(summaries))
+            with open(outputs.reserve(f"{stem}.correlation.tsv"), "w", encoding="utf-8") as out:
+                out.write("fold\tmeasure\tn\tpearson_r\tspearman_rho\n")
+                out.writelines(f"{s['fold']}\t{s['measure']}\t{s['n']}\t{s['pearson_r']:.6g}\t"
+                               f"{s['spearman_rho']:.6g}\n" for s in stats)
     report = sys.stderr if args.output == "-" else sys.stdout
     print(f"{len(summaries)} payloads, {sum(s.offsets for s in summaries)} windows "
           f"({'forward + reverse complement' if args.rc else 'forward'}) with {predictor.source}", file=report)

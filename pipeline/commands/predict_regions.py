@@ -70,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
     from components import genome, signal_output
     from components.errors import InputError
+    from components.outputs import atomic_outputs
     from trainer.predict import regions
     from trainer.predict.predictor import ACTIVITY, load_predictor
 
@@ -79,36 +80,38 @@ def run(args: argparse.Namespace) -> int:
     records = list(genome.read_bed(args.regions))
     if not records:
         raise InputError(f"{args.regions}: no regions")
-    with genome.ReferenceGenome(args.reference) as reference:
+    with genome.ReferenceGenome(args.reference) as reference, atomic_outputs() as outputs:
         predictor = load_predictor(args.model, request, args.length, baseline=args.baseline, track_head=track_head,
                                    key_size=args.key_size, value_size=args.value_size, num_heads=args.num_heads)
-        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-        result = regions.predict_regions(predictor, reference, records, args.output, output_name,
+        array_path = outputs.reserve(args.output)  # every output is published together, or none
+        result = regions.predict_regions(predictor, reference, records, array_path, output_name,
                                          strides=args.strides, reverse_complement=args.rc,
                                          fragments=args.fragments, batch=args.batch)
-        chrom_sizes = reference.chrom_sizes
-    step = predictor.input_length if output_name == ACTIVITY else predictor.input_length // predictor.bins
-    columns = predictor.outputs[output_name]
-    stored = list(columns) if columns is not None else list(range(result.shape[2]))
-    signal_output.write_sidecar(args.output, {
-        "model": args.model, "head": args.head, "output": output_name, "tracks": stored, "step": step,
-        "span": result.span, "length": predictor.input_length, "fragments": result.fragments,
-        "strides": args.strides, "reverse_complement": args.rc, "regions": args.regions,
-        "convention": "row r covers the span centred on BED region r (pad_or_crop); bin j = [w + j*step, w + (j+1)*step)",
-    })
-    if args.tracks is None and len(stored) > MAX_DEFAULT_TRACK_FILES:
-        print(f"note: {len(stored)} tracks stored in {args.output}; pass --tracks to also write bedGraph/bigWig files",
-              file=sys.stderr)
-        files = []
-    else:
-        prefix = args.prefix or (args.output[:-4] if args.output.endswith(".npy") else args.output)
-        array = np.load(args.output, mmap_mode="r")
-        starts = [signal_output.resize_interval(r.start, r.end, result.span)[0] for r in records]
-        failed = set(result.failed_rows)  # NaN rows; their chromosome may not even exist
-        chroms = [None if i in failed else r.chrom for i, r in enumerate(records)]
-        files = signal_output.write_signal(chroms, starts, array,
-                                           signal_output.track_columns(None, stored, len(stored)),
-                                           prefix, step, chrom_sizes, bedgraph=True, bigwig=True)
+        step = predictor.input_length if output_name == ACTIVITY else predictor.input_length // predictor.bins
+        columns = predictor.outputs[output_name]
+        stored = list(columns) if columns is not None else list(range(result.shape[2]))
+        signal_output.write_sidecar(args.output, {
+            "model": args.model, "head": args.head, "output": output_name, "tracks": stored, "step": step,
+            "span": result.span, "length": predictor.input_length, "fragments": result.fragments,
+            "strides": args.strides, "reverse_complement": args.rc, "regions": args.regions,
+            "convention": "row r covers the span centred on BED region r (pad_or_crop); "
+                          "bin j = [w + j*step, w + (j+1)*step)",
+        }, outputs)
+        if args.tracks is None and len(stored) > MAX_DEFAULT_TRACK_FILES:
+            print(f"note: {len(stored)} tracks stored in {args.output}; pass --tracks to also write bedGraph/bigWig "
+                  "files", file=sys.stderr)
+            files = []
+        else:
+            prefix = args.prefix or (args.output[:-4] if args.output.endswith(".npy") else args.output)
+            array = np.load(array_path, mmap_mode="r")
+            starts = [signal_output.resize_interval(r.start, r.end, result.span)[0] for r in records]
+            failed = set(result.failed_rows)  # NaN rows; their chromosome may not even exist
+            chroms = [None if i in failed else r.chrom for i, r in enumerate(records)]
+            files = signal_output.write_signal(chroms, starts, array,
+                                               signal_output.track_columns(None, stored, len(stored)),
+                                               prefix, step, reference.chrom_sizes, bedgraph=True, bigwig=True,
+                                               outputs=outputs)
+            del array  # the memory map must be closed before the rename
     for label, reason in result.failed:
         print(f"warning: region {label} not predicted (left NaN): {reason}", file=sys.stderr)
     print(f"{result.n_ok}/{result.n_regions} regions predicted ({result.fragments} fragment(s) x {args.strides} "

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,6 +24,12 @@ def run(args: argparse.Namespace) -> int:
 
     overrides = list(args.overrides) + ([f"runner={args.runner}"] if args.runner else [])
     config = load_config(args.config, overrides)  # before TFX/TensorFlow load: a typo fails fast
+    from components.outputs import atomic_outputs
+
+    with atomic_outputs() as outputs:  # unwritable locations fail here, as one error line
+        for directory in (config.pipeline_root, os.path.dirname(config.metadata_path), config.push.destination):
+            if "://" not in directory:
+                outputs.directory(directory)
     from pipeline.pipeline import run_locally
     from pipeline.report import print_run_summary
 

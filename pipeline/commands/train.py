@@ -69,13 +69,18 @@ def run(args: argparse.Namespace) -> int:
         steps=args.steps, batch=args.batch, seed=args.seed, reverse_complement=not args.no_rc,
         eval_offsets=args.eval_offsets,
     )
+    from components.outputs import atomic_outputs
     from components.records import shard_pattern
     from trainer.checkpoints import SERVING_SUBDIR
     from trainer.run import train_payload_model  # TensorFlow: only after the settings are valid
 
     serving_dir = os.path.join(args.model, "model", SERVING_SUBDIR)
-    results = train_payload_model(model_config, training, [shard_pattern(dataset, "train")],
-                                  [shard_pattern(dataset, "eval")], work_dir=args.model, serving_dir=serving_dir)
+    # MODEL/ is a resumable work directory, not published at once: the group only checks that it can be
+    # written and removes it again if this run created it and failed before writing anything.
+    with atomic_outputs() as outputs:
+        results = train_payload_model(model_config, training, [shard_pattern(dataset, "train")],
+                                      [shard_pattern(dataset, "eval")], work_dir=outputs.directory(args.model),
+                                      serving_dir=serving_dir)
     print("epoch\ttrain_loss\tvalid_loss\tvalid_pearson_r")
     for result in results:
         print(f"{result.epoch}\t{result.train_loss:.5f}\t{result.valid_loss:.5f}\t{result.valid_pearson_r:.3f}")

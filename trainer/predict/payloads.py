@@ -29,7 +29,7 @@ import numpy as np
 
 from components import genome
 from components.records import TABLE_COLUMNS
-from components.genome import format_list, open_text
+from components.genome import format_list, open_text, tab_header
 from components.errors import InputError
 from components.correlation import pearson_r, spearman_rho
 from trainer.enformer import DOWNSAMPLING
@@ -74,7 +74,7 @@ def parse_annotation(text: str, where: str) -> Tuple[Site, ...]:
 def read_dataset_table(path: str) -> Iterator[PayloadRow]:
     """Stream the rows of a ``make-dataset`` table (raises :class:`InputError` naming path:line)."""
     with open_text(path) as handle:
-        header = handle.readline().rstrip("\n\r").split("\t")
+        header = tab_header(handle.readline(), TABLE_COLUMNS, f"{path}:1")
         missing = [column for column in TABLE_COLUMNS if column not in header]
         if missing:
             raise InputError(f"{path}: not a make-dataset table: missing column(s) {format_list(missing)} "
