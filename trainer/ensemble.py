@@ -27,7 +27,7 @@ import sonnet as snt
 import tensorflow as tf
 
 from components.correlation import spearman_rho
-from trainer import inputs
+from trainer import encoding, inputs
 from trainer.enformer import call_layer, no_autograph
 from trainer.heads import PayloadModel
 from trainer.training import FitConfig, Trainer, mse_loss
@@ -148,7 +148,7 @@ def train_ensemble(payload: PayloadModel, size: int, train_files: Sequence[str],
     cache_dir = os.path.join(work_dir, "ensemble_cache")
     train_data = inputs.payload_dataset(train_files, window, 16, training=False, num_eval_offsets=CACHE_OFFSETS)
     if reverse_complement:  # both strands of every cached window
-        train_data = train_data.concatenate(train_data.map(lambda x, y: (tf.reverse(x, axis=[1, 2]), y)))
+        train_data = train_data.concatenate(train_data.map(lambda x, y: (encoding.reverse_complement_one_hot(x), y)))
     train_embeddings, train_labels = embed_windows(train_data, trunk, cache_dir, "train")
     eval_data = inputs.payload_dataset(eval_files, window, 16, training=False, num_eval_offsets=eval_offsets)
     eval_embeddings, eval_labels = embed_windows(eval_data, trunk, cache_dir, "eval")
