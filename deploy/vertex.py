@@ -23,10 +23,12 @@ import json
 import os
 from typing import Any, Dict, List, Optional
 
+from components.config_validation import field_default
 from components.errors import InputError
 from pipeline.config import PipelineConfig, VertexConfig
 
-DEFAULT_IMAGE_SOURCE_DIR = "/app"  # deploy/Dockerfile: WORKDIR of the source tree in the image
+# deploy/Dockerfile's WORKDIR of the source tree in the image (the config's default).
+DEFAULT_IMAGE_SOURCE_DIR = field_default(VertexConfig, "source_dir")
 
 
 def _flag_value(args: List[str], flag: str) -> Optional[str]:

@@ -23,6 +23,7 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from components.designer import executor
 from components.designer.candidates import DEFAULT_EDIT_KINDS
+from components.payload_example_gen.params import DEFAULT_CONSTRUCT_LENGTH
 
 
 class DesignProposals(types.Artifact):
@@ -71,7 +72,7 @@ class Designer(base_component.BaseComponent):
 
     def __init__(self, model: types.BaseChannel, model_blessing: types.BaseChannel, examples: types.BaseChannel,
                  payload_fasta: str, annotation_bed: str, reference_fasta: str, context: str,
-                 construct_length: int = 26_880, output_location: Optional[str] = None,
+                 construct_length: int = DEFAULT_CONSTRUCT_LENGTH, output_location: Optional[str] = None,
                  parents: Optional[str] = None, edits: str = ",".join(DEFAULT_EDIT_KINDS),
                  max_edits: int = 2, candidates: int = 5000, batch_size: int = 40, acquisition: str = "greedy",
                  beta: float = 1.0, diversity: float = 1.0, objective: str = "max", seed: int = 0,

@@ -25,6 +25,7 @@ from components.designer import acquisition, candidates as candidates_lib
 from components.designer.candidates import Candidate
 from components.errors import InputError
 from components.payload_example_gen.constructs import NAME_COLUMN, fasta_key, locus_flanks
+from components.payload_example_gen.params import DEFAULT_CONSTRUCT_LENGTH
 
 OUTPUT_SUFFIXES = (".fa", ".tsv", ".annotation.bed", ".activity.tsv")
 TABLE_COLUMNS = ("rank", "name", "parent", "edits", "predicted", "sd", "acquisition")
@@ -53,7 +54,7 @@ class DesignOptions:
     diversity: float = 1.0
     objective: str = "max"
     seed: int = 0
-    construct_length: int = 25_600 + 1_280
+    construct_length: int = DEFAULT_CONSTRUCT_LENGTH
     shifts: int = 3
     reverse_complement: bool = True
     group: str = "design"
