@@ -42,7 +42,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
-from components import genome
+from components import dinucleotides, genome
 from components.genome import format_list
 from components.errors import InputError
 from components.payload_example_gen.constructs import Annotation, fasta_key, read_annotations
@@ -181,48 +181,12 @@ def parse_edits(text: str, supported: Sequence[str] = EDIT_KINDS) -> Tuple[str, 
 
 
 def dinucleotide_shuffle(sequence: str, rng: np.random.Generator) -> str:
-    """Random sequence with the same first base and the same dinucleotide counts as ``sequence``.
+    """Random string with the same first base and dinucleotide counts as ``sequence`` (case kept).
 
-    Altschul-Erickson: a random Eulerian walk on the graph whose edges are the dinucleotides.
-    Each base's last outgoing edge is chosen so that the last edges form a tree leading to the
-    final base (this guarantees the walk uses every edge); the other edges are visited in a
-    random order.
+    :func:`components.dinucleotides.dinucleotide_shuffle` over the string's characters.
     """
-    if len(sequence) < 3:
-        return sequence
-    successors: Dict[str, List[str]] = {}
-    for a, b in zip(sequence, sequence[1:]):
-        successors.setdefault(a, []).append(b)
-    last = sequence[-1]
-    while True:
-        last_edge = {base: int(rng.integers(len(edges))) for base, edges in successors.items() if base != last}
-        if all(_reaches(base, last, last_edge, successors) for base in last_edge):
-            break
-    order: Dict[str, List[str]] = {}
-    for base, edges in successors.items():
-        if base == last:
-            order[base] = [edges[i] for i in rng.permutation(len(edges))]
-            continue
-        keep = edges[last_edge[base]]
-        rest = edges[:last_edge[base]] + edges[last_edge[base] + 1:]
-        order[base] = [rest[i] for i in rng.permutation(len(rest))] + [keep]
-    walk = [sequence[0]]
-    position = {base: 0 for base in order}
-    for _ in range(len(sequence) - 1):
-        here = walk[-1]
-        walk.append(order[here][position[here]])
-        position[here] += 1
-    return "".join(walk)
-
-
-def _reaches(base: str, last: str, last_edge: Mapping[str, int], successors: Mapping[str, List[str]]) -> bool:
-    seen = set()
-    while base != last:
-        if base in seen:
-            return False
-        seen.add(base)
-        base = successors[base][last_edge[base]]
-    return True
+    symbols = np.frombuffer(sequence.encode("utf-32-le"), dtype=np.uint32)
+    return dinucleotides.dinucleotide_shuffle(symbols, rng).tobytes().decode("utf-32-le")
 
 
 def _scramble_rng(seed: int, parent: str, element: int) -> np.random.Generator:
