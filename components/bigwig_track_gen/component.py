@@ -28,6 +28,9 @@ class BigWigTrackGenSpec(ComponentSpec):
         "eval_chroms": ExecutionParameter(type=str, optional=True),
         "eval_fraction": ExecutionParameter(type=float, optional=True),
         "split_block": ExecutionParameter(type=int, optional=True),
+        "sampling": ExecutionParameter(type=str, optional=True),
+        "hotspots": ExecutionParameter(type=str, optional=True),
+        "min_mappable": ExecutionParameter(type=float, optional=True),
     }
     INPUTS = {}
     OUTPUTS = {executor.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
@@ -59,17 +62,22 @@ class BigWigTrackGen(base_beam_component.BaseBeamComponent):
         eval_chroms: Optional[Sequence[str]] = None,
         eval_fraction: Optional[float] = None,
         split_block: Optional[int] = None,
+        sampling: str = "uniform",
+        hotspots: Optional[str] = None,
+        min_mappable: float = 1.0,
     ):
         """Args mirror the CLI flags: FASTA, mappable BED and track table paths (local paths or
         paths the workers can read), window ``length``/``width`` in bp, std ``cutoff``, ``size``
         windows per shard, ``batches`` shards, ``seed``, start ``step``, and either held-out
-        ``eval_chroms`` or an ``eval_fraction`` of ``split_block``-bp genome blocks (default 0.1)."""
+        ``eval_chroms`` or an ``eval_fraction`` of ``split_block``-bp genome blocks (default 0.1),
+        and the window ``sampling`` (``uniform``, ``blocks``, or ``hotspots`` from the ``hotspots``
+        BED with ``min_mappable`` coverage)."""
         spec = BigWigTrackGenSpec(
             reference=reference, mappable_bed=mappable_bed, tracks=tracks, length=length, width=width,
             cutoff=float(cutoff), size=size, batches=batches, seed=seed, step=step,
             eval_chroms=",".join(eval_chroms) if eval_chroms else None,
             eval_fraction=None if eval_fraction is None else float(eval_fraction),
-            split_block=split_block,
+            split_block=split_block, sampling=sampling, hotspots=hotspots, min_mappable=float(min_mappable),
             examples=types.Channel(type=standard_artifacts.Examples),
         )
         super().__init__(spec=spec)

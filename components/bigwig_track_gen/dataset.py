@@ -159,6 +159,8 @@ class WriteTrackShards(beam.PTransform):
             "cutoff": config.cutoff, "eval_chroms": list(config.eval_chroms),
             "eval_fraction": None if config.eval_chroms else (0.1 if config.eval_fraction is None else config.eval_fraction),
             "split_block": None if config.eval_chroms else (config.split_block or 10 * config.length),
+            "sampling": config.sampling, "hotspots": config.hotspots,
+            "min_mappable": config.min_mappable if config.sampling == "hotspots" else None,
         }
         return (
             pbegin
@@ -188,13 +190,23 @@ def plan_dataset(config: TrackDatasetConfig) -> Tuple[List[bigwig.TrackSpec], Li
     with ReferenceGenome(config.reference) as genome:
         for chrom, (start, end) in extents.items():
             genome.check_interval(chrom, start, end, what=what)
+        chrom_sizes = genome.chrom_sizes
+        hotspots = sampling.merge_intervals(read_bed(config.hotspots)) if config.hotspots else []
+        for region in hotspots:
+            if region.chrom not in chrom_sizes:
+                raise InputError(f"{config.hotspots}: hotspot {region}: chromosome {region.chrom!r} is not in "
+                                 f"{config.reference}")
     with bigwig.TrackReader(specs, config.width) as reader:
         for chrom, (start, end) in extents.items():
             reader.check_region(chrom, start, end, what=what)
-    windows = sampling.plan_windows(
-        intervals, length=config.length, step=config.step, size=config.size, batches=config.batches,
-        seed=config.seed, eval_chroms=config.eval_chroms, eval_fraction=config.eval_fraction,
-        split_block=config.split_block)
+        windows = sampling.plan_windows(
+            intervals, length=config.length, step=config.step, size=config.size, batches=config.batches,
+            seed=config.seed, eval_chroms=config.eval_chroms, eval_fraction=config.eval_fraction,
+            split_block=config.split_block, sampling=config.sampling, hotspots=hotspots, chrom_sizes=chrom_sizes,
+            min_mappable=config.min_mappable)
+        for window in windows:  # hotspot windows may reach beyond the mappable intervals
+            if window.chrom not in extents or window.end > extents[window.chrom][1]:
+                reader.check_region(window.chrom, window.start, window.end, what=f"hotspot window ({config.hotspots})")
     return specs, windows
 
 

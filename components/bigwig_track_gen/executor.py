@@ -17,7 +17,7 @@ def config_from_exec_properties(exec_properties: Dict[str, Any]) -> TrackDataset
     """Exec properties (see ``component.BigWigTrackGenSpec``) -> dataset config; unset = default."""
     fields = {name: exec_properties[name] for name in (
         "reference", "mappable_bed", "tracks", "length", "width", "cutoff", "size", "batches", "seed", "step",
-        "eval_fraction", "split_block") if exec_properties.get(name) is not None}
+        "eval_fraction", "split_block", "sampling", "hotspots", "min_mappable") if exec_properties.get(name) is not None}
     eval_chroms = exec_properties.get("eval_chroms") or ""
     fields["eval_chroms"] = tuple(c.strip() for c in eval_chroms.split(",") if c.strip())
     return TrackDatasetConfig(**fields)

@@ -6,7 +6,7 @@ Only pydantic is imported (no Beam/TFX), so configs are validated before the hea
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Literal, Optional
 
 from pydantic import Field, model_validator
 
@@ -17,7 +17,9 @@ from components.config_validation import CommaList, KeyedValueError, settings_da
 class TrackDatasetConfig:
     """Window sampling and binning: ``length``/``width``/``step``/``split_block`` in bp, ``size``
     windows per shard, ``batches`` shards, held-out ``eval_chroms`` (a list or ``chr19,chrX``)
-    or an ``eval_fraction`` of the genome (default 0.1 when neither is given)."""
+    or an ``eval_fraction`` of the genome (default 0.1 when neither is given); ``sampling``
+    ``uniform``, ``blocks`` (non-overlapping tiles) or ``hotspots`` (windows grouping the
+    intervals of the ``hotspots`` BED, at least ``min_mappable`` mappable)."""
 
     reference: str
     mappable_bed: str
@@ -32,6 +34,9 @@ class TrackDatasetConfig:
     eval_chroms: CommaList = ()  # type: ignore[assignment]
     eval_fraction: Optional[float] = Field(default=None, gt=0.0, lt=1.0)
     split_block: Optional[int] = Field(default=None, ge=1)
+    sampling: Literal["uniform", "hotspots", "blocks"] = "uniform"
+    hotspots: Optional[str] = None
+    min_mappable: float = Field(default=1.0, gt=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _consistent(self) -> "TrackDatasetConfig":
@@ -42,4 +47,6 @@ class TrackDatasetConfig:
             raise KeyedValueError("cutoff", f"must be a finite number, got {self.cutoff}")
         if self.eval_chroms and self.eval_fraction is not None:
             raise KeyedValueError("eval_fraction", "give eval_chroms or eval_fraction, not both")
+        if (self.sampling == "hotspots") != (self.hotspots is not None):
+            raise KeyedValueError("hotspots", "a hotspot BED is needed with sampling: hotspots, and only then")
         return self

@@ -46,6 +46,14 @@ def register(subparsers) -> None:
                        help="fraction of genome blocks held out for eval (default 0.1 unless --eval-chroms)")
     parser.add_argument("--split-block", type=int, default=None,
                         help="block size in bp for --eval-fraction (default 10 x length)")
+    parser.add_argument("--sampling", choices=("uniform", "hotspots", "blocks"), default=_default("sampling"),
+                        help="uniform: any --step-spaced window; blocks: non-overlapping --length tiles of the "
+                             "mappable intervals; hotspots: windows grouping the intervals of --hotspots "
+                             "(default %(default)s)")
+    parser.add_argument("--hotspots", help="BED of hotspot intervals (e.g. DHS hotspots) for --sampling hotspots")
+    parser.add_argument("--min-mappable", type=float, default=_default("min_mappable"),
+                        help="--sampling hotspots: least fraction of a window inside MAPPABLE_BED "
+                             "(default %(default)s)")
     parser.add_argument("--prefix", required=True, help="output prefix: writes {prefix}/ and {prefix}.bed")
     parser.add_argument("--workers", type=int, default=1,
                         help="local Beam workers (1 = in-process, 0 = all cores; default 1)")
@@ -58,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     config = TrackDatasetConfig(
         reference=args.reference, mappable_bed=args.mappable_bed, tracks=args.tracks, length=args.length,
         width=args.width, cutoff=args.cutoff, size=args.size, batches=args.batches, seed=args.seed, step=args.step,
-        eval_chroms=args.eval_chroms, eval_fraction=args.eval_fraction, split_block=args.split_block)
+        eval_chroms=args.eval_chroms, eval_fraction=args.eval_fraction, split_block=args.split_block,
+        sampling=args.sampling, hotspots=args.hotspots, min_mappable=args.min_mappable)
     from components.bigwig_track_gen import dataset  # imports Beam: only after the settings are valid
     from components.direct_runner import direct_pipeline
     from components.outputs import atomic_outputs
