@@ -270,7 +270,7 @@ class AssayResult:
 
 def run_assay(pairs: Sequence[SitePair], reference: genome.ReferenceGenome, score: ScoreFn, *, length: int,
               step: int, shuffles: int, seed: int, orientations: Sequence[str] = ("forward",),
-              frequencies: Optional[np.ndarray] = None, batch: int = 32,
+              frequencies: Optional[np.ndarray] = None, batch: int = 8,
               progress: Optional[Callable[[int, int], None]] = None) -> AssayResult:
     """Build every window of every pair and score them ``batch`` at a time (see the module docstring).
 

@@ -40,7 +40,7 @@ def register(subparsers) -> None:
                              "(default %(default)s)")
     parser.add_argument("--track", type=int, required=True, help="track of --head to read")
     parser.add_argument("--rc", action="store_true", help="average forward and reverse-complement predictions")
-    parser.add_argument("--batch", type=int, default=32, help="windows per model call (default %(default)s)")
+    parser.add_argument("--batch", type=int, default=8, help="windows per model call (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="background seed (default %(default)s)")
     parser.add_argument("--no-plot", action="store_true", help="skip PREFIX.png")
     parser.add_argument("--output", required=True, help="output prefix: PREFIX.tsv, PREFIX.npz, PREFIX.png")
