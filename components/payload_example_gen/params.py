@@ -42,6 +42,17 @@ Folds = List[Tuple[str, int]]
 # ``{SPAN}`` / ``{SPAN:N}`` (zero-padded to N digits) in input paths, TFX span syntax.
 SPAN_TOKEN = re.compile(r"{SPAN(?::(\d+))?}")
 
+KFOLD_PREFIX = "fold"
+
+
+def kfold_folds(k: int) -> Folds:
+    """``K`` equal folds ``fold0..fold{K-1}``: the payload split hash then gives every payload one
+    fold that depends only on the seed and its name (adding payloads moves none)."""
+    if k < 2:
+        raise InputError(f"--kfolds must be >= 2, got {k}")
+    return [(f"{KFOLD_PREFIX}{i}", 1) for i in range(k)]
+
+
 def normalize_folds(folds: Union[None, Mapping[str, float], Sequence[str], Sequence[Tuple[str, float]]]) -> Folds:
     """Turn ``{"train": 8, "eval": 2}``, ``["train=8", "eval=2"]`` or pairs into ``[(name, weight)]``.
 

@@ -32,6 +32,9 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=params.DEFAULT_SEED, help="seeds split assignment (default %(default)s)")
     parser.add_argument("--folds", nargs="+", default=[f"{name}={weight}" for name, weight in params.DEFAULT_FOLDS], metavar="NAME=WEIGHT",
                         help="split ratios, e.g. train=8 eval=2 (default) or train=1")
+    parser.add_argument("--kfolds", type=int, metavar="K",
+                        help="k-fold cross-validation: K equal folds fold0..fold{K-1} instead of --folds "
+                             "(payload split mode; train with train --kfold I --num-kfolds K)")
     parser.add_argument("--split-mode", choices=params.SPLIT_MODES, default=params.DEFAULT_SPLIT_MODE,
                         help="payload: hold out whole payloads (default); offsets: every payload in every split, "
                              "eval on fixed offsets (original protocol, leaky)")
@@ -58,6 +61,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.workers < 0:
         raise InputError(f"--workers: must be >= 0 (0 = all cores), got {args.workers}")
+    folds = args.folds
+    if args.kfolds is not None:
+        if folds != [f"{name}={weight}" for name, weight in params.DEFAULT_FOLDS]:
+            raise InputError("give --folds or --kfolds, not both")
+        if args.split_mode != "payload":
+            raise InputError("--kfolds holds out whole payloads: it needs --split-mode payload")
+        folds = [f"{name}={weight}" for name, weight in params.kfold_folds(args.kfolds)]
 
     plan = constructs.plan_dataset(
         activity_tables=[args.activity],
@@ -68,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         construct_length=args.length,
         window_length=args.window,
         seed=args.seed,
-        folds=args.folds,
+        folds=folds,
         split_mode=args.split_mode,
         records_per_shard=args.records_per_shard,
     )

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import List, Optional, Tuple
 
 from trainer.settings import LR_SCHEDULES, POOLINGS, ModelConfig, TrainingConfig
 
@@ -44,19 +45,51 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-rc", action="store_true", help="no reverse-complement augmentation")
     parser.add_argument("--eval-offsets", type=int, default=training.eval_offsets,
                         help="fixed evaluation windows per payload (default %(default)s)")
+    parser.add_argument("--kfold", type=int, metavar="I",
+                        help="with --num-kfolds K (a make-dataset --kfolds K dataset): train on every fold but "
+                             "fold I, validate on fold I")
+    parser.add_argument("--num-kfolds", type=int, metavar="K", help="number of folds of the dataset (see --kfold)")
     parser.set_defaults(func=run)
+
+
+def fold_patterns(dataset: str, kfold: Optional[int], num_kfolds: Optional[int]) -> Tuple[List[str], List[str]]:
+    """``(train, eval)`` shard patterns: ``Split-train``/``Split-eval``, or with ``kfold``/``num_kfolds``
+    every ``Split-fold<j>`` (``j != kfold``) / ``Split-fold<kfold>``. Raises :class:`InputError` when the
+    dataset does not have exactly those splits."""
+    import glob
+
+    from components.errors import InputError
+    from components.payload_example_gen.params import KFOLD_PREFIX
+    from components.records import shard_pattern, split_dir
+
+    if (kfold is None) != (num_kfolds is None):
+        raise InputError("--kfold and --num-kfolds go together")
+    if kfold is None:
+        names = {"train": ["train"], "eval": ["eval"]}
+    else:
+        if num_kfolds < 2 or not 0 <= kfold < num_kfolds:
+            raise InputError(f"--kfold {kfold} --num-kfolds {num_kfolds}: need K >= 2 and 0 <= I < K")
+        present = sorted(os.path.basename(path) for path in glob.glob(split_dir(dataset, f"{KFOLD_PREFIX}*")))
+        expected = sorted(os.path.basename(split_dir(dataset, f"{KFOLD_PREFIX}{j}")) for j in range(num_kfolds))
+        if present != expected:
+            raise InputError(f"{dataset}: has {len(present)} fold split(s) ({', '.join(present) or 'none'}), not the "
+                             f"{num_kfolds} of --num-kfolds; make it with make-dataset --kfolds {num_kfolds}")
+        names = {"train": [f"{KFOLD_PREFIX}{j}" for j in range(num_kfolds) if j != kfold],
+                 "eval": [f"{KFOLD_PREFIX}{kfold}"]}
+    for split in names["train"] + names["eval"]:
+        if not os.path.isdir(split_dir(dataset, split)):
+            raise InputError(f"{dataset}: no {os.path.basename(split_dir(dataset, split))}/ directory; "
+                             "pass the make-dataset examples directory")
+    return ([shard_pattern(dataset, split) for split in names["train"]],
+            [shard_pattern(dataset, split) for split in names["eval"]])
 
 
 def run(args: argparse.Namespace) -> int:
     from components.errors import InputError
-    from components.records import split_dir
     from pipeline.commands.make_dataset import default_examples_dir
 
     dataset = default_examples_dir(args.dataset) if args.dataset.endswith(".tsv") else args.dataset
-    for split in ("train", "eval"):
-        if not os.path.isdir(split_dir(dataset, split)):
-            raise InputError(f"{dataset}: no {os.path.basename(split_dir(dataset, split))}/ directory; "
-                             "pass the make-dataset examples directory")
+    train_files, eval_files = fold_patterns(dataset, args.kfold, args.num_kfolds)
     if not args.baseline:
         raise InputError("--baseline is required: a checkpoint directory, tensorhub[:dir], or 'random' "
                          "(or set $ENFORMERBASELINE)")
@@ -70,7 +103,6 @@ def run(args: argparse.Namespace) -> int:
         eval_offsets=args.eval_offsets,
     )
     from components.outputs import atomic_outputs
-    from components.records import shard_pattern
     from trainer.checkpoints import SERVING_SUBDIR
     from trainer.run import train_payload_model  # TensorFlow: only after the settings are valid
 
@@ -78,8 +110,8 @@ def run(args: argparse.Namespace) -> int:
     # MODEL/ is a resumable work directory, not published at once: the group only checks that it can be
     # written and removes it again if this run created it and failed before writing anything.
     with atomic_outputs() as outputs:
-        results = train_payload_model(model_config, training, [shard_pattern(dataset, "train")],
-                                      [shard_pattern(dataset, "eval")], work_dir=outputs.directory(args.model),
+        results = train_payload_model(model_config, training, train_files, eval_files,
+                                      work_dir=outputs.directory(args.model),
                                       serving_dir=serving_dir)
     print("epoch\ttrain_loss\tvalid_loss\tvalid_pearson_r")
     for result in results:
