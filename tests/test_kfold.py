@@ -94,3 +94,40 @@ def test_kfold_errors(kfold_dataset, capsys):
     assert _run(["train", str(kfold_dataset["root"] / "m"), kfold_dataset["examples"], "--kfold", "0",
                  "--num-kfolds", "5", "--baseline", "random"]) == 2
     assert "not the 5 of --num-kfolds" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cross_validate_predicts_every_payload_once_out_of_fold(kfold_dataset, capsys):
+    import csv
+    import json
+
+    import numpy as np
+
+    from components.correlation import pearson_r
+    from trainer.predict import payloads
+    from trainer.predict.predictor import load_predictor, predict_codes
+
+    outdir = kfold_dataset["root"] / "cv"
+    argv = ["cross-validate", str(outdir), kfold_dataset["table"], "--num-kfolds", "3", "--baseline", "random",
+            "--preset", "tiny", "--pooling", "mean", "--length", str(WINDOW), "--epochs", "1", "--steps", "2",
+            "--batch", "2", "--eval-offsets", "1", "--learning-rate", "0.001"]
+    assert _run(argv) == 0
+    assert "out of fold (14 payloads" in capsys.readouterr().out
+    with open(outdir / "cv" / "predictions.tsv") as handle:
+        table = list(csv.DictReader(handle, delimiter="\t"))
+    folds = _folds(kfold_dataset["table"])
+    assert sorted(row["name"] for row in table) == sorted(folds)  # every payload exactly once
+    assert all(row["group"] == folds[row["name"]] for row in table)  # predicted by its own fold's model
+    summary = json.load(open(outdir / "cv" / "summary.json"))
+    assert summary["n"] == 14 and [f["n"] for f in summary["folds"]] == [
+        sum(1 for fold in folds.values() if fold == f"fold{i}") for i in range(3)]
+    measured = np.array([float(row["activity"]) for row in table])
+    predicted = np.array([float(row["predicted"]) for row in table])
+    assert summary["pearson_r"] == pytest.approx(pearson_r(predicted, measured), abs=1e-4)
+    # one out-of-fold value recomputed with the fold model it came from, on the centred window
+    row = next(r for r in payloads.read_dataset_table(kfold_dataset["table"]) if r.fold == "fold1")
+    model = outdir / "fold1" / "model" / "Format-Serving"
+    predictor = load_predictor(str(model), {"activity": None}, WINDOW)
+    start = (row.codes.size - WINDOW) // 2
+    value = predict_codes(predictor, row.codes[None, start:start + WINDOW])["activity"][0]
+    assert float(next(r["predicted"] for r in table if r["name"] == row.name)) == pytest.approx(value, rel=1e-4)

@@ -19,6 +19,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("model", help="output directory (rerun to resume an interrupted run)")
     parser.add_argument("dataset", help="make-dataset examples directory (with Split-train/ and Split-eval/), "
                         "or the dataset TSV whose <name>.examples directory sits beside it")
+    add_training_arguments(parser)
+    parser.add_argument("--kfold", type=int, metavar="I",
+                        help="with --num-kfolds K (a make-dataset --kfolds K dataset): train on every fold but "
+                             "fold I, validate on fold I")
+    parser.add_argument("--num-kfolds", type=int, metavar="K", help="number of folds of the dataset (see --kfold)")
+    parser.set_defaults(func=run)
+
+
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """Model and training flags shared by ``train`` and ``cross-validate``."""
     # Defaults are the pipeline config's (trainer.settings), so `train` and `run` agree.
     model, training = ModelConfig(), TrainingConfig()
     parser.add_argument("--key-size", type=int, default=model.key_size, help="attention key size (default %(default)s)")
@@ -45,11 +55,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-rc", action="store_true", help="no reverse-complement augmentation")
     parser.add_argument("--eval-offsets", type=int, default=training.eval_offsets,
                         help="fixed evaluation windows per payload (default %(default)s)")
-    parser.add_argument("--kfold", type=int, metavar="I",
-                        help="with --num-kfolds K (a make-dataset --kfolds K dataset): train on every fold but "
-                             "fold I, validate on fold I")
-    parser.add_argument("--num-kfolds", type=int, metavar="K", help="number of folds of the dataset (see --kfold)")
-    parser.set_defaults(func=run)
+
+
+def training_configs(args: argparse.Namespace) -> Tuple[ModelConfig, TrainingConfig]:
+    """The parsed :func:`add_training_arguments` flags as the pipeline's model and training settings."""
+    from components.errors import InputError
+
+    if not args.baseline:
+        raise InputError("--baseline is required: a checkpoint directory, tensorhub[:dir], or 'random' "
+                         "(or set $ENFORMERBASELINE)")
+    model_config = ModelConfig(
+        preset=args.preset, baseline=args.baseline, pooling=args.pooling, key_size=args.key_size,
+        value_size=args.value_size, num_heads=args.num_heads, window_length=args.length, ensemble=args.ensemble,
+    )
+    training = TrainingConfig(
+        mode="finetune", learning_rate=args.learning_rate, lr_schedule=args.lr_schedule, epochs=args.epochs,
+        steps=args.steps, batch=args.batch, seed=args.seed, reverse_complement=not args.no_rc,
+        eval_offsets=args.eval_offsets,
+    )
+    return model_config, training
 
 
 def fold_patterns(dataset: str, kfold: Optional[int], num_kfolds: Optional[int]) -> Tuple[List[str], List[str]]:
@@ -85,23 +109,11 @@ def fold_patterns(dataset: str, kfold: Optional[int], num_kfolds: Optional[int])
 
 
 def run(args: argparse.Namespace) -> int:
-    from components.errors import InputError
     from pipeline.commands.make_dataset import default_examples_dir
 
     dataset = default_examples_dir(args.dataset) if args.dataset.endswith(".tsv") else args.dataset
     train_files, eval_files = fold_patterns(dataset, args.kfold, args.num_kfolds)
-    if not args.baseline:
-        raise InputError("--baseline is required: a checkpoint directory, tensorhub[:dir], or 'random' "
-                         "(or set $ENFORMERBASELINE)")
-    model_config = ModelConfig(
-        preset=args.preset, baseline=args.baseline, pooling=args.pooling, key_size=args.key_size,
-        value_size=args.value_size, num_heads=args.num_heads, window_length=args.length, ensemble=args.ensemble,
-    )
-    training = TrainingConfig(
-        mode="finetune", learning_rate=args.learning_rate, lr_schedule=args.lr_schedule, epochs=args.epochs,
-        steps=args.steps, batch=args.batch, seed=args.seed, reverse_complement=not args.no_rc,
-        eval_offsets=args.eval_offsets,
-    )
+    model_config, training = training_configs(args)
     from components.outputs import atomic_outputs
     from trainer.checkpoints import SERVING_SUBDIR
     from trainer.run import train_payload_model  # TensorFlow: only after the settings are valid
