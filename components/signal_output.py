@@ -8,7 +8,8 @@ Conventions (0-based half-open, like BED):
   - ``tiles`` (what ``predict-regions`` writes; :func:`tile_region`): region ``r`` is covered
     by ``n = ceil((end - start) / length)`` windows of ``length`` bp, laid end to end and
     centred on the region; row ``r`` holds the bins of those windows that overlap the region
-    (so every region is predicted at its own span), NaN-padded to the widest row.
+    (so every region is predicted at its own span), NaN-padded to the widest row; the first and
+    last bin are cut at the region's edges when written, so no interval leaves its region.
   - ``centred`` (an array without sidecar, e.g. the original project's): row ``r`` covers the
     window of ``bins * step`` bp *centred* on BED region ``r`` by :func:`resize_interval` (the
     original ``pad_or_crop``: ``pad = span - (end - start)``, ``start -= pad // 2``, the odd
@@ -95,18 +96,20 @@ def tile_region(start: int, end: int, length: int, step: int, fragments: Optiona
 
 
 def row_layout(records: Sequence[Tuple[int, int]], info: Mapping[str, object], n_bins: int, step: int
-               ) -> Tuple[List[int], List[int]]:
-    """``(row starts, bins per row)`` of an array over ``records`` (``(start, end)`` pairs).
+               ) -> Tuple[List[int], Optional[List[Tuple[int, int]]]]:
+    """``(row starts, row limits)`` of an array over ``records`` (``(start, end)`` pairs).
 
-    ``info`` is the array's sidecar: ``layout == "tiles"`` (with ``length`` and ``fragments``)
-    is the ``predict-regions`` layout; anything else the centred layout of ``n_bins`` bins.
+    ``info`` is the array's sidecar: ``layout == "tiles"`` (with ``length`` and
+    ``fixed_fragments``) is the ``predict-regions`` layout, whose rows are limited to their
+    regions (limits = ``records``; not with fixed fragments, which cover ``fragments * length``
+    bp as the original did); anything else the centred layout of ``n_bins`` bins (no limits).
     """
     if info.get("layout") == "tiles":
         length = int(info["length"])
         fixed = info.get("fixed_fragments")
         tiles = [tile_region(start, end, length, step, int(fixed) if fixed else None) for start, end in records]
-        return [t.row_start for t in tiles], [min(t.bins, n_bins) for t in tiles]
-    return [resize_interval(start, end, n_bins * step)[0] for start, end in records], [n_bins] * len(records)
+        return [t.row_start for t in tiles], None if fixed else [(start, end) for start, end in records]
+    return [resize_interval(start, end, n_bins * step)[0] for start, end in records], None
 
 
 def read_chrom_sizes(path: str) -> Dict[str, int]:
@@ -191,7 +194,8 @@ def write_signal(chroms: Sequence[Optional[str]], window_starts: Sequence[int], 
                  tracks: Mapping[TrackLabel, int], prefix: str, step: int,
                  chrom_sizes: Optional[Mapping[str, int]] = None, bedgraph: bool = True,
                  bigwig: bool = False, outputs: Optional[OutputFiles] = None,
-                 descriptions: Optional[Mapping[TrackLabel, str]] = None) -> List[str]:
+                 descriptions: Optional[Mapping[TrackLabel, str]] = None,
+                 row_limits: Optional[Sequence[Tuple[int, int]]] = None) -> List[str]:
     """Write one bedGraph and/or bigWig per track.
 
     Args:
@@ -205,6 +209,8 @@ def write_signal(chroms: Sequence[Optional[str]], window_starts: Sequence[int], 
         ``bigwig``); without them an interval starting before 0 raises :class:`InputError`.
       outputs: publish the files with this group (default: all files of this call or none).
       descriptions: ``{label: text}`` for the bedGraph ``track`` lines (default: the label).
+      row_limits: ``[regions]`` ``(start, end)`` each row's intervals are clipped to (the BED
+        region itself in the ``tiles`` layout, so no interval leaves its region).
     Returns:
       Paths written.
     """
@@ -228,6 +234,7 @@ def write_signal(chroms: Sequence[Optional[str]], window_starts: Sequence[int], 
     order = sorted(rows_by_chrom)  # byte order = LC_COLLATE=C sort -k1,1
     header = sorted((chrom_sizes or {}).items())
     starts_all = np.asarray(window_starts, dtype=np.int64)
+    limits = np.asarray(row_limits, dtype=np.int64).reshape(-1, 2) if row_limits is not None else None
     offsets = np.arange(array.shape[1], dtype=np.int64) * step
     stem = os.path.basename(prefix)
     written: List[str] = []
@@ -245,6 +252,10 @@ def write_signal(chroms: Sequence[Optional[str]], window_starts: Sequence[int], 
                     starts = (starts_all[rows][:, None] + offsets[None, :]).ravel()
                     values = np.asarray(array[rows, :, column], dtype=np.float64).ravel()
                     ends = starts + step
+                    if limits is not None:
+                        low = np.repeat(limits[rows, 0], array.shape[1])
+                        high = np.repeat(limits[rows, 1], array.shape[1])
+                        starts, ends = np.clip(starts, low, high), np.clip(ends, low, high)
                     if chrom_sizes:
                         starts, ends = np.clip(starts, 0, chrom_sizes[chrom]), np.clip(ends, 0, chrom_sizes[chrom])
                     starts, ends, means = average_overlaps(starts, ends, values)

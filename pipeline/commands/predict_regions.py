@@ -131,7 +131,8 @@ def run(args: argparse.Namespace) -> int:
                 signal_output.track_columns(None, stored, len(stored)), info)
             files = signal_output.write_signal(chroms, [t.row_start for t in result.tiles], array, named,
                                                prefix, result.step, reference.chrom_sizes, bedgraph=True,
-                                               bigwig=True, outputs=outputs, descriptions=texts)
+                                               bigwig=True, outputs=outputs, descriptions=texts,
+                                               row_limits=None if args.fragments else [(r.start, r.end) for r in records])
             del array  # the memory map must be closed before the rename
     for label, reason in result.failed:
         print(f"warning: region {label} not predicted (left NaN): {reason}", file=sys.stderr)

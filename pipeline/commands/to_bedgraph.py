@@ -68,9 +68,9 @@ def run(args: argparse.Namespace) -> int:
         chrom_sizes = genome.read_chrom_sizes_from_fai(args.reference)
     elif args.chrom_sizes:
         chrom_sizes = signal_output.read_chrom_sizes(args.chrom_sizes)
-    starts, _ = signal_output.row_layout([(r.start, r.end) for r in records], info, array.shape[1], step)
+    starts, limits = signal_output.row_layout([(r.start, r.end) for r in records], info, array.shape[1], step)
     chroms = [r.chrom for r in records]
-    if chrom_sizes is None:
+    if chrom_sizes is None and limits is None:  # rows limited to their BED regions start at >= 0
         # Only bins holding a value are written: a row's first finite bin is where it must fit.
         finite = np.isfinite(np.asarray(array[:, :, list(columns.values())])).any(axis=2)  # [regions, bins]
         first = [int(s) + int(np.argmax(row)) * step for s, row in zip(starts, finite)]
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     labels, descriptions = signal_output.labelled_columns(columns, info)
     files = signal_output.write_signal(chroms, starts, array, labels, args.prefix, step,
                                        chrom_sizes, bedgraph=not (args.no_bedgraph and args.bigwig),
-                                       bigwig=args.bigwig, descriptions=descriptions)
+                                       bigwig=args.bigwig, descriptions=descriptions, row_limits=limits)
     print(f"{len(records)} regions x {len(columns)} track(s) ({array.shape[1]} bins of {step} bp) -> "
           + ", ".join(files))
     return 0
