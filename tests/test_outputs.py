@@ -42,7 +42,7 @@ def tiny(tmp_path_factory):
     model exported from a random baseline (with weights), an Enformer checkpoint, a dataset table."""
     import tensorflow as tf
 
-    from trainer.checkpoints import save_weights
+    from trainer.checkpoints import original_checkpoint, save_weights
     from trainer.enformer import build_enformer
     from trainer.export import export_saved_model
     from trainer.heads import PayloadModel, TrackModel
@@ -63,6 +63,8 @@ def tiny(tmp_path_factory):
     save_weights(payload, payload_export)
     trunk = os.path.join(root, "enformer")
     tf.train.Checkpoint(module=enformer).save(os.path.join(trunk, "ckpt"))
+    track_ckpt = os.path.join(root, "track_head")
+    original_checkpoint(track).save(os.path.join(track_ckpt, "ckpt"))
     table = os.path.join(root, "dataset.tsv")
     with open(table, "w") as out:
         out.write("index\tname\tgroup\tfold\tactivity\tannotation\tsequence\n")
@@ -70,7 +72,7 @@ def tiny(tmp_path_factory):
             sequence = genome.decode_codes(rng.integers(0, 4, CONSTRUCT))
             out.write(f"{i}\tP{i}\tg\teval\t{0.5 + i:.3f}\tDHS1:300-400;DHS2:700-800\t{sequence}\n")
     return dict(root=str(root), reference=reference, enformer=enformer, track=track, track_export=track_export,
-                payload_export=payload_export, trunk=trunk, table=table)
+                payload_export=payload_export, trunk=trunk, track_ckpt=track_ckpt, table=table)
 
 
 # ------------------------------------------------------------------------------ tiling by hand
@@ -153,6 +155,29 @@ def test_predict_regions_predicts_each_region_at_its_own_span(tiny, capsys):
     assert _bedgraph(f"{again}.CNhs14109.bedgraph")[1] == rows
     header, _ = _bedgraph(f"{again}.CNhs14109.bedgraph")
     assert header.startswith('track type=bedGraph name="again.CNhs14109"')
+
+
+def test_track_table_names_a_head_checkpoint(tiny, capsys):
+    """An original-format head checkpoint records no identifiers: --track-table supplies them."""
+    workdir = os.path.join(tiny["root"], "named")
+    os.makedirs(workdir)
+    bed = os.path.join(workdir, "r.bed")
+    with open(bed, "w") as out:
+        out.write("chrA\t2000\t2300\tr\n")
+    table = os.path.join(workdir, "tracks.tsv")
+    rows = [f"{i}\tCAGE-{i}\tdata/{i}.bw\t384\t1\tsum\tmESC CAGE {i}\n" for i in range(3)]
+    with open(table, "w") as out:
+        out.write("index\tidentifier\tfile\tclip\tscale\tsum_stat\tdescription\n" + "".join(rows))
+    argv = ["predict-regions", tiny["trunk"], bed, "--head", tiny["track_ckpt"], "--reference", tiny["reference"],
+            "--length", str(L), "--strides", "1", "--output", os.path.join(workdir, "r.npy")]
+    assert _run(argv + ["--track-table", table]) == 0
+    header, _ = _bedgraph(os.path.join(workdir, "r.CAGE-2.bedgraph"))
+    assert header.startswith('track type=bedGraph name="r.CAGE-2" description="mESC CAGE 2 predicted by ')
+    assert os.path.exists(os.path.join(workdir, "r.CAGE-0.bw"))
+    with open(table, "w") as out:  # a table for another head
+        out.write("index\tidentifier\tfile\tclip\tscale\tsum_stat\tdescription\n" + "".join(rows[:2]))
+    assert _run(argv[:-1] + [os.path.join(workdir, "other.npy"), "--track-table", table]) == 2
+    assert "the head predicts 3 tracks" in capsys.readouterr().err
 
 
 def test_to_bedgraph_refuses_without_sizes_and_clips_with_them(tiny, capsys):

@@ -44,6 +44,9 @@ def register(subparsers) -> None:
     parser.add_argument("--tracks", type=int, nargs="+",
                         help="track indices to keep (default: all; bedGraph/bigWig for at most "
                              f"{MAX_DEFAULT_TRACK_FILES} tracks unless listed)")
+    parser.add_argument("--track-table", metavar="TRACKS_TSV",
+                        help="tracks.tsv of a track head: file names and track lines use its identifier and "
+                             "description columns (default: the identifiers an exported track model records)")
     parser.add_argument("--batch", type=int, default=0,
                         help="forward windows per model call (default 0 = all windows of a region)")
     parser.add_argument("--prefix", help="bedGraph/bigWig prefix (default: --output without .npy)")
@@ -79,6 +82,25 @@ def read_regions(text: str):
     return [genome.BedRecord(region.chrom, region.start, region.end, text.strip(), 1)]
 
 
+def name_tracks_from_table(predictor, output_name: str, table) -> dict:
+    """With ``--track-table``: record its identifiers on ``predictor``; returns ``{track index: description}``."""
+    from components.bigwig import read_track_table
+    from components.errors import InputError
+    from trainer.predict.predictor import TRACKS
+
+    if not table:
+        return {}
+    if output_name != TRACKS:
+        raise InputError("--track-table names the tracks of a track head (--head PATH), not of "
+                         f"--head {output_name}")
+    specs = sorted(read_track_table(table), key=lambda spec: spec.index)
+    if [spec.index for spec in specs] != list(range(predictor.n_tracks[TRACKS])):
+        raise InputError(f"{table}: lists track indices {[spec.index for spec in specs][:8]}, but the head predicts "
+                         f"{predictor.n_tracks[TRACKS]} tracks (indices 0..{predictor.n_tracks[TRACKS] - 1})")
+    predictor.track_ids[TRACKS] = [spec.identifier for spec in specs]
+    return {spec.index: spec.description for spec in specs}
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -97,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
     with genome.ReferenceGenome(args.reference) as reference, atomic_outputs() as outputs:
         predictor = load_predictor(args.model, request, args.length, baseline=args.baseline, track_head=track_head,
                                    key_size=args.key_size, value_size=args.value_size, num_heads=args.num_heads)
+        table_descriptions = name_tracks_from_table(predictor, output_name, args.track_table)
         warning = random_head_warning(predictor, output_name)
         if warning:
             print(warning, file=sys.stderr)
@@ -107,8 +130,10 @@ def run(args: argparse.Namespace) -> int:
         columns = predictor.outputs[output_name]
         stored = list(columns) if columns is not None else list(range(result.shape[2]))
         labels = predictor.track_labels(output_name)
-        descriptions = [f"{label} predicted by {args.model} ({args.head} head, {args.strides} stride(s)"
-                        f"{', both strands' if args.rc else ''})" for label in labels]
+        columns_or_all = list(columns) if columns is not None else list(range(len(labels)))
+        descriptions = [f"{table_descriptions.get(column) or label} predicted by {args.model} ({args.head} head, "
+                        f"{args.strides} stride(s){', both strands' if args.rc else ''})"
+                        for column, label in zip(columns_or_all, labels)]
         info = {
             "model": args.model, "head": args.head, "output": output_name, "tracks": stored, "labels": labels,
             "descriptions": descriptions, "step": result.step, "length": predictor.input_length,
