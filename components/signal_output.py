@@ -15,7 +15,7 @@ Conventions (0-based half-open, like BED):
     original ``pad_or_crop``: ``pad = span - (end - start)``, ``start -= pad // 2``, the odd
     base goes to the right; a negative pad crops).
 
-  Bin ``j`` of a row is ``[s + j * step, (s + 1) * step)`` with ``s`` the row's start.
+  Bin ``j`` of a row is ``[s + j * step, s + (j + 1) * step)`` with ``s`` the row's start.
 * Overlapping bins (overlapping regions, or windows not on a common grid) are split at every
   bin edge and each piece gets the mean of the bins covering it; NaN bins are ignored; pieces
   covered by no finite bin are not written. Output intervals are therefore non-overlapping.

@@ -130,10 +130,9 @@ def run(args: argparse.Namespace) -> int:
         columns = predictor.outputs[output_name]
         stored = list(columns) if columns is not None else list(range(result.shape[2]))
         labels = predictor.track_labels(output_name)
-        columns_or_all = list(columns) if columns is not None else list(range(len(labels)))
-        descriptions = [f"{table_descriptions.get(column) or label} predicted by {args.model} ({args.head} head, "
+        descriptions = [f"{table_descriptions.get(track) or label} predicted by {args.model} ({args.head} head, "
                         f"{args.strides} stride(s){', both strands' if args.rc else ''})"
-                        for column, label in zip(columns_or_all, labels)]
+                        for track, label in zip(stored, labels)]
         info = {
             "model": args.model, "head": args.head, "output": output_name, "tracks": stored, "labels": labels,
             "descriptions": descriptions, "step": result.step, "length": predictor.input_length,
