@@ -88,6 +88,7 @@ class Region:
 
 
 _REGION_RE = re.compile(r"^(?P<chrom>[^:\s]+):(?P<start>[\d,]+)-(?P<end>[\d,]+)$")
+REGION_PATTERN = _REGION_RE  # public: tells a region argument from a file name
 
 
 def parse_region(text: str) -> Region:

@@ -9,6 +9,8 @@ Layout of an examples directory (a TFX ``Examples`` artifact URI or a CLI output
 
     Split-<name>/data_tfrecord-SSSSS-of-NNNNN.gz   gzipped TFRecords, one shard per file
     dataset_info.json                             track datasets: length, width, tracks, counts
+    dataset.tsv                                   payload datasets: the make-dataset table
+                                                  (what ``predict`` reads)
 
 Payload record (one per payload construct):
 
@@ -56,6 +58,8 @@ SHARD_PREFIX = "data_tfrecord"
 DATASET_INFO = "dataset_info.json"
 # Columns of the original project's ``make_dataset`` TSV table (written by ``make-dataset``).
 TABLE_COLUMNS = ("index", "name", "group", "fold", "activity", "annotation", "sequence")
+# The same table kept inside a payload Examples artifact (``predict`` accepts the artifact directory).
+DATASET_TABLE = "dataset.tsv"
 # Inside an exported SavedModel: facts about the model (input length, outputs, head configs), and
 # the weights as a tf.train.Checkpoint in the original project's format.
 MODEL_METADATA = os.path.join("assets.extra", "enformer_tfx.json")

@@ -21,7 +21,10 @@ Files written to ``OUTDIR`` (same seed and scale -> byte-identical files):
     columns ``MenDel.Name groups foldchange activity``, 2-4 replicate rows per payload, and a few
     rows with ``NA``. ``annotation.bed`` lists DHS-like sites in each payload in
     *payload* coordinates: column 1 is the payload's FASTA name (so the BED is valid against
-    ``payloads.fa``), column 4 the payload's table name, column 6 the site's strand.
+    ``payloads.fa``), column 4 the site label (as the original's locus BED names its DHSs):
+    ``DHS<k>`` for a site inside element ``k`` (1-8) of the LCR, ``ACT1`` for one elsewhere
+    (spacer, GC-rich insert, scrambled element, long-payload background); a label repeated
+    within a payload gets ``.2``, ``.3``, ... Column 6 is the site's strand.
 ``tracks.tsv``, ``tracks/*.bw``, ``mappable.bed``
     4 bigWig tracks covering the reference (pyBigWig, 16 bp resolution) in the seven-column
     Basenji format, with missing (NaN) stretches; ``mappable.bed`` = the reference minus
@@ -64,7 +67,7 @@ import json
 import logging
 import math
 import os
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -282,15 +285,34 @@ def design_variant(rng: np.random.Generator, group: str, wild_type: Sequence[Par
     return parts
 
 
-def build_payloads(rng: np.random.Generator, scale: float) -> List[Tuple[str, str, str, List[MotifSite]]]:
-    """``(table_name, group, sequence, motif_sites)`` for every payload (sites found in the sequence)."""
+# Element spans of a payload: (start, end, element index) in payload coordinates.
+ElementSpans = List[Tuple[int, int, int]]
+
+
+def element_spans(parts: Sequence[Part], offset: int = 0) -> ElementSpans:
+    """Where each LCR element of a design sits once its parts are concatenated (after ``offset`` bp)."""
+    spans, position = [], offset
+    for part in parts:
+        if part.element >= 0:
+            spans.append((position, position + len(part.codes), part.element))
+        position += len(part.codes)
+    return spans
+
+
+def build_payloads(rng: np.random.Generator, scale: float
+                   ) -> Tuple[List[Tuple[str, str, str, List[MotifSite]]], Dict[str, ElementSpans]]:
+    """``(table_name, group, sequence, motif_sites)`` for every payload (sites found in the sequence),
+    and the element spans of each payload by table name."""
     n_payloads = max(int(round(200 * scale)), 20)
     elements = build_elements(rng)
     wild_type = wild_type_parts(rng, elements)
     payloads = []
+    spans: Dict[str, ElementSpans] = {}
     for index in range(n_payloads):
         group = GROUPS[index % len(GROUPS)]
-        codes = np.concatenate([part.codes for part in design_variant(rng, group, wild_type, elements)])
+        parts = design_variant(rng, group, wild_type, elements)
+        codes = np.concatenate([part.codes for part in parts])
+        start = 0
         if index % 33 == 16:  # ~3 % long payloads (at least one at small scales): design centred in 30 kb
             background = random_codes(rng, LONG_PAYLOAD_LENGTH)
             start = (LONG_PAYLOAD_LENGTH - len(codes)) // 2
@@ -299,7 +321,8 @@ def build_payloads(rng: np.random.Generator, scale: float) -> List[Tuple[str, st
         sequence = decode_codes(codes)
         name = f"{group.split('~')[0]}~{index:03d}" if index % 3 == 0 else f"{group.replace('~', '')}-{index:03d}"
         payloads.append((name, group, sequence, find_motif_sites(sequence)))
-    return payloads
+        spans[name] = element_spans(parts, start)
+    return payloads, spans
 
 
 def write_activity_table(path: str, rng: np.random.Generator, payloads: Sequence[Tuple[str, str, str, List[MotifSite]]]) -> None:
@@ -318,15 +341,33 @@ def write_activity_table(path: str, rng: np.random.Generator, payloads: Sequence
                 handle.write(f"{name}\t{group}\t{foldchange:.4f}\t{value:.4f}\n")
 
 
-def write_annotation_bed(path: str, payloads: Sequence[Tuple[str, str, str, List[MotifSite]]]) -> None:
-    """DHS-like sites: ACT1 motif occurrences ± SITE_PADDING, in payload coordinates."""
+def site_label(site: MotifSite, spans: ElementSpans) -> str:
+    """``DHS<k>`` when the motif lies inside element ``k - 1`` of the design, else the motif name."""
+    for start, end, element in spans:
+        if start <= site.start and site.end <= end:
+            return f"DHS{element + 1}"
+    return site.motif
+
+
+def write_annotation_bed(path: str, payloads: Sequence[Tuple[str, str, str, List[MotifSite]]],
+                         spans: Optional[Dict[str, ElementSpans]] = None) -> None:
+    """DHS-like sites: ACT1 motif occurrences ± SITE_PADDING, in payload coordinates.
+
+    Column 4 is the site label (:func:`site_label`; the motif name without ``spans``), made
+    unique within the payload by ``.2``, ``.3``, ... suffixes.
+    """
     with open(path, "w", encoding="ascii") as handle:
         for name, _group, sequence, sites in payloads:
+            seen: Dict[str, int] = {}
             for site in sites:
                 if site.motif != "ACT1":
                     continue
+                label = site_label(site, (spans or {}).get(name, []))
+                seen[label] = seen.get(label, 0) + 1
+                if seen[label] > 1:
+                    label = f"{label}.{seen[label]}"
                 start, end = max(0, site.start - SITE_PADDING), min(len(sequence), site.end + SITE_PADDING)
-                handle.write(f"{fasta_key(name)}\t{start}\t{end}\t{name}\t0\t{'+' if site.strand == 1 else '-'}\n")
+                handle.write(f"{fasta_key(name)}\t{start}\t{end}\t{label}\t0\t{'+' if site.strand == 1 else '-'}\n")
 
 
 def _gaussian_kernel(sd_bp: float) -> np.ndarray:
@@ -400,10 +441,10 @@ def generate_demo_data(outdir: str, seed: int = 7, scale: float = 1.0) -> Dict[s
     write_mappable_bed(os.path.join(outdir, "mappable.bed"), contigs, context)
 
     LOG.info("demo-data: payloads and activity table")
-    payloads = build_payloads(rng, scale)
+    payloads, spans = build_payloads(rng, scale)
     write_fasta(os.path.join(outdir, "payloads.fa"), ((fasta_key(n), s) for n, _, s, _ in payloads), index=False)
     write_activity_table(os.path.join(outdir, "activity.tsv"), rng, payloads)
-    write_annotation_bed(os.path.join(outdir, "annotation.bed"), payloads)
+    write_annotation_bed(os.path.join(outdir, "annotation.bed"), payloads, spans)
 
     LOG.info("demo-data: bigWig tracks")
     chrom_sizes = [(chrom, len(sequence)) for chrom, sequence in contigs.items()]

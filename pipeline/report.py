@@ -80,7 +80,44 @@ def print_run_summary(config: PipelineConfig) -> int:
     print(f"pushed models: {pushed[-1] if pushed else 'none'}" + (f" ({len(pushed)} versions)" if len(pushed) > 1 else ""))
     if pushed and summary is not None and config.payloads:
         print(f"why it predicts what it does (ISM of 3 held-out payloads, motifs):\n  {attribute_command(config, summary)}")
+    if pushed and config.payloads:
+        print_prediction_commands(config)
     return 0
+
+
+def dataset_table_uri(config: PipelineConfig) -> Optional[str]:
+    """Newest payload Examples artifact that keeps the ``make-dataset`` table (``dataset.tsv``)."""
+    from components.records import DATASET_TABLE
+
+    for artifact in sorted(_store(config).get_artifacts_by_type("Examples"), key=lambda a: a.id, reverse=True):
+        if os.path.exists(os.path.join(artifact.uri, DATASET_TABLE)):
+            return artifact.uri
+    return None
+
+
+def prediction_commands(config: PipelineConfig, examples_uri: Optional[str]) -> List[str]:
+    """``enformer-tfx predict`` (on the examples artifact) and ``predict-regions`` (on the context locus)
+    commands for the pushed model; outputs go to ``predictions/`` beside the push destination."""
+    payloads = config.payloads
+    destination = config.push.destination
+    out = os.path.join(os.path.dirname(destination.rstrip("/")) or ".", "predictions")
+    commands = []
+    if examples_uri:
+        commands.append(" ".join(["enformer-tfx predict", destination, examples_uri, "--sample", "4",
+                                  "--output", os.path.join(out, "payloads.tsv")]))
+    commands.append(" ".join(["enformer-tfx predict-regions", destination, payloads.context, "--head", "finetune",
+                              "--reference", payloads.reference_fasta, "--output", os.path.join(out, "context.npy")]))
+    return commands
+
+
+def print_prediction_commands(config: PipelineConfig) -> None:
+    """Print the commands that predict with the pushed model (payload table, context locus)."""
+    examples_uri = dataset_table_uri(config)
+    print("predict with the pushed model (payload activity per window offset; activity along the context locus):")
+    for command in prediction_commands(config, examples_uri):
+        print(f"  {command}")
+    if examples_uri is None:
+        print("  (no examples artifact keeps the dataset table yet: run make-dataset for a table to pass to predict)")
 
 
 def attribute_command(config: PipelineConfig, summary: Dict[str, Any], count: int = 3) -> str:

@@ -499,3 +499,19 @@ def test_annotation_shift_of_an_odd_trim_by_hand():
     kept, dropped = constructs.shift_annotations(sites, place, 7)
     assert kept == [constructs.Annotation("in", 0, 7), constructs.Annotation("last", 6, 7)]
     assert dropped == [constructs.Annotation("left", -1, 2)]
+
+
+def test_examples_artifact_keeps_the_dataset_table(fixture_run):
+    """The artifact holds the make-dataset table as dataset.tsv, which `predict` takes via the directory."""
+    from trainer.predict.payloads import dataset_table_path, read_dataset_table
+
+    _, uri, by_name, _ = fixture_run
+    table = dataset_table_path(uri)
+    assert table == os.path.join(uri, records.DATASET_TABLE)
+    rows = {row.name: row for row in read_dataset_table(table)}
+    assert sorted(rows) == sorted(by_name)
+    for name, record in by_name.items():
+        np.testing.assert_array_equal(rows[name].codes, record["sequence"])
+        assert rows[name].activity == pytest.approx(record["activity"], abs=5e-4)
+        assert [site.name for site in rows[name].sites] == record["annotation_name"]
+        assert rows[name].fold in {"train", "eval"}

@@ -236,18 +236,23 @@ def test_predict_errors(models, table, workdir, capsys):
 def regions_bed(workdir):
     path = os.path.join(workdir, "regions.bed")
     with open(path, "w") as out:
-        out.write("chr1\t1000\t2000\tshort\n")       # resized to the common span
-        out.write("chr1\t5000\t7000\tlong\n")        # 2 fragments: span = 2 x 1280
+        out.write("chr1\t1000\t2000\tshort\n")       # 1 window [860, 2140), bins 1..8 -> row [988, 2012)
+        out.write("chr1\t5000\t7000\tlong\n")        # 2 windows [4720, 7280), bins 2..17 -> row [4976, 7024)
         out.write("chrX\t100\t900\tnowhere\n")       # unknown chromosome -> NaN
-        out.write("chr2\t3500\t3900\tedge\n")        # window runs off chr2 (4,000 bp) -> NaN
-        out.write("chr2\t1200\t2400\tsecond\n")
+        out.write("chr2\t3500\t3900\tedge\n")        # window [3060, 4340) runs off chr2 (4,000 bp): N-padded
+        out.write("chr2\t1200\t2400\tsecond\n")      # 1 window [1160, 2440), bins 0..9 -> row [1160, 2440)
     return path
+
+
+def _padded(ref, chrom, start, end):
+    size = ref.chrom_sizes[chrom]
+    codes = np.full(end - start, genome.N_CODE, dtype=np.uint8)
+    codes[max(start, 0) - start:min(end, size) - start] = ref.fetch_codes(chrom, max(start, 0), min(end, size))
+    return codes
 
 
 def test_predict_regions_matches_direct_calls(models, reference, regions_bed, workdir, capsys):
     import pyBigWig
-
-    from components.signal_output import resize_interval
 
     out = os.path.join(workdir, "regions.npy")
     prefix = os.path.join(workdir, "regions_tracks")
@@ -255,32 +260,36 @@ def test_predict_regions_matches_direct_calls(models, reference, regions_bed, wo
             "--length", str(L), "--strides", "3", "--tracks", "0", "5", "--prefix", prefix, "--output", out]
     assert _run(argv) == 0
     err = capsys.readouterr().err
-    assert "nowhere" in err and "edge" in err
+    assert "nowhere" in err and "edge" not in err
     array = np.load(out)
-    span = 2 * L
-    assert array.shape == (5, span // 128, 2)
-    assert np.isnan(array[2]).all() and np.isnan(array[3]).all()
+    assert array.shape == (5, 16, 2)  # the widest row: 16 bins of "long"
+    assert np.isnan(array[2]).all()
     with genome.ReferenceGenome(reference) as ref:
-        for row, (chrom, start, end) in ((0, ("chr1", 1000, 2000)), (1, ("chr1", 5000, 7000)), (4, ("chr2", 1200, 2400))):
-            w, _ = resize_interval(start, end, span)
+        # (row, chrom, first window start, windows, first bin, bins)
+        for row, chrom, w, n, first, bins in ((0, "chr1", 860, 1, 1, 8), (1, "chr1", 4720, 2, 2, 16),
+                                              (3, "chr2", 3060, 1, 3, 4), (4, "chr2", 1160, 1, 0, 10)):
             expected = []
-            for fragment in range(2):
-                windows = [ref.fetch_codes(chrom, w + fragment * L + s, w + fragment * L + s + L) for s in (-1, 0, 1)]
+            for k in range(n):
+                windows = [_padded(ref, chrom, w + k * L + s, w + k * L + s + L) for s in (-1, 0, 1)]
                 expected.append(_mouse(models["enformer"], windows)[:, :, [0, 5]].mean(axis=0))
-            np.testing.assert_allclose(array[row], np.concatenate(expected), rtol=1e-4, atol=1e-6)
-    # bedGraph + bigWig: the array values on the right coordinates.
-    w0, _ = resize_interval(1000, 2000, span)
-    bw = pyBigWig.open(prefix + ".5.bw")
+            np.testing.assert_allclose(array[row, :bins], np.concatenate(expected)[first:first + bins],
+                                       rtol=1e-4, atol=1e-6)
+            assert np.isnan(array[row, bins:]).all()
+    # bedGraph + bigWig (named by head and track): the array values on the right coordinates.
+    bw = pyBigWig.open(prefix + ".mouse-5.bw")
     assert bw.chroms() == {"chr1": 12_000, "chr2": 4_000}
-    values = np.array(bw.values("chr1", w0, w0 + span)).reshape(-1, 128)
-    np.testing.assert_allclose(values, np.repeat(array[0, :, 1:2], 128, axis=1), rtol=1e-5)
+    values = np.array(bw.values("chr1", 1116, 1884)).reshape(-1, 128)  # bins 1..6 of "short", inside the region
+    np.testing.assert_allclose(values, np.repeat(array[0, 1:7, 1:2], 128, axis=1), rtol=1e-5)
     bw.close()
-    lines = [line.split("\t") for line in open(prefix + ".0.bedgraph")]
+    with open(prefix + ".mouse-0.bedgraph") as handle:
+        assert handle.readline().startswith('track type=bedGraph name="regions_tracks.mouse-0"')
+        lines = [line.split("\t") for line in handle]
     keys = [(c, int(s)) for c, s, _, _ in lines]
     assert keys == sorted(keys) and all(int(a[2]) <= int(b[1]) for a, b in zip(lines, lines[1:]) if a[0] == b[0])
-    first = [l for l in lines if l[0] == "chr1" and int(l[1]) == w0][0]
-    assert float(first[3]) == pytest.approx(float(array[0, 0, 0]), rel=1e-5)
+    first = [l for l in lines if l[0] == "chr1" and int(l[1]) == 1000][0]  # bin [988, 1116) cut at the region
+    assert int(first[2]) == 1116 and float(first[3]) == pytest.approx(float(array[0, 0, 0]), rel=1e-5)
     assert {l[0] for l in lines} == {"chr1", "chr2"}
+    assert max(int(l[2]) for l in lines if l[0] == "chr2") == 3900  # "edge" ends at its region, inside chr2
 
 
 def test_stride_averaging_exact(models, reference, workdir):
@@ -310,14 +319,15 @@ def test_track_head_sources_agree(models, reference, regions_bed, workdir):
     assert _run(["predict-regions", models["trunk_ckpt"], *common, "--head", models["track_ckpt"], "--output", out_ckpt]) == 0
     assert _run(["predict-regions", "original", *common, "--head", models["track_export"], "--output", out_export]) == 0
     a, b = np.load(out_ckpt), np.load(out_export)
-    assert a.shape == (5, 20, 3)
+    assert a.shape == (5, 16, 3)
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
-    assert os.path.exists(out_ckpt[:-4] + ".2.bw") and os.path.exists(out_ckpt[:-4] + ".2.bedgraph")
-    # finetune: one activity per fragment.
+    assert os.path.exists(out_ckpt[:-4] + ".tracks-2.bw") and os.path.exists(out_ckpt[:-4] + ".tracks-2.bedgraph")
+    # finetune: one activity per window.
     out = os.path.join(workdir, "finetune.npy")
     assert _run(["predict-regions", models["serving"], regions_bed, "--head", "finetune", "--reference", reference,
                  "--strides", "2", "--output", out]) == 0
     assert np.load(out).shape == (5, 2, 1)
+    assert os.path.exists(out[:-4] + ".activity.bedgraph")
 
 
 def test_predict_regions_errors(models, reference, regions_bed, workdir, capsys):
@@ -352,7 +362,7 @@ def test_to_bedgraph_averages_overlaps(workdir, capsys):
         out.write("chr1\t1000\nchr2\t300\n")
     prefix = os.path.join(workdir, "ov")
     assert _run(["to-bedgraph", bed, path, "--tracks", "0", "--prefix", prefix, "--bigwig", "--chrom-sizes", sizes]) == 0
-    lines = [line.split() for line in open(prefix + ".0.bedgraph")]
+    lines = [line.split() for line in open(prefix + ".0.bedgraph")][1:]  # after the track line
     assert [(c, int(s), int(e), float(v)) for c, s, e, v in lines] == [
         ("chr1", 0, 64, 1.0), ("chr1", 64, 128, 3.0), ("chr1", 128, 192, 4.0), ("chr1", 192, 256, 5.0),
         ("chr1", 256, 320, 7.0), ("chr2", 64, 192, 9.0), ("chr2", 192, 300, 9.0)]  # clipped at chr2's end

@@ -33,6 +33,7 @@ from tfx.proto import example_gen_pb2, range_config_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
+from components import records
 from components.errors import InputError
 from components.payload_example_gen import constructs, params, transform
 
@@ -94,7 +95,7 @@ def plan_from_exec_properties(exec_properties: Dict[str, Any]) -> constructs.Dat
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
-    """Writes ``Examples`` with ``Split-<name>/data_tfrecord-*.gz`` of payload tf.Examples."""
+    """Writes ``Examples`` with ``Split-<name>/data_tfrecord-*.gz`` of payload tf.Examples and ``dataset.tsv``."""
 
     def Do(
         self,
@@ -107,7 +108,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         examples = artifact_utils.get_single_instance(output_dict[standard_component_specs.EXAMPLES_KEY])
 
         plan = plan_from_exec_properties(exec_properties)  # every input error is raised here
-        counts = transform.write_dataset(plan, examples.uri, self._make_beam_pipeline)
+        # The make-dataset table rides along, so `enformer-tfx predict` can take the artifact itself.
+        counts = transform.write_dataset(plan, examples.uri, self._make_beam_pipeline,
+                                         table_path=os.path.join(examples.uri, records.DATASET_TABLE))
 
         examples.split_names = artifact_utils.encode_split_names(list(plan.split_names))
         examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)

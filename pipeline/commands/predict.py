@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Optional
 
 MODEL_HELP = ("exported SavedModel / Pusher dir / Trainer model artifact (Format-Serving), checkpoint dir, "
               "'original' ($ENFORMERBASELINE), 'tensorhub[:handle-or-dir]', or 'random[:preset]' (tests)")
@@ -24,6 +25,16 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                                            "training checkpoints); default $ENFORMERBASELINE")
 
 
+def random_head_warning(predictor, output_name: str) -> Optional[str]:
+    """One-line warning when ``output_name`` is a species head of a randomly initialised baseline."""
+    from trainer.predict.predictor import SPECIES_HEADS
+
+    if output_name in SPECIES_HEADS and output_name in predictor.outputs and predictor.random_species_heads:
+        return (f"warning: the {output_name!r} head of {predictor.source} comes from a random baseline (never "
+                "trained): its values are meaningless")
+    return None
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "predict",
@@ -33,7 +44,8 @@ def register(subparsers) -> None:
                     "their sum -> 'peaksum') and summarise per payload with Pearson r / Spearman rho.",
     )
     parser.add_argument("model", help=MODEL_HELP)
-    parser.add_argument("dataset", help="dataset table TSV written by make-dataset")
+    parser.add_argument("dataset", help="dataset table TSV written by make-dataset, or a payload Examples "
+                                        "artifact directory of the pipeline (it keeps the table as dataset.tsv)")
     add_model_arguments(parser)
     parser.add_argument("--head", default="mouse", help="species head for peaks (default %(default)s)")
     parser.add_argument("--track", type=int, default=10,
@@ -64,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     sample = payloads.parse_sample(args.sample)
     if args.batch < 1:
         raise InputError(f"--batch must be >= 1, got {args.batch}")
-    rows = payloads.read_dataset_table(args.dataset)
+    rows = payloads.read_dataset_table(payloads.dataset_table_path(args.dataset))
     first = next(rows, None)  # validate the table before loading a large model
     if first is None:
         raise InputError(f"{args.dataset}: the table has no payloads")
@@ -78,6 +90,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"model {args.model} has neither a payload head nor a {args.head!r} head")
     for name in predictor.missing:
         print(f"warning: {predictor.source} has no {name!r} output: its columns are written as nan", file=sys.stderr)
+    warning = random_head_warning(predictor, args.head)
+    if warning:
+        print(warning + " (peak, peaksum)", file=sys.stderr)
 
     def all_rows():
         yield first

@@ -1,10 +1,11 @@
 """``enformer-tfx predict-regions``: the original ``src.models.predict_array``, plus bedGraph/bigWig.
 
-Regions of a BED file are resized to a common multiple of ``--length``, cut into fragments,
+Each region of a BED file is tiled with ``--length`` windows at its own span, each window
 predicted on ``--strides`` 1-bp shifts (and ``--rc``) and averaged; the array is written as
-``.npy`` (``[regions, bins, tracks]``, float32, NaN rows for regions that failed) with a
-``.npy.json`` sidecar, and each ``--tracks`` track as ``{prefix}.{track}.bedgraph`` and
-``{prefix}.{track}.bw``. Conventions: :mod:`trainer.predict.regions`, :mod:`components.signal_output`.
+``.npy`` (``[regions, bins, tracks]``, float32, NaN-padded rows, NaN rows for regions that
+failed) with a ``.npy.json`` sidecar, and each track as ``{prefix}.{identifier}.bedgraph`` and
+``{prefix}.{identifier}.bw``. Conventions: :mod:`trainer.predict.regions`,
+:mod:`components.signal_output`.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import argparse
 import os
 import sys
 
-from pipeline.commands.predict import MODEL_HELP, add_model_arguments
+from pipeline.commands.predict import MODEL_HELP, add_model_arguments, random_head_warning
 
 # Without --tracks every track goes into the .npy, but bedGraph/bigWig files are written only
 # for heads this small (the mouse head alone would mean 1,643 pairs of files).
@@ -23,23 +24,29 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "predict-regions",
         help="predict BED regions (stride/strand ensembling) -> .npy + bedGraph + bigWig per track",
-        description="Resize each BED region to a multiple of --length, predict its fragments averaged over "
-                    "--strides 1-bp shifts (and --rc), write the .npy array and bedGraph/bigWig tracks.",
+        description="Tile each BED region with --length windows (its own span; N past chromosome ends), "
+                    "predict each window averaged over --strides 1-bp shifts (and --rc), write the .npy array "
+                    "and one bedGraph/bigWig per track, named by track identifier.",
     )
     parser.add_argument("model", help=MODEL_HELP + "; with --head PATH (head checkpoint): the trunk")
-    parser.add_argument("regions", help="BED file of target regions (0-based, half-open)")
+    parser.add_argument("regions", help="BED file of target regions (0-based, half-open), or one region "
+                                        "chrom:start-end (1-based inclusive, samtools style)")
     parser.add_argument("--head", default="mouse",
                         help="'human', 'mouse', 'finetune' (payload head; one value per fragment) or PATH to a "
                              "track head (checkpoint or exported track model) (default %(default)s)")
     parser.add_argument("--reference", required=True, help="reference FASTA (indexed or indexable)")
-    parser.add_argument("--length", type=int, help="fragment/window bp (default: the model's fixed length, else 25600)")
-    parser.add_argument("--strides", type=int, default=10, help="1-bp shifts averaged per fragment (default %(default)s)")
+    parser.add_argument("--length", type=int, help="window bp (default: the model's fixed length, else 25600)")
+    parser.add_argument("--strides", type=int, default=10, help="1-bp shifts averaged per window (default %(default)s)")
     parser.add_argument("--fragments", type=int,
-                        help="fragments per region (default: ceil(longest region / --length))")
+                        help="windows for every region, all bins kept (the original predict_array layout; "
+                             "default: each region's own ceil(length of region / --length), bins over the region)")
     parser.add_argument("--rc", action="store_true", help="also average reverse-complement predictions")
     parser.add_argument("--tracks", type=int, nargs="+",
                         help="track indices to keep (default: all; bedGraph/bigWig for at most "
                              f"{MAX_DEFAULT_TRACK_FILES} tracks unless listed)")
+    parser.add_argument("--track-table", metavar="TRACKS_TSV",
+                        help="tracks.tsv of a track head: file names and track lines use its identifier and "
+                             "description columns (default: the identifiers an exported track model records)")
     parser.add_argument("--batch", type=int, default=0,
                         help="forward windows per model call (default 0 = all windows of a region)")
     parser.add_argument("--prefix", help="bedGraph/bigWig prefix (default: --output without .npy)")
@@ -65,6 +72,35 @@ def head_request(head: str, tracks):
                      "(checkpoint directory or exported track model)")
 
 
+def read_regions(text: str):
+    """BED records of ``text``: a BED file, or one ``chrom:start-end`` region (named by itself)."""
+    from components import genome
+
+    if os.path.exists(text) or not genome.REGION_PATTERN.match(text.strip()):
+        return list(genome.read_bed(text))
+    region = genome.parse_region(text)
+    return [genome.BedRecord(region.chrom, region.start, region.end, text.strip(), 1)]
+
+
+def name_tracks_from_table(predictor, output_name: str, table) -> dict:
+    """With ``--track-table``: record its identifiers on ``predictor``; returns ``{track index: description}``."""
+    from components.bigwig import read_track_table
+    from components.errors import InputError
+    from trainer.predict.predictor import TRACKS
+
+    if not table:
+        return {}
+    if output_name != TRACKS:
+        raise InputError("--track-table names the tracks of a track head (--head PATH), not of "
+                         f"--head {output_name}")
+    specs = sorted(read_track_table(table), key=lambda spec: spec.index)
+    if [spec.index for spec in specs] != list(range(predictor.n_tracks[TRACKS])):
+        raise InputError(f"{table}: lists track indices {[spec.index for spec in specs][:8]}, but the head predicts "
+                         f"{predictor.n_tracks[TRACKS]} tracks (indices 0..{predictor.n_tracks[TRACKS] - 1})")
+    predictor.track_ids[TRACKS] = [spec.identifier for spec in specs]
+    return {spec.index: spec.description for spec in specs}
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -72,31 +108,40 @@ def run(args: argparse.Namespace) -> int:
     from components.errors import InputError
     from components.outputs import atomic_outputs
     from trainer.predict import regions
-    from trainer.predict.predictor import ACTIVITY, load_predictor
+    from trainer.predict.predictor import load_predictor
 
     if args.tracks is not None and len(set(args.tracks)) != len(args.tracks):
         raise InputError(f"--tracks lists a track twice: {args.tracks}")
     request, output_name, track_head = head_request(args.head, args.tracks)
-    records = list(genome.read_bed(args.regions))
+    records = read_regions(args.regions)
     if not records:
         raise InputError(f"{args.regions}: no regions")
     with genome.ReferenceGenome(args.reference) as reference, atomic_outputs() as outputs:
         predictor = load_predictor(args.model, request, args.length, baseline=args.baseline, track_head=track_head,
                                    key_size=args.key_size, value_size=args.value_size, num_heads=args.num_heads)
+        table_descriptions = name_tracks_from_table(predictor, output_name, args.track_table)
+        warning = random_head_warning(predictor, output_name)
+        if warning:
+            print(warning, file=sys.stderr)
         array_path = outputs.reserve(args.output)  # every output is published together, or none
         result = regions.predict_regions(predictor, reference, records, array_path, output_name,
                                          strides=args.strides, reverse_complement=args.rc,
                                          fragments=args.fragments, batch=args.batch)
-        step = predictor.input_length if output_name == ACTIVITY else predictor.input_length // predictor.bins
         columns = predictor.outputs[output_name]
         stored = list(columns) if columns is not None else list(range(result.shape[2]))
-        signal_output.write_sidecar(args.output, {
-            "model": args.model, "head": args.head, "output": output_name, "tracks": stored, "step": step,
-            "span": result.span, "length": predictor.input_length, "fragments": result.fragments,
-            "strides": args.strides, "reverse_complement": args.rc, "regions": args.regions,
-            "convention": "row r covers the span centred on BED region r (pad_or_crop); "
-                          "bin j = [w + j*step, w + (j+1)*step)",
-        }, outputs)
+        labels = predictor.track_labels(output_name)
+        descriptions = [f"{table_descriptions.get(track) or label} predicted by {args.model} ({args.head} head, "
+                        f"{args.strides} stride(s){', both strands' if args.rc else ''})"
+                        for track, label in zip(stored, labels)]
+        info = {
+            "model": args.model, "head": args.head, "output": output_name, "tracks": stored, "labels": labels,
+            "descriptions": descriptions, "step": result.step, "length": predictor.input_length,
+            "layout": "tiles", "fixed_fragments": args.fragments, "strides": args.strides,
+            "reverse_complement": args.rc, "regions": args.regions,
+            "convention": "row r = the bins overlapping BED region r of ceil(len / length) windows centred on it "
+                          "(all bins of fixed_fragments windows when set), NaN-padded; see to-bedgraph",
+        }
+        signal_output.write_sidecar(args.output, info, outputs)
         if args.tracks is None and len(stored) > MAX_DEFAULT_TRACK_FILES:
             print(f"note: {len(stored)} tracks stored in {args.output}; pass --tracks to also write bedGraph/bigWig "
                   "files", file=sys.stderr)
@@ -104,17 +149,18 @@ def run(args: argparse.Namespace) -> int:
         else:
             prefix = args.prefix or (args.output[:-4] if args.output.endswith(".npy") else args.output)
             array = np.load(array_path, mmap_mode="r")
-            starts = [signal_output.resize_interval(r.start, r.end, result.span)[0] for r in records]
             failed = set(result.failed_rows)  # NaN rows; their chromosome may not even exist
             chroms = [None if i in failed else r.chrom for i, r in enumerate(records)]
-            files = signal_output.write_signal(chroms, starts, array,
-                                               signal_output.track_columns(None, stored, len(stored)),
-                                               prefix, step, reference.chrom_sizes, bedgraph=True, bigwig=True,
-                                               outputs=outputs)
+            named, texts = signal_output.labelled_columns(
+                signal_output.track_columns(None, stored, len(stored)), info)
+            files = signal_output.write_signal(chroms, [t.row_start for t in result.tiles], array, named,
+                                               prefix, result.step, reference.chrom_sizes, bedgraph=True,
+                                               bigwig=True, outputs=outputs, descriptions=texts,
+                                               row_limits=None if args.fragments else [(r.start, r.end) for r in records])
             del array  # the memory map must be closed before the rename
     for label, reason in result.failed:
         print(f"warning: region {label} not predicted (left NaN): {reason}", file=sys.stderr)
-    print(f"{result.n_ok}/{result.n_regions} regions predicted ({result.fragments} fragment(s) x {args.strides} "
-          f"stride(s){' x 2 strands' if args.rc else ''}) with {predictor.source} -> {args.output} "
-          f"{list(result.shape)}" + (f", {len(files)} track files" if files else ""))
+    print(f"{result.n_ok}/{result.n_regions} regions predicted ({result.windows} window(s) of {predictor.input_length} "
+          f"bp x {args.strides} stride(s){' x 2 strands' if args.rc else ''}) with {predictor.source} -> "
+          f"{args.output} {list(result.shape)}" + (f", {len(files)} track files" if files else ""))
     return 0

@@ -1,10 +1,13 @@
 """``enformer-tfx to-bedgraph``: the original ``src.data.array_to_bedgraph`` (+ ``--bigwig``).
 
 Row ``r`` of ``ARRAY.npy`` (``[regions, bins, tracks]``; ``[regions, bins]`` = one track) is
-placed on the window of ``bins * step`` bp centred on BED region ``r``; overlapping bins are
-averaged; output sorted and non-overlapping. The ``.npy.json`` sidecar written by
-``predict-regions`` supplies ``step`` and the track id of each column. Conventions:
-:mod:`components.signal_output`. No TensorFlow.
+placed on BED region ``r``: by the tiling recorded in the ``.npy.json`` sidecar written by
+``predict-regions`` (which also supplies ``step``, the track of each column and its
+identifier), else on the window of ``bins * step`` bp centred on the region (the original
+layout). Overlapping bins are averaged; output sorted and non-overlapping. Without chromosome
+sizes the command refuses arrays whose bins would start before position 0; with them every
+interval is clipped to ``[0, chromosome size)``. Conventions: :mod:`components.signal_output`.
+No TensorFlow.
 """
 from __future__ import annotations
 
@@ -16,7 +19,9 @@ def register(subparsers) -> None:
         "to-bedgraph",
         help="prediction array (.npy) + BED -> one bedGraph (or bigWig) per track",
         description="Write {prefix}.{track}.bedgraph (and {prefix}.{track}.bw with --bigwig) from a "
-                    "[regions, bins, tracks] array; overlapping regions are averaged per bin.",
+                    "[regions, bins, tracks] array; overlapping regions are averaged per bin; intervals are "
+                    "clipped to the chromosome sizes (--reference or --chrom-sizes; required unless every "
+                    "interval already starts at >= 0).",
     )
     parser.add_argument("regions", help="BED file the array was predicted on (same order)")
     parser.add_argument("array", help="prediction array .npy")
@@ -63,11 +68,18 @@ def run(args: argparse.Namespace) -> int:
         chrom_sizes = genome.read_chrom_sizes_from_fai(args.reference)
     elif args.chrom_sizes:
         chrom_sizes = signal_output.read_chrom_sizes(args.chrom_sizes)
-    span = array.shape[1] * step
-    starts = [signal_output.resize_interval(r.start, r.end, span)[0] for r in records]
-    files = signal_output.write_signal([r.chrom for r in records], starts, array, columns, args.prefix, step,
+    starts, limits = signal_output.row_layout([(r.start, r.end) for r in records], info, array.shape[1], step)
+    chroms = [r.chrom for r in records]
+    if chrom_sizes is None and limits is None:  # rows limited to their BED regions start at >= 0
+        # Only bins holding a value are written: a row's first finite bin is where it must fit.
+        finite = np.isfinite(np.asarray(array[:, :, list(columns.values())])).any(axis=2)  # [regions, bins]
+        first = [int(s) + int(np.argmax(row)) * step for s, row in zip(starts, finite)]
+        signal_output.check_fits([c if row.any() else None for c, row in zip(chroms, finite)], first,
+                                 [f"{args.regions}:{r.line}" for r in records])
+    labels, descriptions = signal_output.labelled_columns(columns, info)
+    files = signal_output.write_signal(chroms, starts, array, labels, args.prefix, step,
                                        chrom_sizes, bedgraph=not (args.no_bedgraph and args.bigwig),
-                                       bigwig=args.bigwig)
+                                       bigwig=args.bigwig, descriptions=descriptions, row_limits=limits)
     print(f"{len(records)} regions x {len(columns)} track(s) ({array.shape[1]} bins of {step} bp) -> "
           + ", ".join(files))
     return 0

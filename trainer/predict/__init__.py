@@ -5,8 +5,8 @@
   outputs) running a compiled, fixed-signature ``tf.function``.
 * :mod:`trainer.predict.payloads` -- the dataset table (``make-dataset``), seeded window
   offsets, per-site peaks and the per-payload summary.
-* :mod:`trainer.predict.regions` -- BED regions resized and split into fragments, stride/strand
-  ensembling, streaming into a ``.npy`` memmap.
+* :mod:`trainer.predict.regions` -- BED regions tiled with model windows at their own span
+  (N past chromosome ends), stride/strand ensembling, streaming into a ``.npy`` memmap.
 
 BedGraph/bigWig writing lives in :mod:`components.signal_output` (no TensorFlow needed).
 """

@@ -1,6 +1,7 @@
 """Payload predictions over the ``make-dataset`` table (``enformer-tfx predict``).
 
-Input table (TSV, header): ``index name group fold activity annotation sequence``;
+Input table (TSV, header): ``index name group fold activity annotation sequence``, written by
+``make-dataset`` and kept by PayloadExampleGen as ``dataset.tsv`` in its Examples artifact;
 ``annotation`` is ``site:start-end;site:start-end`` in construct coordinates (0-based
 half-open), ``sequence`` the whole construct (flanks lower case).
 
@@ -22,13 +23,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import zlib
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from components import genome
-from components.records import TABLE_COLUMNS
+from components.records import DATASET_TABLE, TABLE_COLUMNS
 from components.genome import format_list, open_text, tab_header
 from components.errors import InputError
 from components.correlation import pearson_r, spearman_rho
@@ -69,6 +71,18 @@ def parse_annotation(text: str, where: str) -> Tuple[Site, ...]:
             raise InputError(f"{where}: annotation {item!r}: expected 'site:start-end' with start < end")
         sites.append(Site(name, int(start), int(end)))
     return tuple(sites)
+
+
+def dataset_table_path(path: str) -> str:
+    """The ``make-dataset`` table ``path`` names: the TSV itself, or the ``dataset.tsv`` that
+    PayloadExampleGen keeps inside its Examples artifact directory."""
+    if not os.path.isdir(path):
+        return path
+    table = os.path.join(path, DATASET_TABLE)
+    if not os.path.exists(table):
+        raise InputError(f"{path}: a directory without {DATASET_TABLE}; pass the make-dataset table (TSV) or a "
+                         "payload Examples artifact written by PayloadExampleGen")
+    return table
 
 
 def read_dataset_table(path: str) -> Iterator[PayloadRow]:

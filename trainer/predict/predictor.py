@@ -60,16 +60,23 @@ class Predictor:
       n_tracks: ``{name: total tracks of that head}`` (``activity`` -> 1).
       missing: requested outputs this model does not have (only with ``strict=False``).
       source: human-readable description of what was loaded.
+      track_ids: ``{name: identifier of every track of that head}`` where the model records
+        them (a track model exported with its tracks.tsv identifiers).
+      random_species_heads: the species heads (``human``/``mouse``) come from a randomly
+        initialised baseline (export metadata ``baseline: random``, or ``random[:preset]``).
     """
 
     def __init__(self, fn: Callable[[tf.Tensor], Dict[str, tf.Tensor]], input_length: int,
                  outputs: Dict[str, Optional[List[int]]], n_tracks: Dict[str, int], source: str,
-                 missing: Sequence[str] = (), keep_alive: Any = None):
+                 missing: Sequence[str] = (), keep_alive: Any = None,
+                 track_ids: Optional[Mapping[str, Sequence[str]]] = None, random_species_heads: bool = False):
         self.input_length = int(input_length)
         self.outputs = outputs
         self.n_tracks = n_tracks
         self.source = source
         self.missing = tuple(missing)
+        self.track_ids = {name: list(ids) for name, ids in (track_ids or {}).items()}
+        self.random_species_heads = random_species_heads
         self._keep_alive = keep_alive  # loaded SavedModels own the variables the graph reads
         selected = {name: (None if cols is None else tf.constant(cols, tf.int32)) for name, cols in outputs.items()}
 
@@ -101,6 +108,21 @@ class Predictor:
     def function(self) -> Callable[[tf.Tensor], Dict[str, tf.Tensor]]:
         """The compiled ``[B, L, 4] -> {name: tensor}`` function (differentiable; for attribution)."""
         return self._fn
+
+    def track_labels(self, name: str) -> List[str]:
+        """Identifier of each produced column of output ``name``.
+
+        ``activity``; the recorded track identifier; else ``<head>-<index>`` (``mouse-10``,
+        ``tracks-2``).
+        """
+        if name == ACTIVITY:
+            return [ACTIVITY]
+        columns = self.outputs[name]
+        columns = list(columns) if columns is not None else list(range(self.n_tracks[name]))
+        ids = self.track_ids.get(name)
+        if ids is not None and len(ids) == self.n_tracks[name]:
+            return [str(ids[c]) for c in columns]
+        return [f"{name}-{c}" for c in columns]
 
     def trace_count(self) -> int:
         """How many times the function was traced (1 after any number of calls)."""
@@ -203,8 +225,25 @@ def load_predictor(model: str, request: Request, length: Optional[int] = None, *
     if source.kind in checkpoints.PAYLOAD_KINDS:
         payload = checkpoints.load_payload_model(source, key_size, value_size, num_heads, input_length=length,
                                                  baseline=baseline)
-        return from_modules(payload.enformer, payload, None, request, length, strict, source.description)
-    return from_modules(checkpoints.load_trunk(source), None, None, request, length, strict, source.description)
+        predictor = from_modules(payload.enformer, payload, None, request, length, strict, source.description)
+        # A training checkpoint takes its species heads from the baseline.
+        predictor.random_species_heads = (source.kind is SourceKind.TRAINING_PAYLOAD and is_random(baseline))
+        return predictor
+    predictor = from_modules(checkpoints.load_trunk(source), None, None, request, length, strict, source.description)
+    predictor.random_species_heads = source.kind is SourceKind.RANDOM
+    return predictor
+
+
+def is_random(spec: Optional[str]) -> bool:
+    """True for ``random`` / ``random:<preset>`` (a baseline named as random weights)."""
+    return bool(spec) and (spec == "random" or spec.startswith("random:"))
+
+
+def _export_facts(metadata: Mapping[str, Any]) -> Tuple[Dict[str, List[str]], bool]:
+    """``(track ids, random species heads)`` recorded in an export's metadata."""
+    ids = {TRACKS: [str(t) for t in metadata["tracks"]]} if metadata.get("tracks") else {}
+    baseline = metadata.get("baseline") or metadata.get("model_config", {}).get("baseline")
+    return ids, is_random(baseline)
 
 
 def from_modules(enformer: Any, payload: Optional[PayloadModel] = None, track: Optional[TrackModel] = None,
@@ -255,8 +294,10 @@ def _load_saved_model(source: ModelSource, request: Request, length: Optional[in
         payload = checkpoints.load_payload_model(
             source, key_size or head.get("key_size"), value_size or head.get("value_size"),
             num_heads or head.get("num_heads"), input_length=model_length)
-        return from_modules(payload.enformer, payload, None, request, length or model_length, strict,
-                            f"payload model {path} (weights)")
+        predictor = from_modules(payload.enformer, payload, None, request, length or model_length, strict,
+                                 f"payload model {path} (weights)")
+        predictor.track_ids, predictor.random_species_heads = _export_facts(metadata)
+        return predictor
     loaded = tf.saved_model.load(path)
     if export_lib.RAW_SIGNATURE not in loaded.signatures:
         raise InputError(f"SavedModel {path} has no {export_lib.RAW_SIGNATURE!r} signature (exported by an older version?)")
@@ -269,7 +310,9 @@ def _load_saved_model(source: ModelSource, request: Request, length: Optional[in
     def fn(one_hot: tf.Tensor) -> Dict[str, tf.Tensor]:
         return signature(**{export_lib.RAW_INPUT: one_hot})
 
-    return Predictor(fn, input_length, selection, available, f"SavedModel {path}", missing, keep_alive=loaded)
+    track_ids, random_heads = _export_facts(metadata)
+    return Predictor(fn, input_length, selection, available, f"SavedModel {path}", missing, keep_alive=loaded,
+                     track_ids=track_ids, random_species_heads=random_heads)
 
 
 def _load_track_predictor(model: str, head: str, request: Request, length: Optional[int], baseline: Optional[str],
