@@ -94,7 +94,7 @@ def test_track_report_per_track_r_and_plotted_windows(tmp_path):
     assert expected[0] == pytest.approx(1.0) and expected[1] == pytest.approx(-1.0)
     assert summary["mean_track_pearson_r"] == pytest.approx(np.mean(expected), abs=1e-6)
     assert summary["n_windows"] == 7 and summary["bins"] == 5 and summary["n_tracks"] == 3
-    assert summary["plotted_windows"] == ["chr1:2000-2640", "chr1:4000-4640"], "most variable windows, in order"
+    assert summary["plotted_windows"] == ["chr1:4000-4640", "chr1:2000-2640"], "most variable windows first"
     np.testing.assert_allclose(float(rows[0]["measured_sd"]), measured[..., 0].std(), rtol=1e-4)
     with open(tmp_path / "one" / "summary.json") as handle:
         assert json.load(handle)["kind"] == "tracks"
@@ -104,6 +104,13 @@ def test_track_report_per_track_r_and_plotted_windows(tmp_path):
     again = track_report.write_track_report(_batches(measured, predicted, size=7), ["a", "b", "c"],
                                             str(tmp_path / "two"), windows_plotted=2)
     assert again["per_track_pearson_r"] == pytest.approx(summary["per_track_pearson_r"], abs=1e-9)
+
+    # Overlapping windows are plotted once: the best of them.
+    from components.evaluation_report.track_report import WindowBatch
+
+    same_place = WindowBatch(np.array(["chr1"] * 7), np.full(7, 100), np.full(7, 740), measured, predicted)
+    overlapping = track_report.write_track_report([same_place], ["a", "b", "c"], str(tmp_path / "three"))
+    assert overlapping["plotted_windows"] == ["chr1:100-740"]
 
 
 # ---------------------------------------------------------------------------------------------

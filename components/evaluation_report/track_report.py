@@ -6,8 +6,8 @@ Written by the Evaluator into the ``ModelEvaluation`` artifact of a track run, a
 - ``track_pearson_r.tsv``: one row per track (``index identifier pearson_r measured_mean
   predicted_mean measured_sd predicted_sd``); r is over every bin of every held-out window, the
   per-track value whose mean TFMA reports as ``mean_track_pearson_r``;
-- ``track_windows.png``: measured and predicted signal along the held-out windows with the most
-  measured variation (one column per window, one row per track);
+- ``track_windows.png``: measured and predicted signal along the non-overlapping held-out windows
+  with the most measured variation (one column per window, one row per track);
 - ``summary.json``: ``kind: tracks``, window/bin/track counts, the mean and per-track r and the
   plotted windows.
 
@@ -36,6 +36,8 @@ PLOT_NAME = "track_windows.png"
 SUMMARY_NAME = "summary.json"
 TABLE_COLUMNS = ("index", "identifier", "pearson_r", "measured_mean", "predicted_mean", "measured_sd", "predicted_sd")
 PLOTTED_WINDOWS = 3
+# Candidates kept per plotted window, so that overlapping near-copies can be skipped.
+CANDIDATES_PER_PLOTTED = 8
 
 
 @dataclasses.dataclass
@@ -73,11 +75,13 @@ def write_track_report(batches: Iterable[WindowBatch], track_names: Sequence[str
                        windows_plotted: int = PLOTTED_WINDOWS) -> Dict[str, Any]:
     """Stream ``batches`` once and write the table, the plot and ``summary.json`` into ``outdir``.
 
-    Memory is the per-track co-moments plus the ``windows_plotted`` windows kept for the plot.
+    Memory is the per-track co-moments plus the candidate windows for the plot
+    (``windows_plotted`` x :data:`CANDIDATES_PER_PLOTTED`).
     Returns the summary (also written as ``summary.json``); correlations of constant vectors are NaN.
     """
     sums = CorrelationSums()
-    kept: List[Tuple[float, int, Dict[str, Any]]] = []  # min-heap of (variation, -index, window)
+    # Min-heap of (variation, -index, window): the most variable windows, earlier first on ties.
+    kept: List[Tuple[float, int, Dict[str, Any]]] = []
     n_windows, bins = 0, 0
     for batch in batches:
         n_tracks = batch.measured.shape[-1]
@@ -89,7 +93,7 @@ def write_track_report(batches: Iterable[WindowBatch], track_names: Sequence[str
             item = (float(variation[row]), -(n_windows + row), {
                 "chrom": str(batch.chrom[row]), "start": int(batch.start[row]), "end": int(batch.end[row]),
                 "measured": batch.measured[row], "predicted": batch.predicted[row]})
-            if len(kept) < windows_plotted:
+            if len(kept) < windows_plotted * CANDIDATES_PER_PLOTTED:
                 heapq.heappush(kept, item)
             elif item[:2] > kept[0][:2]:
                 heapq.heapreplace(kept, item)
@@ -104,7 +108,7 @@ def write_track_report(batches: Iterable[WindowBatch], track_names: Sequence[str
              "measured_mean": float(sums.mean_x[i]), "predicted_mean": float(sums.mean_y[i]),
              "measured_sd": float(sd_measured[i]), "predicted_sd": float(sd_predicted[i])}
             for i in range(len(per_track))]
-    plotted = [window for _, _, window in sorted(kept, key=lambda item: item[1], reverse=True)]
+    plotted = _non_overlapping([window for _, _, window in sorted(kept, reverse=True)], windows_plotted)
     summary: Dict[str, Any] = {
         "kind": "tracks", "n_windows": n_windows, "bins": bins, "n_tracks": len(rows),
         "mean_track_pearson_r": mean_of_tracks(per_track),
@@ -121,6 +125,18 @@ def write_track_report(batches: Iterable[WindowBatch], track_names: Sequence[str
     with tf.io.gfile.GFile(os.path.join(outdir, SUMMARY_NAME), "w") as handle:
         json.dump(summary, handle, indent=2)
     return summary
+
+
+def _non_overlapping(windows: Sequence[Dict[str, Any]], count: int) -> List[Dict[str, Any]]:
+    """The first ``count`` of ``windows`` (best first) that overlap none picked before them."""
+    picked: List[Dict[str, Any]] = []
+    for window in windows:
+        if len(picked) == count:
+            break
+        if not any(w["chrom"] == window["chrom"] and w["start"] < window["end"] and window["start"] < w["end"]
+                   for w in picked):
+            picked.append(window)
+    return picked
 
 
 def read_track_table(outdir: str) -> List[Dict[str, str]]:
