@@ -144,6 +144,9 @@ def test_train_track_head_refuses_missing_baseline_and_non_track_datasets(tmp_pa
         (payload_like / split).mkdir(parents=True)
     assert main(["train-track-head", str(model_dir), str(payload_like), "--baseline", "random"]) == 2
     assert "dataset_info.json: missing; this is not a track dataset" in capsys.readouterr().err
+    (payload_like / "dataset_info.json").write_text(json.dumps({"length": 1280, "width": 64, "n_tracks": 2}))
+    assert main(["train-track-head", str(model_dir), str(payload_like), "--baseline", "random"]) == 2
+    assert "the track dataset has 64 bp bins; the Enformer trunk predicts 128 bp bins" in capsys.readouterr().err
     assert not model_dir.exists(), "nothing is written for bad input"
 
 
