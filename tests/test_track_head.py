@@ -63,6 +63,18 @@ def test_mappable_is_an_alias_of_mappable_bed(tmp_path):
     assert str(missing.value) == "tracks.yaml: tracks.mappable_bed: required key is missing (also accepted as mappable)"
 
 
+def test_train_track_head_flags_default_to_the_tracks_training_config():
+    from pipeline.cli import build_parser
+    from trainer.settings import ModelConfig, TrainingConfig
+
+    args = build_parser().parse_args(["train-track-head", "m", "d"])
+    training = TrainingConfig(mode="tracks")
+    assert (args.learning_rate, args.lr_schedule, args.epochs, args.steps, args.batch, args.seed, not args.no_rc) == (
+        training.resolved_learning_rate, training.lr_schedule, training.epochs, training.steps, training.batch,
+        training.seed, training.reverse_complement)
+    assert args.preset == ModelConfig().preset
+
+
 # ---------------------------------------------------------------------------------------------
 # The report on known arrays (no model)
 # ---------------------------------------------------------------------------------------------
