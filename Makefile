@@ -12,7 +12,7 @@ DEMO_SEED ?= 7
 PYTHON310 ?= $(shell for p in python3.10 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10*/bin/python3.10 2>/dev/null); do \
 	$$p -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null && { echo $$p; break; }; done)
 
-.PHONY: setup demo test test-fast bench lock clean-venv
+.PHONY: setup demo demo-tracks test test-fast bench lock clean-venv
 
 $(VENV)/.installed: requirements.lock setup.py
 	@test -n "$(PYTHON310)" || { echo "Python 3.10 not found: install it (see README, 'Python 3.10')"; exit 1; }
@@ -35,6 +35,10 @@ $(DEMO_DATA): pipeline/demo_data.py components/genome.py | $(VENV)/.installed
 # The whole local TFX pipeline; a rerun is the loop's next round (warm start from the blessed model).
 demo: setup $(DEMO_DATA)
 	$(VENV)/bin/enformer-tfx run --config pipeline/configs/demo.yaml
+
+# The pipeline in tracks mode on the demo's own bigWigs: a new track head on the frozen trunk.
+demo-tracks: setup $(DEMO_DATA)
+	$(VENV)/bin/enformer-tfx run --config pipeline/configs/demo_tracks.yaml
 
 test: setup
 	$(PY) -m pytest tests

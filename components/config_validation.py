@@ -87,6 +87,15 @@ def _section_class(root: Any, path: Sequence[Union[str, int]]) -> Any:
     return cls
 
 
+def _aliases(cls: Any) -> Dict[str, str]:
+    """``{alias: field name}`` of a settings dataclass's fields declared with ``AliasChoices``."""
+    aliases: Dict[str, str] = {}
+    for name, info in (getattr(cls, "__pydantic_fields__", None) or {}).items():
+        choices = getattr(info.validation_alias, "choices", None) or []
+        aliases.update({choice: name for choice in choices if isinstance(choice, str) and choice != name})
+    return aliases
+
+
 def _describe(error: Dict[str, Any], root: Any) -> Tuple[str, str]:
     """``(dotted key, message)`` for one pydantic error dictionary."""
     loc = [part for part in error["loc"] if isinstance(part, (str, int))]
@@ -96,10 +105,15 @@ def _describe(error: Dict[str, Any], root: Any) -> Tuple[str, str]:
         return ".".join(map(str, loc + [cause.key])), str(cause)
     key = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in loc).replace(".[", "[")
     if kind in ("unexpected_keyword_argument", "extra_forbidden"):
-        expected = _field_names(_section_class(root, loc[:-1]))
+        section = _section_class(root, loc[:-1])
+        canonical = _aliases(section).get(str(loc[-1])) if loc else None
+        if canonical:  # the alias came as well as the field's own name
+            return key, f"is another name for {canonical}; give only one of them"
+        expected = _field_names(section)
         return key, "unknown key" + (f"; expected one of: {', '.join(expected)}" if expected else "")
     if kind == "missing" or kind == "missing_argument":
-        return key, "required key is missing"
+        aliases = [alias for alias, name in _aliases(_section_class(root, loc[:-1])).items() if loc and name == loc[-1]]
+        return key, "required key is missing" + (f" (also accepted as {', '.join(aliases)})" if aliases else "")
     if kind == "literal_error":
         return key, f"expected one of {context.get('expected')}, got {value!r}"
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):

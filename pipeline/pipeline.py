@@ -6,7 +6,8 @@ Data flow::
                                                    │      ImportSchemaGen(schemas/) ─┘
     Resolver(latest blessed Model) ────────────────┼─ Trainer(run_fn=trainer.run.run_fn)
                                                    └─ Evaluator(TFMA: Pearson r, Spearman rho,
-                                                       MSE; value + change thresholds)
+                                                       MSE | mean track r; value + change
+                                                       thresholds; report: evaluation_report/)
                                                           ├─ Pusher (blessed models only)
                                                           └─ Designer (optional ``design:``;
                                                               next batch from a blessed model)

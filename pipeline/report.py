@@ -22,7 +22,8 @@ def latest_artifact(config: PipelineConfig, type_name: str) -> Optional[Any]:
 
 
 def latest_summary(config: PipelineConfig) -> Optional[Dict[str, Any]]:
-    """``summary.json`` of the newest ModelEvaluation (Pearson r, Spearman rho, MSE, blessed)."""
+    """``summary.json`` of the newest ModelEvaluation: payload models Pearson r, Spearman rho, MSE;
+    track models (``kind: tracks``) the mean and per-track Pearson r; both ``blessed``."""
     evaluation = latest_artifact(config, "ModelEvaluation")
     if evaluation is None:
         return None
@@ -74,6 +75,8 @@ def print_run_summary(config: PipelineConfig) -> int:
         blessing = latest_artifact(config, "ModelBlessing")
         blessed = bool(blessing and os.path.exists(os.path.join(blessing.uri, "BLESSED")))
         print(f"evaluation ({evaluation.uri}): {shown}  blessed={blessed}")
+    elif summary.get("kind") == "tracks":
+        print_track_summary(summary)
     else:
         print_payload_summary(summary)
     pushed = pushed_models(config)
@@ -161,3 +164,12 @@ def print_payload_summary(summary: Dict[str, Any]) -> None:
         f"blessed={summary['blessed']}"
     )
     print(f"evaluation report: {summary['uri']}/scatter.png, predictions.tsv")
+
+
+def print_track_summary(summary: Dict[str, Any]) -> None:
+    """Held-out window metrics of a track model, per track, and where the report is."""
+    per_track = "  ".join(f"{name} {r:.3f}" for name, r in summary["per_track_pearson_r"].items())
+    print(f"held-out windows: n={summary['n_windows']}  mean track Pearson r={summary['mean_track_pearson_r']:.3f}  "
+          f"blessed={summary['blessed']}")
+    print(f"per-track Pearson r: {per_track}")
+    print(f"evaluation report: {summary['uri']}/track_pearson_r.tsv, track_windows.png")

@@ -330,5 +330,16 @@ def test_track_pipeline_trains_head_from_cache_and_evaluates_per_track(tmp_path,
     assert learned > 0.0 and learned > misaligned + 0.02, (learned, misaligned)
     cache = tf.io.gfile.glob(os.path.join(tmp, "root", "Trainer", "model_run", "*", "embedding_cache", "train", "complete"))
     assert cache, "the head was trained from the embedding cache"
+    # The Evaluator's track report: per-track r (their mean is TFMA's number), windows plot, summary.
+    from components.evaluation_report.track_report import read_track_table
+    from pipeline.report import latest_summary
+
+    summary = latest_summary(loaded)
+    assert summary["kind"] == "tracks" and summary["blessed"] is True and summary["n_windows"] == len(windows)
+    rows = read_track_table(summary["uri"])
+    assert [row["identifier"] for row in rows] == list(summary["per_track_pearson_r"]) and len(rows) == n_tracks
+    assert np.mean([float(row["pearson_r"]) for row in rows]) == pytest.approx(values["mean_track_pearson_r"], abs=1e-4)
+    assert os.path.exists(os.path.join(summary["uri"], "track_windows.png"))
     assert print_run_summary(loaded) == 0
-    assert "mean_track_pearson_r=" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "mean track Pearson r=" in printed and "per-track Pearson r: " + rows[0]["identifier"] in printed

@@ -95,7 +95,7 @@ class EmbeddingCache:
                 arrays[name] = np.lib.format.open_memmap(self._path(name), mode="w+", dtype=dtype, shape=shape)
             return arrays[name]
 
-        start = 0
+        start, report_every = 0, max(1, n_windows // 10)
         for codes, targets in records.batch(batch_size).as_numpy_iterator():
             end = start + len(codes)
             memmap("codes", np.uint8, (n_windows,) + codes.shape[1:])[start:end] = codes
@@ -104,6 +104,8 @@ class EmbeddingCache:
                 window = codes if strand == 0 else genome.reverse_complement_codes(codes)
                 output = np.asarray(self.embed(tf.constant(window)), dtype=np.float32)
                 memmap("embeddings", np.float32, (n_windows, self.strands) + output.shape[1:])[start:end, strand] = output
+            if end // report_every != start // report_every or end == n_windows:  # about every 10 %
+                LOG.info("embedding cache: %d/%d windows embedded", end, n_windows)
             start = end
         for array in arrays.values():
             array.flush()

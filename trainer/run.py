@@ -41,7 +41,7 @@ from trainer import inputs
 from trainer.embedding_cache import EmbeddingCache
 from trainer.enformer import Enformer
 from trainer.heads import HeadOnly, PayloadModel, TrackModel
-from trainer.settings import ModelConfig, TrainingConfig, from_custom_config
+from trainer.settings import BIN_SIZE, ModelConfig, TrainingConfig, from_custom_config
 from trainer.training import EpochResult, FitConfig, Trainer, mse_loss, poisson_loss
 
 LOG = logging.getLogger(__name__)
@@ -160,6 +160,9 @@ def train_track_model(
     tf.random.set_seed(training.seed)
     info = read_dataset_info(train_files[0])
     n_tracks = int(info["n_tracks"])
+    if int(info.get("width", BIN_SIZE)) != BIN_SIZE:
+        raise InputError(f"{examples_dir_of(train_files[0])}: the track dataset has {info['width']} bp bins; the "
+                         f"Enformer trunk predicts {BIN_SIZE} bp bins (rebuild it with --width {BIN_SIZE})")
     enformer = build_enformer(model_config)
     track_model = (
         checkpoints.load_track_model(checkpoints.weights_dir(warm_start), enformer, n_tracks)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from typing import Literal, Optional
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 
 from components.config_validation import CommaList, KeyedValueError, settings_dataclass
 
@@ -19,11 +19,13 @@ class TrackDatasetConfig:
     windows per shard, ``batches`` shards, held-out ``eval_chroms`` (a list or ``chr19,chrX``)
     or an ``eval_fraction`` of the genome (default 0.1 when neither is given); ``sampling``
     ``uniform``, ``blocks`` (non-overlapping tiles) or ``hotspots`` (windows grouping the
-    intervals of the ``hotspots`` BED, at least ``min_mappable`` mappable)."""
+    intervals of the ``hotspots`` BED, at least ``min_mappable`` mappable). ``mappable_bed``
+    may also be given as ``mappable``."""
 
     reference: str
-    mappable_bed: str
-    tracks: str
+    # ``mappable`` (the original script's argument name) is accepted too; giving both is an error.
+    mappable_bed: str = Field(validation_alias=AliasChoices("mappable_bed", "mappable"))
+    tracks: str = Field()  # required; Field() because a required field cannot follow the one above
     length: int = Field(default=25_600, ge=1)
     width: int = Field(default=128, ge=1)
     cutoff: float = Field(default=0.0, ge=0.0)

@@ -1,1 +1,2 @@
-"""Evaluator with a per-payload report (predictions table, scatter PNG) beside TFMA's output."""
+"""Evaluator with a report beside TFMA's output: per-payload predictions and scatter for payload
+models, per-track Pearson r and predicted-vs-measured windows for track models."""

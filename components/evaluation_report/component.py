@@ -9,7 +9,8 @@ from components.evaluation_report import executor
 
 class ReportingEvaluator(Evaluator):
     """TFX ``Evaluator`` (same inputs, outputs, TFMA config and blessing) for payload and track
-    models; for payload models it also writes ``predictions.tsv``, ``scatter.png`` and
-    ``summary.json`` into the evaluation artifact."""
+    models. Into the evaluation artifact it also writes ``summary.json`` and, for payload models,
+    ``predictions.tsv`` and ``scatter.png``; for track models ``track_pearson_r.tsv`` and
+    ``track_windows.png``."""
 
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)

@@ -1,13 +1,16 @@
-"""Evaluator executor: TFMA (metrics, thresholds, blessing) plus a per-payload report.
+"""Evaluator executor: TFMA (metrics, thresholds, blessing) plus a report for payload or track models.
 
 TFMA computes the metrics and writes the blessing. Next to its output, in the same
-``ModelEvaluation`` artifact, this executor adds what a lab looks at first:
+``ModelEvaluation`` artifact, this executor adds what a lab looks at first. Payload models:
 
 - ``predictions.tsv``: one row per held-out payload (``name group activity predicted``),
   from the candidate model's ``serving_default`` signature on the evaluation split (the same
   centred window TFMA scores);
 - ``scatter.png``: predicted vs measured activity, titled with Pearson r and Spearman rho;
 - ``summary.json``: the metric values and the blessing outcome.
+
+Track models (:mod:`.track_report`): ``track_pearson_r.tsv`` (Pearson r per track),
+``track_windows.png`` (predicted vs measured along a few held-out windows) and ``summary.json``.
 
 It reads the model from the ``Format-Serving`` directory, like TFMA, and never imports trainer
 code (components do not depend on the model package).
@@ -27,6 +30,7 @@ from tfx.utils import io_utils, path_utils
 
 from components import records
 from components.evaluation_report.report import write_payload_report
+from components.evaluation_report.track_report import predict_track_windows, write_track_report
 
 LOG = logging.getLogger(__name__)
 
@@ -61,7 +65,7 @@ def predict_payloads(model_dir: str, files: List[str], batch_size: int = 16) -> 
 
 
 class Executor(tfma_executor.Executor):
-    """TFX Evaluator executor with the payload report added to the evaluation artifact."""
+    """TFX Evaluator executor with the payload or track report added to the evaluation artifact."""
 
     def Do(self, input_dict: Dict[str, List[Any]], output_dict: Dict[str, List[Any]], exec_properties: Dict[str, Any]) -> None:
         super().Do(input_dict, output_dict, exec_properties)
@@ -70,20 +74,26 @@ class Executor(tfma_executor.Executor):
         model_dir = path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
         metadata_path = os.path.join(model_dir, records.MODEL_METADATA)
         metadata = json.loads(io_utils.read_string_file(metadata_path)) if tf.io.gfile.exists(metadata_path) else {}
-        if metadata.get("mode", "finetune") != "finetune":
-            return  # track models: TFMA metrics only
         splits = json.loads(exec_properties.get("example_splits") or "null") or ["eval"]
         examples = artifact_utils.get_single_instance(input_dict["examples"])
-        table = predict_payloads(model_dir, _eval_files(examples, splits))
+        files = _eval_files(examples, splits)
         blessing_uri = artifact_utils.get_single_uri(output_dict["blessing"]) if output_dict.get("blessing") else None
         blessed = None
         if blessing_uri:
             blessed = tf.io.gfile.exists(os.path.join(blessing_uri, "BLESSED"))
-        summary = write_payload_report(table, evaluation_uri, title=f"held-out payloads ({', '.join(splits)})")
+        if metadata.get("mode", "finetune") == "tracks":
+            summary = write_track_report(predict_track_windows(model_dir, files), metadata.get("tracks", []),
+                                         evaluation_uri, title=f"held-out windows ({', '.join(splits)})")
+            LOG.info("evaluation: %d windows, mean track Pearson r %.3f (%s), blessed=%s", summary["n_windows"],
+                     summary["mean_track_pearson_r"],
+                     ", ".join(f"{name} {r:.3f}" for name, r in summary["per_track_pearson_r"].items()), blessed)
+        else:
+            summary = write_payload_report(predict_payloads(model_dir, files), evaluation_uri,
+                                           title=f"held-out payloads ({', '.join(splits)})")
+            LOG.info(
+                "evaluation: %d payloads, Pearson r %.3f, Spearman rho %.3f, MSE %.4f, blessed=%s",
+                summary["n"], summary["pearson_r"], summary["spearman_rho"], summary["mse"], blessed,
+            )
         summary["blessed"] = blessed
         with tf.io.gfile.GFile(os.path.join(evaluation_uri, "summary.json"), "w") as handle:
             json.dump(summary, handle, indent=2)
-        LOG.info(
-            "evaluation: %d payloads, Pearson r %.3f, Spearman rho %.3f, MSE %.4f, blessed=%s",
-            summary["n"], summary["pearson_r"], summary["spearman_rho"], summary["mse"], blessed,
-        )

@@ -1,0 +1,207 @@
+"""Track heads: the train-track-head command, the per-track evaluation report, the tracks config forms."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import yaml
+
+from components.errors import InputError
+
+WINDOW = 1280
+N_TRACKS = 4  # the demo data's tracks.tsv
+
+
+# ---------------------------------------------------------------------------------------------
+# Config: the CLI forms are accepted (eval_chroms comma string, mappable alias)
+# ---------------------------------------------------------------------------------------------
+def _tracks_config(tmp_path, **tracks) -> str:
+    config = {
+        "pipeline_name": "tracks-forms", "pipeline_root": str(tmp_path / "root"),
+        "tracks": {"reference": "ref.fa", "mappable_bed": "mappable.bed", "tracks": "tracks.tsv", **tracks},
+        "training": {"mode": "tracks"},
+    }
+    path = str(tmp_path / "tracks.yaml")
+    with open(path, "w") as handle:
+        yaml.safe_dump(config, handle)
+    return path
+
+
+def test_eval_chroms_accepts_a_list_or_the_cli_comma_string(tmp_path):
+    from pipeline.config import load_config
+
+    as_list = load_config(_tracks_config(tmp_path, eval_chroms=["chr19", "chrX"]))
+    as_string = load_config(_tracks_config(tmp_path, eval_chroms="chr19,chrX"))
+    overridden = load_config(_tracks_config(tmp_path), ["tracks.eval_chroms=chr19, chrX"])
+    assert as_list.tracks.eval_chroms == as_string.tracks.eval_chroms == overridden.tracks.eval_chroms == ("chr19", "chrX")
+    assert as_string.data_arguments()["eval_chroms"] == ("chr19", "chrX")
+
+
+def test_mappable_is_an_alias_of_mappable_bed(tmp_path):
+    from pipeline.config import load_config
+
+    path = _tracks_config(tmp_path)
+    with open(path) as handle:
+        raw = yaml.safe_load(handle)
+    raw["tracks"]["mappable"] = raw["tracks"].pop("mappable_bed")
+    with open(path, "w") as handle:
+        yaml.safe_dump(raw, handle)
+    config = load_config(path)
+    assert config.tracks.mappable_bed == "mappable.bed"
+    assert config.data_arguments()["mappable_bed"] == "mappable.bed", "the component gets the canonical name"
+
+    with pytest.raises(InputError) as both:
+        load_config(path, ["tracks.mappable_bed=other.bed"])
+    assert str(both.value) == "tracks.yaml: tracks.mappable: is another name for mappable_bed; give only one of them"
+    raw["tracks"].pop("mappable")
+    with open(path, "w") as handle:
+        yaml.safe_dump(raw, handle)
+    with pytest.raises(InputError) as missing:
+        load_config(path)
+    assert str(missing.value) == "tracks.yaml: tracks.mappable_bed: required key is missing (also accepted as mappable)"
+
+
+def test_train_track_head_flags_default_to_the_tracks_training_config():
+    from pipeline.cli import build_parser
+    from trainer.settings import ModelConfig, TrainingConfig
+
+    args = build_parser().parse_args(["train-track-head", "m", "d"])
+    training = TrainingConfig(mode="tracks")
+    assert (args.learning_rate, args.lr_schedule, args.epochs, args.steps, args.batch, args.seed, not args.no_rc) == (
+        training.resolved_learning_rate, training.lr_schedule, training.epochs, training.steps, training.batch,
+        training.seed, training.reverse_complement)
+    assert args.preset == ModelConfig().preset
+
+
+# ---------------------------------------------------------------------------------------------
+# The report on known arrays (no model)
+# ---------------------------------------------------------------------------------------------
+def _batches(measured: np.ndarray, predicted: np.ndarray, size: int):
+    from components.evaluation_report.track_report import WindowBatch
+
+    for start in range(0, len(measured), size):
+        rows = slice(start, start + size)
+        n = len(measured[rows])
+        yield WindowBatch(np.array(["chr1"] * n), np.arange(start, start + n) * 1000,
+                          np.arange(start, start + n) * 1000 + 640, measured[rows], predicted[rows])
+
+
+def test_track_report_per_track_r_and_plotted_windows(tmp_path):
+    from components.evaluation_report import track_report
+
+    rng = np.random.default_rng(0)
+    measured = rng.gamma(2.0, 1.0, size=(7, 5, 3)).astype(np.float32)  # 7 windows, 5 bins, 3 tracks
+    measured[4] *= 10  # the most variable windows: 4, then 2
+    measured[2] *= 5
+    noise = rng.normal(size=measured.shape).astype(np.float32)
+    predicted = np.stack([measured[..., 0], -measured[..., 1], noise[..., 2]], axis=-1)
+    summary = track_report.write_track_report(_batches(measured, predicted, size=3), ["a", "b", "c"],
+                                              str(tmp_path / "one"), windows_plotted=2)
+    expected = [np.corrcoef(measured[..., t].ravel(), predicted[..., t].ravel())[0, 1] for t in range(3)]
+    rows = track_report.read_track_table(str(tmp_path / "one"))
+    assert [row["identifier"] for row in rows] == ["a", "b", "c"]
+    np.testing.assert_allclose([float(row["pearson_r"]) for row in rows], expected, atol=1e-5)
+    assert expected[0] == pytest.approx(1.0) and expected[1] == pytest.approx(-1.0)
+    assert summary["mean_track_pearson_r"] == pytest.approx(np.mean(expected), abs=1e-6)
+    assert summary["n_windows"] == 7 and summary["bins"] == 5 and summary["n_tracks"] == 3
+    assert summary["plotted_windows"] == ["chr1:4000-4640", "chr1:2000-2640"], "most variable windows first"
+    np.testing.assert_allclose(float(rows[0]["measured_sd"]), measured[..., 0].std(), rtol=1e-4)
+    with open(tmp_path / "one" / "summary.json") as handle:
+        assert json.load(handle)["kind"] == "tracks"
+    assert (tmp_path / "one" / "track_windows.png").stat().st_size > 1000
+
+    # Batch boundaries do not change the numbers (streamed co-moments).
+    again = track_report.write_track_report(_batches(measured, predicted, size=7), ["a", "b", "c"],
+                                            str(tmp_path / "two"), windows_plotted=2)
+    assert again["per_track_pearson_r"] == pytest.approx(summary["per_track_pearson_r"], abs=1e-9)
+
+    # Overlapping windows are plotted once: the best of them.
+    from components.evaluation_report.track_report import WindowBatch
+
+    same_place = WindowBatch(np.array(["chr1"] * 7), np.full(7, 100), np.full(7, 740), measured, predicted)
+    overlapping = track_report.write_track_report([same_place], ["a", "b", "c"], str(tmp_path / "three"))
+    assert overlapping["plotted_windows"] == ["chr1:100-740"]
+
+
+# ---------------------------------------------------------------------------------------------
+# train-track-head end to end on tiny data
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def head_dataset(tmp_path_factory, demo_data):
+    """A make-track-dataset output on the demo bigWigs: 1,280 bp windows, chrX held out."""
+    from pipeline.cli import main
+
+    prefix = str(tmp_path_factory.mktemp("track_head") / "dataset")
+    status = main([
+        "make-track-dataset", "--reference", os.path.join(demo_data, "reference.fa"), "--length", str(WINDOW),
+        "--size", "32", "--seed", "3", "--eval-chroms", "chrX", "--prefix", prefix,
+        os.path.join(demo_data, "mappable.bed"), os.path.join(demo_data, "tracks.tsv"),
+    ])
+    assert status == 0
+    return prefix
+
+
+def test_train_track_head_refuses_missing_baseline_and_non_track_datasets(tmp_path, head_dataset, capsys):
+    from pipeline.cli import main
+
+    model_dir = tmp_path / "head"
+    assert main(["train-track-head", str(model_dir), head_dataset, "--preset", "tiny"]) == 2
+    assert "--baseline is required" in capsys.readouterr().err, "never silently random"
+    assert main(["train-track-head", str(model_dir), str(tmp_path / "nowhere"), "--baseline", "random"]) == 2
+    assert "no Split-train/ directory" in capsys.readouterr().err
+    payload_like = tmp_path / "payload.examples"
+    for split in ("Split-train", "Split-eval"):
+        (payload_like / split).mkdir(parents=True)
+    assert main(["train-track-head", str(model_dir), str(payload_like), "--baseline", "random"]) == 2
+    assert "dataset_info.json: missing; this is not a track dataset" in capsys.readouterr().err
+    (payload_like / "dataset_info.json").write_text(json.dumps({"length": 1280, "width": 64, "n_tracks": 2}))
+    assert main(["train-track-head", str(model_dir), str(payload_like), "--baseline", "random"]) == 2
+    assert "the track dataset has 64 bp bins; the Enformer trunk predicts 128 bp bins" in capsys.readouterr().err
+    assert not model_dir.exists(), "nothing is written for bad input"
+
+
+def test_train_track_head_writes_a_loadable_head_whose_loss_decreases(tmp_path, head_dataset, demo_data, capsys):
+    import tensorflow as tf
+
+    from components.records import parse_track_record, read_split
+    from pipeline.cli import main
+    from trainer.predict.predictor import TRACKS, load_predictor
+    from trainer.training import read_training_log
+
+    model_dir = str(tmp_path / "head")
+    assert main(["train-track-head", model_dir, head_dataset, "--baseline", "random", "--preset", "tiny",
+                 "--epochs", "3", "--steps", "8", "--batch", "4", "--learning-rate", "0.02"]) == 0
+    printed = capsys.readouterr().out
+    assert "epoch\ttrain_loss\tvalid_loss" in printed and "held-out windows: n=" in printed
+
+    log = read_training_log(os.path.join(model_dir, "training_log.tsv"))
+    assert [int(row["epoch"]) for row in log] == [1, 2, 3]
+    assert log[-1]["train_loss"] < log[0]["train_loss"] and log[-1]["valid_loss"] < log[0]["valid_loss"], log
+    assert os.path.exists(os.path.join(model_dir, "embedding_cache", "train", "complete"))
+    assert tf.io.gfile.glob(os.path.join(model_dir, "logs", "events.out.tfevents.*"))
+    assert os.path.exists(os.path.join(model_dir, "model", "training_curve.png"))
+
+    # The export is a track head for predict-regions: [B, L, 4] -> tracks [B, L/128, 4].
+    serving = os.path.join(model_dir, "model", "Format-Serving")
+    windows = [parse_track_record(r, N_TRACKS) for r in read_split(head_dataset, "eval")]
+    one_hot = tf.one_hot(np.stack([w["sequence"] for w in windows]).astype(np.int32), 4).numpy()
+    predictor = load_predictor("random", {TRACKS: None}, track_head=serving)
+    predicted = predictor(one_hot)[TRACKS]
+    assert predicted.shape == (len(windows), WINDOW // 128, N_TRACKS)
+    assert np.all(predicted > 0), "softplus head"
+
+    # The report's per-track r is the one recomputed here from the export's predictions.
+    from components.evaluation_report.track_report import read_track_table
+
+    report = os.path.join(model_dir, "model", "evaluation")
+    rows = read_track_table(report)
+    targets = np.stack([w["target"] for w in windows]).astype(np.float64)
+    expected = [np.corrcoef(targets[..., t].ravel(), predicted[..., t].ravel())[0, 1] for t in range(N_TRACKS)]
+    assert [row["identifier"] for row in rows] == ["DEMO00", "DEMO01", "DEMO02", "DEMO03"]
+    np.testing.assert_allclose([float(row["pearson_r"]) for row in rows], expected, atol=1e-3)
+    with open(os.path.join(report, "summary.json")) as handle:
+        summary = json.load(handle)
+    assert summary["n_windows"] == len(windows) and summary["kind"] == "tracks"
+    assert os.path.exists(os.path.join(report, "track_windows.png"))
