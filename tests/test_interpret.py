@@ -623,3 +623,55 @@ def test_interpret_config_keys_are_the_component_parameters():
                   if name not in ("self", "model", "model_blessing", "examples")]
     assert sorted(parameters) == sorted(COMPONENT_PARAMETERS)
     assert AttributionReport.TYPE_NAME == ARTIFACT_TYPE
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda c: c.update(interpret={"payloads": 0}), "interpret.payloads: must be >= 1, got 0"),
+    (lambda c: c.update(interpret={"method": "deeplift"}), "interpret.method: expected one of 'ism' or 'saliency'"),
+    (lambda c: c.update(interpret={"payload": 2}), "interpret.payload: unknown key; expected one of: payloads"),
+    (lambda c: c.update(interpret={"seed": "x"}), "interpret.seed: expected an integer"),
+    (lambda c: c.update(interpret={"batch_size": 0}), "interpret.batch_size: must be >= 1"),
+    (lambda c: c.update(interpret=2), "interpret: expected a mapping of payloads, method"),
+    (lambda c: c["payloads"].update(folds={"train": 3, "test": 1}) or c.update(interpret={}),
+     "interpret: explains payloads of the 'eval' split; payloads.folds has only"),
+    (lambda c: c["training"].update(mode="tracks") or c.update(interpret={}, tracks={
+        "reference": "r.fa", "mappable_bed": "m.bed", "tracks": "t.tsv", "length": 1280}),
+     "interpret: the attribution step explains payload activity; it needs training.mode: finetune"),
+])
+def test_interpret_config_errors_name_the_key(tmp_path, change, message):
+    import re
+
+    import yaml
+
+    from components.errors import InputError
+    from pipeline.config import load_config
+    from tests.test_pipeline import pipeline_config
+
+    config = pipeline_config(str(tmp_path), "/data", "chr3:1-100")
+    change(config)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(InputError, match=re.escape(message)):
+        load_config(str(path))
+
+
+def test_interpret_config_takes_the_inputs_from_payloads(tmp_path):
+    import yaml
+
+    from pipeline.config import load_config
+    from tests.test_pipeline import pipeline_config
+
+    config = pipeline_config(str(tmp_path), "/data", "chr3:1-100")
+    config["payloads"]["annotation_bed"] = "/data/sites.bed"
+    config["interpret"] = {"payloads": 3, "method": "saliency", "seed": 7}
+    path = tmp_path / "ok.yaml"
+    path.write_text(yaml.safe_dump(config))
+    loaded = load_config(str(path))
+    arguments = loaded.interpret_arguments()
+    assert arguments == {"payloads": 3, "method": "saliency", "seed": 7, "reverse_complement": False, "batch_size": 8,
+                         "motifs": False, "figures": True, "payload_fasta": config["payloads"]["payload_fasta"],
+                         "annotation_bed": "/data/sites.bed", "reference_fasta": "/data/reference.fa",
+                         "context": "chr3:1-100", "construct_length": config["payloads"]["construct_length"]}
+    del config["interpret"]
+    path.write_text(yaml.safe_dump(config))
+    assert load_config(str(path)).interpret is None and load_config(str(path)).interpret_arguments() == {}
