@@ -18,9 +18,14 @@ from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
+from components.config_validation import field_default
 from components.interpret import executor
-from components.interpret.params import ARTIFACT_TYPE
+from components.interpret.params import ARTIFACT_TYPE, InterpretConfig
 from components.payload_example_gen.params import DEFAULT_CONSTRUCT_LENGTH
+
+
+def _default(name: str):
+    return field_default(InterpretConfig, name)
 
 
 class AttributionReport(types.Artifact):
@@ -61,9 +66,11 @@ class Interpreter(base_component.BaseComponent):
 
     def __init__(self, model: types.BaseChannel, model_blessing: types.BaseChannel, examples: types.BaseChannel,
                  payload_fasta: str, reference_fasta: str, context: str, annotation_bed: Optional[str] = None,
-                 construct_length: int = DEFAULT_CONSTRUCT_LENGTH, payloads: int = 2, method: str = "ism",
-                 seed: Optional[int] = None, reverse_complement: bool = False, batch_size: int = 8,
-                 motifs: bool = False, figures: bool = True):
+                 construct_length: int = DEFAULT_CONSTRUCT_LENGTH, payloads: int = _default("payloads"),
+                 method: str = _default("method"), seed: Optional[int] = _default("seed"),
+                 reverse_complement: bool = _default("reverse_complement"), batch_size: int = _default("batch_size"),
+                 motifs: bool = _default("motifs"), figures: bool = _default("figures")):
+        """Settings: :class:`components.interpret.params.InterpretConfig` (same defaults)."""
         spec = InterpreterSpec(
             model=model, model_blessing=model_blessing, examples=examples,
             payload_fasta=payload_fasta, annotation_bed=annotation_bed, reference_fasta=reference_fasta,

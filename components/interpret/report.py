@@ -245,11 +245,13 @@ def read_payloads(path: str, names: Optional[Sequence[str]] = None, annotation_b
     wanted = None if names is None else list(dict.fromkeys(fasta_key(name) for name in names))
     sequences: Dict[str, Tuple[str, str]] = {}
     lines: Dict[str, int] = {}
+    lengths: Dict[str, int] = {}  # every payload of the FASTA: BED lines of the others are not "unknown"
     for name, sequence, line in genome.iter_fasta(path):
         key = fasta_key(name)
         if key in lines:
             raise genome.InputError(f"{path}:{line}: payload {name!r} appears again (first at line {lines[key]})")
         lines[key] = line
+        lengths[key] = len(sequence)
         if wanted is not None and key not in wanted:
             continue
         if not genome.is_plain_dna(sequence):
@@ -266,7 +268,7 @@ def read_payloads(path: str, names: Optional[Sequence[str]] = None, annotation_b
                                 f"{genome.format_list(absent)}")
     if not order:
         raise genome.InputError(f"{path}: no payloads")
-    sites = read_annotations(annotation_bed, {key: len(sequences[key][1]) for key in order})
+    sites = read_annotations(annotation_bed, lengths)
     return [Payload(sequences[key][0], sequences[key][1],
                     tuple((site.name, site.start, site.end) for site in sites.get(key, ()))) for key in order]
 
