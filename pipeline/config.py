@@ -22,6 +22,12 @@ Top-level keys (see ``pipeline/configs/demo.yaml`` for a complete example):
     The dataclasses below.
 ``spans``
     Which assay batches (TFX spans, ``batch-{SPAN}/``) a run trains on: :class:`SpansConfig`.
+``design``
+    The Designer (next batch from a blessed model): keyword arguments of
+    :class:`components.designer.component.Designer`.
+``interpret``
+    Attribution report of held-out payloads of a blessed model:
+    :class:`components.interpret.params.InterpretConfig`.
 ``vertex``
     Vertex AI settings used by ``enformer-tfx compile``: :class:`VertexConfig`. Ignored by
     local runs, so one file can drive both.
@@ -45,6 +51,7 @@ from pydantic import Field, model_validator
 from components.bigwig_track_gen.params import TrackDatasetConfig
 from components.config_validation import KeyedValueError, json_schema, settings_dataclass, validate_settings
 from components.errors import InputError
+from components.interpret.params import HELD_OUT_SPLIT, INTERPRET_INPUTS, InterpretConfig
 from components.payload_example_gen.params import SPAN_TOKEN, PayloadParams
 from trainer.settings import ModelConfig, TrainingConfig
 
@@ -162,6 +169,8 @@ class PipelineConfig:
     # Designer options (keyword arguments of components.designer.component.Designer); inputs
     # not given here come from ``payloads``.
     design: Optional[Dict[str, Any]] = None
+    # Attribution report of held-out payloads after the Evaluator (blessed models only).
+    interpret: Optional[InterpretConfig] = None
     source: str = Field(default="", exclude=True)  # the file it was loaded from (set by load_config)
 
     @model_validator(mode="after")
@@ -172,6 +181,12 @@ class PipelineConfig:
         self._check_spans()
         if self.design is not None:
             self._check_design()
+        if self.interpret is not None and (self.training.mode != "finetune" or self.payloads is None):
+            raise KeyedValueError("interpret", "the attribution step explains payload activity; it needs "
+                                  "training.mode: finetune and payloads")
+        if self.interpret is not None and HELD_OUT_SPLIT not in self.payloads.folds:
+            raise KeyedValueError("interpret", f"explains payloads of the {HELD_OUT_SPLIT!r} split; "
+                                  f"payloads.folds has only {', '.join(self.payloads.folds)}")
         if not self.metadata_path:
             self.metadata_path = os.path.join(self.pipeline_root, "metadata.sqlite")
         if not self.push.destination:
@@ -230,6 +245,15 @@ class PipelineConfig:
                     raise KeyedValueError(
                         f"payloads.{name}", "spans.mode 'all' reads every batch in one run, so this must be "
                         "one file covering all batches (no {SPAN}); or use spans.mode: latest")
+
+    def interpret_arguments(self) -> Dict[str, Any]:
+        """Keyword arguments of :class:`components.interpret.component.Interpreter`: the
+        ``interpret:`` settings plus how the examples were built (from ``payloads:``)."""
+        if self.interpret is None or self.payloads is None:
+            return {}
+        arguments = dataclasses.asdict(self.interpret)
+        arguments.update({name: getattr(self.payloads, name) for name in INTERPRET_INPUTS})
+        return arguments
 
     def data_arguments(self) -> Dict[str, Any]:
         """Keyword arguments of the run's example generator (``payloads`` or ``tracks``)."""

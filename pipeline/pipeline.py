@@ -9,8 +9,10 @@ Data flow::
                                                        MSE | mean track r; value + change
                                                        thresholds; report: evaluation_report/)
                                                           ├─ Pusher (blessed models only)
-                                                          └─ Designer (optional ``design:``;
-                                                              next batch from a blessed model)
+                                                          ├─ Designer (optional ``design:``;
+                                                          │   next batch from a blessed model)
+                                                          └─ Interpreter (optional ``interpret:``;
+                                                              attributions of held-out payloads)
 
 Custom code is referenced by importable paths (``trainer.run.run_fn``, ``trainer.metrics``)
 so the same definition compiles for Vertex, where the package is installed in the image.
@@ -33,6 +35,7 @@ from tfx import v1 as tfx
 from components.bigwig_track_gen.component import BigWigTrackGen
 from components.designer.component import Designer
 from components.evaluation_report.component import ReportingEvaluator
+from components.interpret.component import Interpreter
 from components.payload_example_gen.component import PayloadExampleGen
 from pipeline.config import PipelineConfig, all_spans_pattern
 from trainer import export
@@ -196,6 +199,9 @@ def create_pipeline(config: PipelineConfig, platform: Platform = LOCAL) -> tfx.d
     if config.design is not None:  # proposes the next span's batch when the model is blessed
         components.append(Designer(model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
                                    examples=examples, **config.design))
+    if config.interpret is not None:  # explains held-out payloads when the model is blessed
+        components.append(Interpreter(model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
+                                      examples=examples, **config.interpret_arguments()))
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,

@@ -81,6 +81,8 @@ def print_run_summary(config: PipelineConfig) -> int:
         print_payload_summary(summary)
     pushed = pushed_models(config)
     print(f"pushed models: {pushed[-1] if pushed else 'none'}" + (f" ({len(pushed)} versions)" if len(pushed) > 1 else ""))
+    if config.interpret is not None:
+        print(attribution_report_line(config))
     if pushed and summary is not None and config.payloads:
         print(f"why it predicts what it does (ISM of 3 held-out payloads, motifs):\n  {attribute_command(config, summary)}")
     if pushed and config.payloads:
@@ -121,6 +123,21 @@ def print_prediction_commands(config: PipelineConfig) -> None:
         print(f"  {command}")
     if examples_uri is None:
         print("  (no examples artifact keeps the dataset table yet: run make-dataset for a table to pass to predict)")
+def attribution_report_line(config: PipelineConfig) -> str:
+    """Where the newest Interpreter report is (or why there is none)."""
+    from components.interpret.params import ARTIFACT_TYPE
+
+    report = latest_artifact(config, ARTIFACT_TYPE)
+    path = report and os.path.join(report.uri, "summary.json")
+    if report is None or not os.path.exists(path):
+        return "attribution report: none yet"
+    with open(path) as handle:
+        summary = json.load(handle)
+    if not summary.get("blessed"):
+        return f"attribution report: none, the model is not blessed ({path})"
+    names = ", ".join(payload["name"] for payload in summary["payloads"])
+    return (f"attribution report ({summary['method']} of held-out {names}): {report.uri}/"
+            f"attribution.bedgraph, attribution.npz, attribution.<payload>.png, summary.json")
 
 
 def attribute_command(config: PipelineConfig, summary: Dict[str, Any], count: int = 3) -> str:

@@ -502,3 +502,176 @@ def test_demo_run_prints_a_working_attribute_command(tmp_path):
     args = build_parser().parse_args(command.split()[1:])
     assert args.names == "LCR~deletion_1,synthetic_2" and args.length == 5376 and args.motifs
     assert args.context == config.payloads.context and args.output == "out/demo/attribution/held_out"
+
+
+# ------------------------------------------------------------------------- pipeline step
+def test_choose_payloads_is_deterministic():
+    from components.interpret.held_out import choose_payloads
+
+    names = ["c", "a", "b", "a", "e", "d"]
+    assert choose_payloads(names, 2) == ["a", "b"]  # first names in sorted order, repeats once
+    assert choose_payloads(names, 9) == ["a", "b", "c", "d", "e"]
+    picked = choose_payloads(names, 3, seed=4)
+    assert picked == choose_payloads(list(reversed(names)), 3, seed=4) == sorted(picked)
+    assert len(set(picked)) == 3 and set(picked) <= set(names)
+    assert {tuple(choose_payloads(names, 3, seed=s)) for s in range(10)} != {tuple(picked)}
+
+
+def _step_artifacts(tiny, root, blessed: bool, names):
+    """Real TFX artifacts: the tiny export as a Trainer model, a blessing, Examples with an eval split."""
+    import shutil
+
+    from tfx.types import standard_artifacts
+
+    from components import records
+    from components.interpret.component import AttributionReport
+
+    model = standard_artifacts.Model()
+    model.uri = os.path.join(root, "model")
+    examples = standard_artifacts.Examples()
+    examples.uri = os.path.join(root, "examples")
+    examples.set_int_custom_property("span", 3)
+    blessing = standard_artifacts.ModelBlessing()
+    blessing.uri = os.path.join(root, "blessing")
+    shutil.copytree(tiny["serving"], os.path.join(model.uri, "Format-Serving"))
+    report = AttributionReport()
+    report.uri = os.path.join(root, "report")
+    os.makedirs(blessing.uri)
+    open(os.path.join(blessing.uri, "BLESSED" if blessed else "NOT_BLESSED"), "w").close()
+    for split, split_names in (("train", ["long"]), ("eval", names)):
+        os.makedirs(records.split_dir(examples.uri, split))
+        with records.ShardWriter(os.path.join(records.split_dir(examples.uri, split), records.shard_name(0, 1)),
+                                 compresslevel=1) as out:
+            for name in split_names:
+                out.write(records.payload_example(np.zeros(CONSTRUCT, np.uint8), name, "g", 1.0))
+    return model, examples, blessing, report
+
+
+def _run_step(tiny, locus, root, blessed, names, **options):
+    """The Interpreter executor on real artifacts; returns the report artifact and its summary."""
+    import json
+
+    from components.interpret.executor import Executor
+
+    model, examples, blessing, report = _step_artifacts(tiny, root, blessed, names)
+    properties = dict(payload_fasta=locus["fasta"], annotation_bed=locus["bed"], reference_fasta=locus["reference"],
+                      context=locus["context"], construct_length=CONSTRUCT, payloads=2, method="ism", seed=None,
+                      reverse_complement=0, batch_size=64, motifs=0, figures=1)
+    properties.update(options)
+    Executor().Do({"model": [model], "model_blessing": [blessing], "examples": [examples]}, {"report": [report]},
+                  properties)
+    with open(os.path.join(report.uri, "summary.json")) as handle:
+        return report, json.load(handle)
+
+
+def test_interpret_step_explains_first_held_out_payloads(tiny, locus, workdir):
+    from components.interpret.attribution import ism_deltas, output_score_fn
+
+    root = os.path.join(workdir, "step")
+    # Held out (eval split): P~b, P~a and long (repeated records, e.g. offsets); the first two by name: P~a, P~b.
+    report, summary = _run_step(tiny, locus, root, True, ["P~b", "long", "P~a", "P~b"])
+    assert summary["blessed"] is True and summary["span"] == 3 and report.get_int_custom_property("span") == 3
+    assert summary["held_out"] == 3 and summary["split"] == "eval" and summary["method"] == "ism"
+    assert [p["name"] for p in summary["payloads"]] == ["P_a", "P_b"]
+    files = sorted(os.listdir(report.uri))
+    assert files == sorted(summary["files"] + ["summary.json"])
+    assert files == ["attribution.P_a.png", "attribution.P_b.png", "attribution.bedgraph", "attribution.npz",
+                     "summary.json"]
+    # The same numbers as the attribute command's: ISM of the payload window centred in the construct.
+    data = np.load(os.path.join(report.uri, "attribution.npz"))
+    score = output_score_fn(tiny["predictor"].function, L, "activity")
+    for name, sequence in (("P_a", locus["payloads"]["P~a"]), ("P_b", locus["payloads"]["P~b"])):
+        size = len(sequence)
+        deltas, offset = data[f"{name}/deltas"], int(data[f"{name}/window_offset"])
+        assert data[f"{name}/scores"].shape == (size,) and deltas.shape == (size, 4)
+        start = (CONSTRUCT - size) // 2 + size // 2 - L // 2
+        window = genome.one_hot(genome.encode_sequence(_construct(locus["reference"], sequence)[start:start + L]))
+        np.testing.assert_allclose(deltas, ism_deltas(score, window, positions=np.arange(size) - offset),
+                                   rtol=1e-4, atol=1e-6)
+    rows = _read_bedgraph(os.path.join(report.uri, "attribution.bedgraph"))
+    assert [r[0] for r in rows] == sorted(r[0] for r in rows) and {r[0] for r in rows} == {"P_a", "P_b"}
+    assert max(r[2] for r in rows if r[0] == "P_b") == len(locus["payloads"]["P~b"])
+
+
+def test_interpret_step_not_blessed_and_seeded_saliency(tiny, locus, workdir):
+    root = os.path.join(workdir, "step_rejected")
+    report, summary = _run_step(tiny, locus, root, False, ["P~a", "P~b"])
+    assert summary["blessed"] is False and "not bless" in summary["reason"]
+    assert os.listdir(report.uri) == ["summary.json"]
+
+    from components.interpret.held_out import choose_payloads
+
+    root = os.path.join(workdir, "step_seeded")
+    report, summary = _run_step(tiny, locus, root, True, ["P~a", "P~b", "long"], payloads=1, seed=2,
+                                method="saliency", figures=0)
+    chosen = choose_payloads(["P~a", "P~b", "long"], 1, seed=2)
+    assert [p["name"] for p in summary["payloads"]] == [n.replace("~", "_") for n in chosen]
+    assert summary["selection"] == "seeded choice (seed 2)"
+    data = np.load(os.path.join(report.uri, "attribution.npz"))
+    assert str(data["method"]) == "saliency" and f"{chosen[0].replace('~', '_')}/gradient" in data
+    assert sorted(os.listdir(report.uri)) == ["attribution.bedgraph", "attribution.npz", "summary.json"]
+
+
+def test_interpret_config_keys_are_the_component_parameters():
+    """The config checks ``interpret:`` without importing TFX; its keys must match the component."""
+    import inspect
+
+    from components.interpret.component import AttributionReport, Interpreter
+    from components.interpret.params import ARTIFACT_TYPE, COMPONENT_PARAMETERS
+
+    parameters = [name for name in inspect.signature(Interpreter.__init__).parameters
+                  if name not in ("self", "model", "model_blessing", "examples")]
+    assert sorted(parameters) == sorted(COMPONENT_PARAMETERS)
+    assert AttributionReport.TYPE_NAME == ARTIFACT_TYPE
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda c: c.update(interpret={"payloads": 0}), "interpret.payloads: must be >= 1, got 0"),
+    (lambda c: c.update(interpret={"method": "deeplift"}), "interpret.method: expected one of 'ism' or 'saliency'"),
+    (lambda c: c.update(interpret={"payload": 2}), "interpret.payload: unknown key; expected one of: payloads"),
+    (lambda c: c.update(interpret={"seed": "x"}), "interpret.seed: expected an integer"),
+    (lambda c: c.update(interpret={"batch_size": 0}), "interpret.batch_size: must be >= 1"),
+    (lambda c: c.update(interpret=2), "interpret: expected a mapping of payloads, method"),
+    (lambda c: c["payloads"].update(folds={"train": 3, "test": 1}) or c.update(interpret={}),
+     "interpret: explains payloads of the 'eval' split; payloads.folds has only"),
+    (lambda c: c["training"].update(mode="tracks") or c.update(interpret={}, tracks={
+        "reference": "r.fa", "mappable_bed": "m.bed", "tracks": "t.tsv", "length": 1280}),
+     "interpret: the attribution step explains payload activity; it needs training.mode: finetune"),
+])
+def test_interpret_config_errors_name_the_key(tmp_path, change, message):
+    import re
+
+    import yaml
+
+    from components.errors import InputError
+    from pipeline.config import load_config
+    from tests.test_pipeline import pipeline_config
+
+    config = pipeline_config(str(tmp_path), "/data", "chr3:1-100")
+    change(config)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(InputError, match=re.escape(message)):
+        load_config(str(path))
+
+
+def test_interpret_config_takes_the_inputs_from_payloads(tmp_path):
+    import yaml
+
+    from pipeline.config import load_config
+    from tests.test_pipeline import pipeline_config
+
+    config = pipeline_config(str(tmp_path), "/data", "chr3:1-100")
+    config["payloads"]["annotation_bed"] = "/data/sites.bed"
+    config["interpret"] = {"payloads": 3, "method": "saliency", "seed": 7}
+    path = tmp_path / "ok.yaml"
+    path.write_text(yaml.safe_dump(config))
+    loaded = load_config(str(path))
+    arguments = loaded.interpret_arguments()
+    assert arguments == {"payloads": 3, "method": "saliency", "seed": 7, "reverse_complement": False, "batch_size": 8,
+                         "motifs": False, "figures": True, "payload_fasta": config["payloads"]["payload_fasta"],
+                         "annotation_bed": "/data/sites.bed", "reference_fasta": "/data/reference.fa",
+                         "context": "chr3:1-100", "construct_length": config["payloads"]["construct_length"]}
+    del config["interpret"]
+    path.write_text(yaml.safe_dump(config))
+    assert load_config(str(path)).interpret is None and load_config(str(path)).interpret_arguments() == {}

@@ -230,6 +230,62 @@ def _executions_by_component(metadata_path: str) -> dict:
     return counts
 
 
+def check_attribution_report(config, blessed: bool) -> None:
+    """The newest Interpreter artifact: in ML Metadata with its lineage, and valid files.
+
+    Blessed: the first ``interpret.payloads`` held-out names (sorted) of the run's Examples, with
+    a bedGraph in payload coordinates and npz arrays of payload length. Not blessed: only a
+    summary saying so.
+    """
+    import json
+
+    from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2
+    from tfx.orchestration import metadata
+
+    from components.genome import iter_fasta
+    from components.interpret.params import ARTIFACT_TYPE
+    from components.records import NAME, parse_payload_record
+    from pipeline.report import attribution_report_line, latest_artifact
+
+    report = latest_artifact(config, ARTIFACT_TYPE)
+    assert report is not None, "no AttributionReport artifact in ML Metadata"
+    store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(config.metadata_path))
+    events = store.get_events_by_artifact_ids([report.id])
+    (producer,) = [e.execution_id for e in events if e.type == metadata_store_pb2.Event.OUTPUT]
+    inputs = {e.artifact_id for e in store.get_events_by_execution_ids([producer])
+              if e.type == metadata_store_pb2.Event.INPUT}
+    for type_name in ("Model", "ModelBlessing", "Examples"):  # this run's model, its blessing, its examples
+        assert latest_artifact(config, type_name).id in inputs, type_name
+    summary = json.load(open(os.path.join(report.uri, "summary.json")))
+    assert summary["blessed"] is blessed, summary
+    if not blessed:
+        assert os.listdir(report.uri) == ["summary.json"] and "not bless" in summary["reason"]
+        assert "the model is not blessed" in attribution_report_line(config)
+        return
+    examples = latest_artifact(config, "Examples")
+    held_out = sorted({parse_payload_record(r)[NAME] for r in read_split(examples.uri, "eval")})
+    chosen = held_out[:config.interpret.payloads]
+    assert [p["name"] for p in summary["payloads"]] == chosen and summary["held_out"] == len(held_out)
+    assert attribution_report_line(config).startswith(f"attribution report ({config.interpret.method} of held-out {', '.join(chosen)})")
+    sequences = {name: seq for name, seq, _ in iter_fasta(config.payloads.payload_fasta.replace("{SPAN}", "1"))}
+    data = np.load(os.path.join(report.uri, "attribution.npz"))
+    assert list(data["payloads"]) == chosen
+    for name in chosen:
+        size = len(sequences[name])
+        assert data[f"{name}/scores"].shape == (size,) and data[f"{name}/codes"].shape == (size,)
+        assert data[f"{name}/gradient" if summary["method"] == "saliency" else f"{name}/deltas"].shape == (size, 4)
+        assert os.path.getsize(os.path.join(report.uri, f"attribution.{name}.png")) > 0
+    with open(os.path.join(report.uri, "attribution.bedgraph")) as handle:
+        rows = [(c, int(s), int(e)) for c, s, e, _ in (line.split("\t") for line in handle)]
+    assert rows == sorted(rows) and {c for c, _, _ in rows} == set(chosen)
+    assert all(0 <= s < e <= len(sequences[c]) for c, s, e in rows)
+    for name in chosen:  # contiguous runs covering the whole payload (it fits in the window)
+        mine = [(s, e) for c, s, e in rows if c == name]
+        assert mine[0][0] == 0 and mine[-1][1] == len(sequences[name])
+        assert all(a[1] == b[0] for a, b in zip(mine, mine[1:]))
+
+
 @pytest.mark.slow
 def test_pipeline_end_to_end_blesses_good_and_rejects_worse(tmp_path, demo_data, demo_manifest):
     from pipeline.pipeline import run_locally
@@ -238,7 +294,9 @@ def test_pipeline_end_to_end_blesses_good_and_rejects_worse(tmp_path, demo_data,
 
     tmp = str(tmp_path)
     write_gc_assay(os.path.join(tmp, "assays", "batch-1"))
-    config_path = write_config(os.path.join(tmp, "loop.yaml"), pipeline_config(tmp, demo_data, demo_manifest["context"]))
+    loop = pipeline_config(tmp, demo_data, demo_manifest["context"])
+    loop["interpret"] = {"payloads": 2, "method": "saliency"}  # the optional attribution step, checked below
+    config_path = write_config(os.path.join(tmp, "loop.yaml"), loop)
 
     # Run 1: learnable data, no baseline -> value threshold only -> blessed and pushed.
     config = load_config(config_path)
@@ -253,8 +311,9 @@ def test_pipeline_end_to_end_blesses_good_and_rejects_worse(tmp_path, demo_data,
     assert os.path.exists(os.path.join(first["uri"], "scatter.png"))
     counts = _executions_by_component(config.metadata_path)
     for component in ("PayloadExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "Trainer",
-                      "Evaluator", "Pusher"):
+                      "Evaluator", "Pusher", "Interpreter"):
         assert counts.get(component) == ["run"], (component, counts)
+    check_attribution_report(config, blessed=True)
 
     # Run 2: same data (cached upstream), a deliberately worse model: random init, barely
     # trained, no warm start -> fails "no worse than the latest blessed model" -> not pushed.
@@ -265,6 +324,7 @@ def test_pipeline_end_to_end_blesses_good_and_rejects_worse(tmp_path, demo_data,
     assert second["blessed"] is False, second
     assert second["pearson_r"] < first["pearson_r"]
     assert pushed_models(worse) == pushed, "nothing new is pushed"
+    check_attribution_report(worse, blessed=False)
     counts = _executions_by_component(config.metadata_path)
     assert counts["PayloadExampleGen"] == ["run", "cached"]
     assert counts["StatisticsGen"] == ["run", "cached"]

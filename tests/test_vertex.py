@@ -435,7 +435,8 @@ def test_new_batch_is_ingested_warm_started_and_compared_to_the_previous_model(t
 
 
 def test_compile_with_the_designer(tmp_path):
-    """A ``design:`` section adds a Designer task fed by the Trainer, Evaluator and ExampleGen."""
+    """A ``design:`` section adds a Designer task fed by the Trainer, Evaluator and ExampleGen;
+    an ``interpret:`` section adds an Interpreter task fed the same way (one compile for both)."""
     from pipeline.cli import main
 
     output = str(tmp_path / "design.json")
@@ -443,6 +444,7 @@ def test_compile_with_the_designer(tmp_path):
         "model.ensemble=2", "payloads.annotation_bed=gs://lab-bucket/assays/annotation.bed",
         "design={acquisition: ucb, candidates: 500, batch_size: 12, "
         "output_location: 'gs://lab-bucket/proposals/batch-{SPAN}/design'}",
+        "interpret={payloads: 3, method: saliency, seed: 4}",
     ]
     status = main(["compile", "--config", DEMO_CONFIG, "--image", IMAGE, "--trainer-image", GPU_IMAGE,
                    "--output", output, *[arg for override in overrides for arg in ("--set", override)]])
@@ -461,3 +463,12 @@ def test_compile_with_the_designer(tmp_path):
     module, _, name = path.rpartition(".")
     assert path == "components.designer.executor.Executor" and getattr(importlib.import_module(module), name)
     assert executor["container"]["image"] == IMAGE
+
+    producers = {name: spec["taskOutputArtifact"]["producerTask"]
+                 for name, spec in tasks["Interpreter"]["inputs"]["artifacts"].items()}
+    assert producers == {"model": "Trainer", "model_blessing": "Evaluator", "examples": "PayloadExampleGen"}
+    assert _parameter(document, "Interpreter", "method") == "saliency"
+    assert _parameter(document, "Interpreter", "payloads") == 3
+    assert _parameter(document, "Interpreter", "annotation_bed") == "gs://lab-bucket/assays/annotation.bed"
+    args = _executors(document)["Interpreter"]["container"]["args"]
+    assert args[args.index("--executor_class_path") + 1] == "components.interpret.executor.Executor"

@@ -21,27 +21,23 @@ from components.designer import design, scoring
 from components.designer.candidates import parse_edits
 from components.errors import InputError
 from components.payload_example_gen.params import fill_span
+from components.serving_signature import load_one_hot_signature
 
 LOG = logging.getLogger(__name__)
-RAW_SIGNATURE = "predict_one_hot"  # the export's one-hot signature (the model contract)
 ARTIFACT_PREFIX = "design"
 SUMMARY_FILE = "summary.json"
 
 
 def signature_predictor(model_dir: str):
-    """``(predict(one_hot [B, W, 4]) -> {name: array}, W)`` from a SavedModel's one-hot signature."""
-    loaded = tf.saved_model.load(model_dir)
-    if RAW_SIGNATURE not in loaded.signatures:
-        raise InputError(f"SavedModel {model_dir} has no {RAW_SIGNATURE!r} signature")
-    signature = loaded.signatures[RAW_SIGNATURE]
-    (name, spec), = signature.structured_input_signature[1].items()
+    """``(predict(one_hot [B, W, 4]) -> {name: array}, W, output names)`` from the one-hot signature."""
+    signature = load_one_hot_signature(model_dir)
 
     def predict(one_hot: np.ndarray) -> Dict[str, np.ndarray]:
-        outputs = signature(**{name: tf.constant(one_hot, tf.float32)})
+        outputs = signature.function(tf.constant(one_hot, tf.float32))
         return {key: value.numpy() for key, value in outputs.items()}
 
-    predict.keep_alive = loaded  # the signature reads the loaded object's variables
-    return predict, int(spec.shape[1]), set(signature.structured_outputs)
+    predict.keep_alive = signature.loaded  # the signature reads the loaded object's variables
+    return predict, signature.window, set(signature.outputs)
 
 
 def _copy_tree(local_prefix: str, destination_prefix: str) -> List[str]:

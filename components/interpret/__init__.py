@@ -13,4 +13,7 @@ knows nothing about where the model came from, so the ``attribute`` command (a
 * :mod:`.plots` -- sequence-logo glyphs drawn with matplotlib and the per-payload figure.
 * :mod:`.report` -- payloads spliced into the locus, attributed and written (bedGraph, npz,
   figures, motifs): the work behind ``enformer-tfx attribute``.
+* The pipeline step: :mod:`.params` (the ``interpret:`` config, no TFX), :mod:`.held_out`
+  (which held-out payloads, the report of a blessed model), :mod:`.component` and
+  :mod:`.executor` (the ``Interpreter`` TFX component after the Evaluator).
 """

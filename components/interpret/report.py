@@ -29,17 +29,17 @@ import functools
 import logging
 import os
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from components import genome, signal_output
 from components.interpret import attribution, motifs as motif_lib, plots
-from components.payload_example_gen.constructs import build_construct, layout
+from components.interpret.params import METHODS
+from components.payload_example_gen.constructs import build_construct, layout, locus_flanks
 
 LOG = logging.getLogger(__name__)
 
-METHODS = ("ism", "saliency")
 BIN_SIZE = 128  # model output bin width (bp)
 
 
@@ -116,6 +116,31 @@ def attribute_payload(model_fn: attribution.ModelFn, input_length: int, payload:
     reference_score = float(np.asarray(score_fn(one_hot[None]))[0])
     return PayloadAttribution(payload.name, genome.encode_sequence(payload.sequence), scores, matrix, window,
                               reference_score, payload.sites, time.perf_counter() - began)
+
+
+def attribute_payloads(model_fn: attribution.ModelFn, input_length: int, payloads: Sequence[Payload],
+                       reference_fasta: Optional[str], context: Optional[str], construct_length: int, target: Target,
+                       method: str = "ism", reverse_complement: bool = False, batch_size: int = 8,
+                       on_result: Optional[Callable[[int, PayloadAttribution], None]] = None
+                       ) -> List[PayloadAttribution]:
+    """:func:`attribute_payload` for each payload, spliced into ``context`` of ``reference_fasta``.
+
+    ``on_result(number, result)`` (1-based) is called after each payload (progress).
+
+    Raises:
+      InputError: ``construct_length`` is shorter than the model window, or the context is not
+        in the reference / its flanks run off the chromosome.
+    """
+    if construct_length < input_length:
+        raise genome.InputError(f"construct length {construct_length} is shorter than the {input_length} bp model window")
+    left, right = locus_flanks(reference_fasta, context, {p.name: len(p.sequence) for p in payloads}, construct_length)
+    results = []
+    for number, payload in enumerate(payloads, start=1):
+        results.append(attribute_payload(model_fn, input_length, payload, left, right, construct_length, target,
+                                         method, reverse_complement, batch_size))
+        if on_result is not None:
+            on_result(number, results[-1])
+    return results
 
 
 # --------------------------------------------------------------------------------------------
@@ -220,11 +245,13 @@ def read_payloads(path: str, names: Optional[Sequence[str]] = None, annotation_b
     wanted = None if names is None else list(dict.fromkeys(fasta_key(name) for name in names))
     sequences: Dict[str, Tuple[str, str]] = {}
     lines: Dict[str, int] = {}
+    lengths: Dict[str, int] = {}  # every payload of the FASTA: BED lines of the others are not "unknown"
     for name, sequence, line in genome.iter_fasta(path):
         key = fasta_key(name)
         if key in lines:
             raise genome.InputError(f"{path}:{line}: payload {name!r} appears again (first at line {lines[key]})")
         lines[key] = line
+        lengths[key] = len(sequence)
         if wanted is not None and key not in wanted:
             continue
         if not genome.is_plain_dna(sequence):
@@ -241,7 +268,7 @@ def read_payloads(path: str, names: Optional[Sequence[str]] = None, annotation_b
                                 f"{genome.format_list(absent)}")
     if not order:
         raise genome.InputError(f"{path}: no payloads")
-    sites = read_annotations(annotation_bed, {key: len(sequences[key][1]) for key in order})
+    sites = read_annotations(annotation_bed, lengths)
     return [Payload(sequences[key][0], sequences[key][1],
                     tuple((site.name, site.start, site.end) for site in sites.get(key, ()))) for key in order]
 

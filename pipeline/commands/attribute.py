@@ -84,7 +84,6 @@ def table_names(path: str, fold: Optional[str]) -> List[str]:
 def run(args: argparse.Namespace) -> int:
     from components.errors import InputError
     from components.interpret import report
-    from components.payload_example_gen.constructs import locus_flanks
     from trainer.predict.predictor import ACTIVITY, load_predictor
 
     if args.batch < 1:
@@ -108,18 +107,16 @@ def run(args: argparse.Namespace) -> int:
     construct_length = args.length or window
     if construct_length < window:
         raise InputError(f"--length {construct_length} is shorter than the {window} bp model window")
-    left, right = locus_flanks(args.reference, args.context, {p.name: len(p.sequence) for p in payloads},
-                               construct_length)
     target = (report.Target(ACTIVITY) if args.head is None
               else report.Target(args.head, 0, f"{args.head} track {args.track}"))
-    results = []
-    for number, payload in enumerate(payloads, start=1):
-        result = report.attribute_payload(predictor.function, window, payload, left, right, construct_length, target,
-                                          args.method, args.rc, args.batch)
-        results.append(result)
+
+    def progress(number: int, result: report.PayloadAttribution) -> None:
         inside = result.window.last - result.window.first
-        print(f"[{number}/{len(payloads)}] {payload.name}: {inside}/{len(payload.sequence)} bp scored, "
+        print(f"[{number}/{len(payloads)}] {result.name}: {inside}/{len(result.codes)} bp scored, "
               f"prediction {result.reference_score:.4g}, {result.seconds:.1f} s")
+
+    results = report.attribute_payloads(predictor.function, window, payloads, args.reference, args.context,
+                                        construct_length, target, args.method, args.rc, args.batch, progress)
     options = None
     if args.motifs:
         options = report.MotifOptions(width=args.seqlet_width, threshold=args.seqlet_threshold,
