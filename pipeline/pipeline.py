@@ -237,13 +237,19 @@ def close_interrupted_executions(metadata_path: str) -> List[int]:
 
 
 def run_locally(config: PipelineConfig) -> None:
-    """Run with BeamDagRunner (default) or LocalDagRunner, SQLite ML Metadata."""
+    """Run with BeamDagRunner (default) or LocalDagRunner, SQLite ML Metadata; prints one line
+    per node (ran or cached, wall time) as :mod:`pipeline.node_status` describes."""
+    import time
+
+    from pipeline import node_status
+
     os.makedirs(os.path.dirname(os.path.abspath(config.metadata_path)), exist_ok=True)
     close_interrupted_executions(config.metadata_path)
     pipeline = create_pipeline(config)
     if config.runner == "beam":
-        from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
-
-        BeamDagRunner().run(pipeline)
+        node_status.ReportingBeamDagRunner().run(pipeline)
     else:
+        started = time.time()
         tfx.orchestration.LocalDagRunner().run(pipeline)
+        node_status.print_local_run(config.metadata_path, config.pipeline_name,
+                                    [component.id for component in pipeline.components], started)
