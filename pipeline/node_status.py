@@ -34,11 +34,13 @@ def output_artifacts(store: metadata_store.MetadataStore, execution_id: int) -> 
 
 def outcome(store: metadata_store.MetadataStore, execution_id: int) -> str:
     """``blessed``/``not blessed`` for a blessing, ``pushed <version>``/``not pushed`` for a push."""
-    for artifact in output_artifacts(store, execution_id):
+    artifacts = output_artifacts(store, execution_id)
+    types = {t.id: t.name for t in store.get_artifact_types_by_id(list({a.type_id for a in artifacts}))}
+    for artifact in artifacts:
         properties = artifact.custom_properties
-        if "blessed" in properties:
+        if types[artifact.type_id] == "ModelBlessing" and "blessed" in properties:
             return "blessed" if properties["blessed"].int_value else "not blessed"
-        if "pushed" in properties:
+        if types[artifact.type_id] == "PushedModel" and "pushed" in properties:
             if not properties["pushed"].int_value:
                 return "not pushed"
             return f"pushed version {properties['pushed_version'].string_value}"
@@ -61,7 +63,7 @@ def node_line(store: metadata_store.MetadataStore, pipeline_name: str, node_id: 
 class ReportingNodeDoFn(PipelineNodeAsDoFn):
     """BeamDagRunner's node DoFn, printing :func:`node_line` when the node finishes."""
 
-    def process(self, element: Any, *signals: Any) -> None:
+    def process(self, element, *signals):  # no annotations: Beam would take them as type hints
         started = time.time()
         # ML Metadata times are milliseconds; a second of slack covers clock rounding.
         since_ms = started * 1000 - 1000
