@@ -32,6 +32,7 @@ from tfx import v1 as tfx
 from components.bigwig_track_gen.component import BigWigTrackGen
 from components.designer.component import Designer
 from components.evaluation_report.component import ReportingEvaluator
+from components.model_card.component import CardPusher
 from components.payload_example_gen.component import PayloadExampleGen
 from pipeline.config import PipelineConfig, all_spans_pattern
 from trainer import export
@@ -71,14 +72,15 @@ def standard_trainer(config: PipelineConfig, **inputs: Any) -> Any:
 
 
 def filesystem_pusher(config: PipelineConfig, model: Any, model_blessing: Any) -> Any:
-    """Pusher into versioned directories under ``config.push.destination``."""
-    return tfx.components.Pusher(
+    """Pusher into versioned directories under ``config.push.destination``, each with its model
+    card (``model_card.md`` + ``model_card.json``)."""
+    return CardPusher(
         model=model,
         model_blessing=model_blessing,
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.push.destination)
         ),
-    )
+    ).with_id("Pusher")
 
 
 @dataclasses.dataclass(frozen=True)
