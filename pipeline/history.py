@@ -16,6 +16,8 @@ from typing import Any, Dict, List, Optional
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from components.model_card.card import exact_metrics
+
 CACHED = metadata_store_pb2.Execution.CACHED
 STATE_NAMES = {metadata_store_pb2.Execution.COMPLETE: "ran", CACHED: "cached",
                metadata_store_pb2.Execution.FAILED: "failed", metadata_store_pb2.Execution.RUNNING: "running",
@@ -55,6 +57,11 @@ def _value(artifact: Any, key: str) -> Any:
     return getattr(value, value.WhichOneof("value"))
 
 
+def properties(artifact: Any) -> Dict[str, Any]:
+    """An ML Metadata artifact's custom properties as plain values."""
+    return {key: _value(artifact, key) for key in artifact.custom_properties}
+
+
 def read_rounds(store: metadata_store.MetadataStore, pipeline_name: str) -> List[Round]:
     """Rounds of ``pipeline_name``, oldest first (runs without any execution of it are skipped)."""
     node_of: Dict[int, str] = {}
@@ -90,16 +97,16 @@ def read_rounds(store: metadata_store.MetadataStore, pipeline_name: str) -> List
         evaluation = linked("Evaluator", metadata_store_pb2.Event.OUTPUT, "ModelEvaluation")
         blessing = linked("Evaluator", metadata_store_pb2.Event.OUTPUT, "ModelBlessing")
         pushed = linked("Pusher", metadata_store_pb2.Event.OUTPUT, "PushedModel")
-        metrics = evaluation[0] if evaluation else None
+        metrics = exact_metrics(properties(evaluation[0])) if evaluation else {}
         rounds.append(Round(
             run_id=run.name,
             spans=sorted({int(_value(a, "span")) for a in examples if _value(a, "span") is not None}),
             model=trainer_out[0].id if trainer_out else None,
             model_uri=trainer_out[0].uri if trainer_out else "",
             parent=parent[0].id if parent else None,
-            pearson_r=_value(metrics, "pearson_r") if metrics else None,
-            spearman_rho=_value(metrics, "spearman_rho") if metrics else None,
-            mse=_value(metrics, "mse") if metrics else None,
+            pearson_r=metrics.get("pearson_r"),
+            spearman_rho=metrics.get("spearman_rho"),
+            mse=metrics.get("mse"),
             blessed=bool(_value(blessing[0], "blessed")) if blessing and _value(blessing[0], "blessed") is not None else None,
             pushed_version=(_value(pushed[0], "pushed_version") if pushed and _value(pushed[0], "pushed") else None),
             cached=states.get("Evaluator") == "cached",

@@ -77,10 +77,19 @@ def tfma_metric_values(evaluation_uri: str) -> Dict[str, Dict[str, float]]:
     return values
 
 
-def _record_on(artifacts: List[Any], floats: Dict[str, float], strings: Dict[str, str]) -> None:
+METRICS_PROPERTY = "metrics"
+
+
+def record_metrics(artifacts: List[Any], metrics: Dict[str, float], strings: Dict[str, str]) -> None:
+    """Set each metric as a float custom property (queryable, but ML Metadata's SQLite store
+    keeps 6 significant digits) and all of them, exact, as JSON in :data:`METRICS_PROPERTY`
+    (NaN as null), plus the ``strings`` properties."""
+    exact = json.dumps({key: (None if np.isnan(value) else float(value)) for key, value in metrics.items()},
+                       sort_keys=True)
     for artifact in artifacts:
-        for key, value in floats.items():
+        for key, value in metrics.items():
             artifact.set_float_custom_property(key, float(value))
+        artifact.set_string_custom_property(METRICS_PROPERTY, exact)
         for key, value in strings.items():
             artifact.set_string_custom_property(key, value)
 
@@ -107,7 +116,8 @@ class Executor(tfma_executor.Executor):
     """TFX Evaluator executor with the payload report added to the evaluation artifact.
 
     The metrics (TFMA's, candidate and ``baseline_*``; for payload models also the report's
-    ``pearson_r``, ``spearman_rho``, ``mse``, ``n``) and :func:`provenance` are recorded as
+    ``pearson_r``, ``spearman_rho``, ``mse``, ``n``; see :func:`record_metrics`) and
+    :func:`provenance` are recorded as
     custom properties of the ``ModelEvaluation`` and ``ModelBlessing`` artifacts, so ML Metadata
     alone tells the loop's history (``enformer-tfx history``) and the Pusher writes the model card.
     """
@@ -123,10 +133,10 @@ class Executor(tfma_executor.Executor):
         tfma_values = tfma_metric_values(evaluation_uri)
         floats = dict(tfma_values["candidate"])
         floats.update({f"baseline_{name}": value for name, value in tfma_values.get("baseline", {}).items()})
-        _record_on(recorded, floats, provenance(input_dict, metadata))
         if metadata.get("mode", "finetune") != "finetune":
             if "mean_track_pearson_r" in floats:
-                _record_on(recorded, {"pearson_r": floats["mean_track_pearson_r"]}, {})
+                floats["pearson_r"] = floats["mean_track_pearson_r"]
+            record_metrics(recorded, floats, provenance(input_dict, metadata))
             return  # track models: TFMA metrics only
         splits = json.loads(exec_properties.get("example_splits") or "null") or ["eval"]
         examples = artifact_utils.get_single_instance(input_dict["examples"])
@@ -137,7 +147,8 @@ class Executor(tfma_executor.Executor):
             blessed = tf.io.gfile.exists(os.path.join(blessing_uri, "BLESSED"))
         summary = write_payload_report(table, evaluation_uri, title=f"held-out payloads ({', '.join(splits)})")
         summary["blessed"] = blessed
-        _record_on(recorded, {key: summary[key] for key in ("pearson_r", "spearman_rho", "mse", "n")}, {})
+        floats.update({key: summary[key] for key in ("pearson_r", "spearman_rho", "mse", "n")})
+        record_metrics(recorded, floats, provenance(input_dict, metadata))
         with tf.io.gfile.GFile(os.path.join(evaluation_uri, "summary.json"), "w") as handle:
             json.dump(summary, handle, indent=2)
         LOG.info(

@@ -12,8 +12,6 @@ import math
 import os
 from typing import Any, Dict, Mapping
 
-import tensorflow as tf
-
 CARD_JSON = "model_card.json"
 CARD_MARKDOWN = "model_card.md"
 METRICS = ("pearson_r", "spearman_rho", "mse", "n")
@@ -25,19 +23,28 @@ def _number(value: float) -> Any:
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
+def exact_metrics(properties: Mapping[str, Any]) -> Dict[str, Any]:
+    """Metric values from an evaluation/blessing artifact's custom properties: the exact JSON
+    ``metrics`` property when there is one (float properties keep only 6 significant digits in
+    ML Metadata's SQLite store), else the float properties."""
+    if isinstance(properties.get("metrics"), str):
+        return json.loads(properties["metrics"])
+    return {key: value for key, value in properties.items() if isinstance(value, float)}
+
+
 def build_card(blessing: Mapping[str, Any], model_metadata: Mapping[str, Any], date: str) -> Dict[str, Any]:
     """The card as a dict.
 
     Args:
-      blessing: the ModelBlessing's custom properties as plain values (``blessed``, the metrics,
-        ``baseline_*`` metrics and :data:`PROVENANCE` strings; JSON lists stay JSON strings).
+      blessing: the ModelBlessing's custom properties as plain values (``blessed``, the metrics
+        (see :func:`exact_metrics`), ``baseline_*`` metrics and :data:`PROVENANCE` strings; JSON
+        lists stay JSON strings).
       model_metadata: the SavedModel's ``enformer_tfx.json``.
       date: ISO 8601 UTC time of the push.
     """
-    metrics = {key: _number(blessing[key]) for key in blessing
-               if isinstance(blessing[key], float) and not key.startswith("baseline_")}
-    baseline = {key[len("baseline_"):]: _number(blessing[key]) for key in blessing
-                if key.startswith("baseline_") and isinstance(blessing[key], float)}
+    values = exact_metrics(blessing)
+    metrics = {key: _number(value) for key, value in values.items() if not key.startswith("baseline_")}
+    baseline = {key[len("baseline_"):]: _number(value) for key, value in values.items() if key.startswith("baseline_")}
     return {
         "date": date,
         "mode": model_metadata.get("mode", ""),
@@ -105,6 +112,7 @@ or from the command line: `enformer-tfx predict DIRECTORY_OF_THIS_CARD ...` (see
 
 def write_card(directory: str, card: Mapping[str, Any]) -> None:
     """Write both card files into ``directory`` (each under a temporary name, then renamed)."""
+    import tensorflow as tf  # gfile: local or cloud destinations; imported here to keep history quick
     for name, text in ((CARD_JSON, json.dumps(card, indent=2, sort_keys=True) + "\n"),
                        (CARD_MARKDOWN, card_markdown(card))):
         target = os.path.join(directory, name)
