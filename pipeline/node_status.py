@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 from tfx.orchestration import metadata
 from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner, PipelineNodeAsDoFn
@@ -48,14 +48,17 @@ def outcome(store: metadata_store.MetadataStore, execution_id: int) -> str:
 
 
 def node_line(store: metadata_store.MetadataStore, pipeline_name: str, node_id: str, since_ms: float,
-              seconds: float) -> str:
-    """``node  ran|cached  12.3 s  outcome`` for the node's execution created after ``since_ms``."""
+              seconds: Optional[float] = None) -> str:
+    """``node  ran|cached  12.3 s  outcome`` for the node's newest execution created after
+    ``since_ms``; ``seconds`` defaults to that execution's creation-to-last-update time."""
     context = node_context(store, pipeline_name, node_id)
     executions = store.get_executions_by_context(context.id) if context is not None else []
     recent = [e for e in executions if e.create_time_since_epoch >= since_ms]
     if not recent:
-        return f"{node_id:<30} {'done':<7} {seconds:7.1f} s"
+        return f"{node_id:<30} {'done':<7} {seconds or 0.0:7.1f} s"
     newest = max(recent, key=lambda e: e.id)
+    if seconds is None:
+        seconds = (newest.last_update_time_since_epoch - newest.create_time_since_epoch) / 1000
     state = STATES.get(newest.last_known_state, "done")
     return f"{node_id:<30} {state:<7} {seconds:7.1f} s  {outcome(store, newest.id)}".rstrip()
 
@@ -79,14 +82,9 @@ class ReportingBeamDagRunner(BeamDagRunner):
     _PIPELINE_NODE_DO_FN_CLS = ReportingNodeDoFn
 
 
-def print_local_run(metadata_path: str, pipeline_name: str, node_ids: list, since: float) -> None:
+def print_local_run(metadata_path: str, pipeline_name: str, node_ids: List[str], since: float) -> None:
     """After a LocalDagRunner run (which has no per-node hook): one :func:`node_line` per node,
     timed by ML Metadata (execution creation to last update)."""
     store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(metadata_path))
     for node_id in node_ids:
-        context = node_context(store, pipeline_name, node_id)
-        executions = [e for e in (store.get_executions_by_context(context.id) if context else [])
-                      if e.create_time_since_epoch >= since * 1000 - 1000]
-        seconds = (max(e.last_update_time_since_epoch for e in executions)
-                   - min(e.create_time_since_epoch for e in executions)) / 1000 if executions else 0.0
-        print(node_line(store, pipeline_name, node_id, since * 1000 - 1000, seconds), flush=True)
+        print(node_line(store, pipeline_name, node_id, since * 1000 - 1000), flush=True)
