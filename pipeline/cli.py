@@ -6,30 +6,23 @@ module each, discovered here; adding a command never edits this file and ``pipel
 imports ``deploy``. User-input problems (:class:`components.errors.InputError`, including
 :class:`~components.errors.OutputError` for unwritable outputs) and ``OSError`` naming a file
 are printed as a single ``error: ...`` line with exit status 2 and no traceback; other
-exceptions are bugs and keep their traceback.
+exceptions are bugs and keep their traceback. What reaches the console, and the log file
+behind it, is set up by :mod:`pipeline.console` (global ``-v``/``-vv``).
 """
 from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import pkgutil
 import sys
-import warnings
 from importlib.metadata import entry_points
 from types import ModuleType
 from typing import List, Optional
 
 from components.errors import InputError
-from pipeline import commands
+from pipeline import commands, console
 
 COMMAND_GROUP = "enformer_tfx.commands"
-
-
-def silence_library_warnings() -> None:
-    """Drop the google.* FutureWarnings (unsupported Python version notices) printed on import;
-    they would precede every ``error:`` line. Must run before TensorFlow/TFX are imported."""
-    warnings.filterwarnings("ignore", category=FutureWarning, module=r"google(\.|$)")
 
 
 def command_packages() -> List[ModuleType]:
@@ -54,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="enformer-tfx",
         description="Fine-tune Enformer on synthetic regulatory payload assays with TFX.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="-v: every library's INFO log on the console; -vv: DEBUG")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     modules = [f"{package.__name__}.{info.name}" for package in command_packages()
@@ -66,12 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Parse ``argv`` and run the chosen subcommand; returns the process exit status."""
-    silence_library_warnings()
+    console.silence_library_warnings()
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    console.configure(args.verbose)  # before any command imports TensorFlow
     try:
         return int(args.func(args) or 0)
     except InputError as error:

@@ -36,6 +36,7 @@ from components.bigwig_track_gen.component import BigWigTrackGen
 from components.designer.component import Designer
 from components.evaluation_report.component import ReportingEvaluator
 from components.interpret.component import Interpreter
+from components.model_card.component import CardPusher
 from components.payload_example_gen.component import PayloadExampleGen
 from pipeline.config import PipelineConfig, all_spans_pattern
 from trainer import export
@@ -75,14 +76,15 @@ def standard_trainer(config: PipelineConfig, **inputs: Any) -> Any:
 
 
 def filesystem_pusher(config: PipelineConfig, model: Any, model_blessing: Any) -> Any:
-    """Pusher into versioned directories under ``config.push.destination``."""
-    return tfx.components.Pusher(
+    """Pusher into versioned directories under ``config.push.destination``, each with its model
+    card (``model_card.md`` + ``model_card.json``)."""
+    return CardPusher(
         model=model,
         model_blessing=model_blessing,
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.push.destination)
         ),
-    )
+    ).with_id("Pusher")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -244,13 +246,19 @@ def close_interrupted_executions(metadata_path: str) -> List[int]:
 
 
 def run_locally(config: PipelineConfig) -> None:
-    """Run with BeamDagRunner (default) or LocalDagRunner, SQLite ML Metadata."""
+    """Run with BeamDagRunner (default) or LocalDagRunner, SQLite ML Metadata; prints one line
+    per node (ran or cached, wall time) as :mod:`pipeline.node_status` describes."""
+    import time
+
+    from pipeline import node_status
+
     os.makedirs(os.path.dirname(os.path.abspath(config.metadata_path)), exist_ok=True)
     close_interrupted_executions(config.metadata_path)
     pipeline = create_pipeline(config)
     if config.runner == "beam":
-        from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
-
-        BeamDagRunner().run(pipeline)
+        node_status.ReportingBeamDagRunner().run(pipeline)
     else:
+        started = time.time()
         tfx.orchestration.LocalDagRunner().run(pipeline)
+        node_status.print_local_run(config.metadata_path, config.pipeline_name,
+                                    [component.id for component in pipeline.components], started)

@@ -161,16 +161,9 @@ def attribute_command(config: PipelineConfig, summary: Dict[str, Any], count: in
 
 def tfma_metrics(evaluation_uri: str) -> Dict[str, float]:
     """Overall-slice metric values of a TFMA evaluation (candidate model)."""
-    import tensorflow_model_analysis as tfma
+    from components.evaluation_report.executor import tfma_metric_values
 
-    values: Dict[str, float] = {}
-    for record in tfma.load_metrics(evaluation_uri):
-        if record.slice_key.single_slice_keys:
-            continue
-        for item in record.metric_keys_and_values:
-            if not item.key.is_diff and not item.key.model_name.endswith("baseline") and item.value.HasField("double_value"):
-                values[item.key.name] = item.value.double_value.value
-    return values
+    return tfma_metric_values(evaluation_uri)["candidate"]
 
 
 def print_payload_summary(summary: Dict[str, Any]) -> None:

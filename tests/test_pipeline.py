@@ -329,6 +329,43 @@ def test_pipeline_end_to_end_blesses_good_and_rejects_worse(tmp_path, demo_data,
     assert counts["PayloadExampleGen"] == ["run", "cached"]
     assert counts["StatisticsGen"] == ["run", "cached"]
     assert counts["Trainer"] == ["run", "run"]
+    check_history_and_model_card(config_path, first, second, pushed)
+
+
+def check_history_and_model_card(config_path: str, first: dict, second: dict, pushed: list) -> None:
+    """`enformer-tfx history` on the two rounds above (real SQLite ML Metadata) and the card
+    pushed with the first round's model."""
+    import json
+    import math
+
+    from components.model_card.card import CARD_JSON, CARD_MARKDOWN
+    from pipeline.cli import main
+    from pipeline.history import format_rounds, open_store, read_rounds
+
+    config = load_config(config_path)
+    rounds = read_rounds(open_store(config.metadata_path), config.pipeline_name)
+    assert len(rounds) == 2
+    for round_, summary in zip(rounds, (first, second)):
+        for key in ("pearson_r", "spearman_rho", "mse"):
+            assert math.isclose(getattr(round_, key), summary[key], rel_tol=0, abs_tol=0), (key, round_, summary)
+        assert round_.blessed is summary["blessed"] and round_.spans == [1] and not round_.cached
+    assert rounds[0].states["PayloadExampleGen"] == "ran" and rounds[1].states["PayloadExampleGen"] == "cached"
+    assert rounds[0].pushed_version == os.path.basename(pushed[0]) and rounds[1].pushed_version is None
+    assert rounds[1].model != rounds[0].model and rounds[1].parent is None, "round 2 ran without warm start"
+    table = format_rounds(rounds).splitlines()
+    assert table[0].split() == ["run", "spans", "model", "parent", "r", "rho", "MSE", "blessed", "pushed", "cached"]
+    assert f"{first['pearson_r']:.3f}" in table[1] and os.path.basename(pushed[0]) in table[1]
+    assert main(["history", "--config", config_path, "--json"]) == 0
+
+    with open(os.path.join(pushed[0], CARD_JSON)) as handle:
+        card = json.load(handle)
+    assert card["data"]["spans"] == [1] and card["data"]["fingerprints"][0].startswith("split:activity")
+    assert card["metrics"]["pearson_r"] == first["pearson_r"] and card["metrics"]["n"] == first["n"]
+    assert card["blessed"] is True and card["parent_model"] is None and card["model"] == rounds[0].model_uri
+    assert card["config"]["training"]["epochs"] == 2 and card["config"]["model"]["preset"] == "tiny"
+    with open(os.path.join(pushed[0], CARD_MARKDOWN)) as handle:
+        markdown = handle.read()
+    assert f"| pearson_r | {first['pearson_r']:.4g} |" in markdown and "tf.saved_model.load" in markdown
 
 
 def test_train_cli_trains_and_exports(tmp_path, gc_dataset, capsys):

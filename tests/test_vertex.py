@@ -229,7 +229,7 @@ def test_standard_trainer_and_endpoint_pusher(tmp_path):
     assert custom_config[constants.VERTEX_CONTAINER_IMAGE_URI_KEY].endswith("tf2-cpu.2-15:latest")
     # The same config runs locally with the standard components (vertex: is ignored there).
     local = {c.id: c for c in create_pipeline(config).components}
-    assert type(local["Pusher"]).__module__ == "tfx.components.pusher.component"
+    assert type(local["Pusher"]).__module__ == "components.model_card.component"  # stock Pusher + model card
 
 
 @pytest.mark.parametrize(

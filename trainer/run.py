@@ -124,7 +124,8 @@ def train_payload_model(
     )
     results = trainer.fit(lambda skip: iter(train_data.skip(skip)), eval_batches)
     metadata = {"mode": "finetune", "warm_start": warm_start or "", "baseline": model_config.baseline,
-                "model_config": dataclasses.asdict(model_config)}
+                "model_config": dataclasses.asdict(model_config),
+                "training": dataclasses.asdict(training)}
     exported = None
     if model_config.ensemble > 1:
         exported, metadata["uncertainty"] = ensemble_lib.train_ensemble(
@@ -184,7 +185,7 @@ def train_track_model(
     )
     _save_outputs(track_model, trainer, serving_dir, int(info["length"]), {
         "mode": "tracks", "tracks": info.get("tracks", []), "baseline": model_config.baseline,
-        "model_config": dataclasses.asdict(model_config),
+        "model_config": dataclasses.asdict(model_config), "training": dataclasses.asdict(training),
     })
     return results, caches
 

@@ -3,7 +3,9 @@
 ``fit`` runs ``epochs`` x ``steps`` optimisation steps of a Sonnet module with Adam, and after
 every epoch: evaluates on the eval dataset, appends a row to ``training_log.tsv`` (the original
 scripts' ``epoch train_loss valid_loss`` table, plus Pearson r on the eval set), writes
-TensorBoard scalars, redraws ``training_curve.png`` and saves a checkpoint. A rerun with the same
+TensorBoard scalars, redraws ``training_curve.png`` and saves a checkpoint; every step also
+logs ``step/loss`` and ``step/learning_rate`` to TensorBoard and advances a progress bar with
+ETA. A rerun with the same
 ``work_dir`` resumes after the last completed epoch: the checkpoint holds the model, the
 optimiser state and the epoch counter, and the training data stream is advanced past the
 batches already consumed, so an interrupted run continues where it stopped (only dropout noise,
@@ -24,6 +26,7 @@ import sonnet as snt
 import tensorflow as tf
 
 from components.correlation import pearson_r
+from components.progress import progress_bar
 from trainer import checkpoints
 
 LOG = logging.getLogger(__name__)
@@ -162,22 +165,36 @@ class Trainer:
         # Skip what the interrupted run already consumed, so resuming replays nothing.
         iterator = train_batches(start_epoch * self.config.steps)
         results = []
-        for epoch in range(start_epoch + 1, self.config.epochs + 1):
-            started = time.time()
-            losses = []
-            for step in range(self.config.steps):
-                inputs, labels = next(iterator)
-                self._learning_rate.assign(self.config.learning_rate_at((epoch - 1) * self.config.steps + step))
-                losses.append(float(self._train_step(inputs, labels)))
-                if (step + 1) % max(1, self.config.steps // 4) == 0:
-                    LOG.info("epoch %d step %d/%d loss %.5f", epoch, step + 1, self.config.steps, np.mean(losses))
-            evaluation = self.evaluate(eval_batches())
-            result = EpochResult(epoch, float(np.mean(losses)), evaluation["loss"], evaluation["pearson_r"], time.time() - started)
-            results.append(result)
-            self._record(result)
-            self.epoch.assign(epoch)
-            self._manager.save(checkpoint_number=epoch)
+        epochs, steps = self.config.epochs, self.config.steps
+        with progress_bar(epochs * steps, "training", unit="step", initial=start_epoch * steps) as bar:
+            for epoch in range(start_epoch + 1, epochs + 1):
+                started = time.time()
+                losses = []
+                for step in range(steps):
+                    inputs, labels = next(iterator)
+                    global_step = (epoch - 1) * steps + step
+                    learning_rate = self.config.learning_rate_at(global_step)
+                    self._learning_rate.assign(learning_rate)
+                    losses.append(float(self._train_step(inputs, labels)))
+                    self._record_step(global_step + 1, losses[-1], learning_rate)
+                    bar.set_postfix_str(f"epoch {epoch}/{epochs} loss {np.mean(losses):.4f}", refresh=False)
+                    bar.update(1)
+                    if (step + 1) % max(1, steps // 4) == 0:
+                        LOG.info("epoch %d/%d step %d/%d loss %.5f", epoch, epochs, step + 1, steps, np.mean(losses))
+                evaluation = self.evaluate(eval_batches())
+                result = EpochResult(epoch, float(np.mean(losses)), evaluation["loss"], evaluation["pearson_r"],
+                                     time.time() - started)
+                results.append(result)
+                self._record(result)
+                self.epoch.assign(epoch)
+                self._manager.save(checkpoint_number=epoch)
         return results
+
+    def _record_step(self, step: int, loss: float, learning_rate: float) -> None:
+        """Per-step TensorBoard scalars (``step`` counts from 1 over all epochs)."""
+        with self._writer.as_default():
+            tf.summary.scalar("step/loss", loss, step=step)
+            tf.summary.scalar("step/learning_rate", learning_rate, step=step)
 
     def _record(self, result: EpochResult) -> None:
         LOG.info(

@@ -29,7 +29,7 @@ from typing import Callable, Dict, Iterator, Optional, Tuple
 
 import apache_beam as beam
 
-from components import genome, records
+from components import genome, progress, records
 from components.payload_example_gen import constructs
 from components.payload_example_gen.constructs import DatasetPlan, PayloadPlan
 from components.records import split_dir
@@ -100,7 +100,9 @@ class _WriteShardFn(beam.DoFn):
             tf.io.gfile.makedirs(self._table_dir)
             table = tf.io.gfile.GFile(temporary[table_final], "w")
         try:
-            for payload, construct in iter_shard_constructs(plan, shard):
+            constructs = progress.shared_progress(iter_shard_constructs(plan, shard), len(plan.payloads),
+                                                  "payload constructs", unit="payload")
+            for payload, construct in constructs:
                 record = payload_record(payload, construct)
                 for split in payload.splits:
                     if split not in writers:

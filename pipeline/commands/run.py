@@ -10,7 +10,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "run",
         help="run the TFX pipeline locally (BeamDagRunner, SQLite ML Metadata)",
         description="Run create_pipeline(config) locally. Components whose inputs did not change "
-        "are cached. Prints the evaluation summary and where the blessed model was pushed.",
+        "are cached. Prints one line per component (ran or cached, wall time), progress bars, the "
+        "evaluation summary and where the blessed model was pushed; the full log goes to "
+        "PIPELINE_ROOT/logs/<UTC time>.log (path printed at start and end).",
     )
     parser.add_argument("--config", required=True, help="pipeline YAML (see pipeline/configs/demo.yaml)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -30,8 +32,19 @@ def run(args: argparse.Namespace) -> int:
         for directory in (config.pipeline_root, os.path.dirname(config.metadata_path), config.push.destination):
             if "://" not in directory:
                 outputs.directory(directory)
-    from pipeline.pipeline import run_locally
-    from pipeline.report import print_run_summary
+    from pipeline import console
 
-    run_locally(config)
-    return print_run_summary(config)
+    local_root = "://" not in config.pipeline_root
+    log_path = console.open_log_file(os.path.join(config.pipeline_root, "logs")) if local_root else None
+    if log_path:
+        print(f"full log: {log_path}", flush=True)
+    try:
+        from pipeline.pipeline import run_locally
+        from pipeline.report import print_run_summary
+
+        run_locally(config)
+        return print_run_summary(config)
+    finally:
+        console.close_log_file()
+        if log_path:
+            print(f"full log: {log_path}", flush=True)

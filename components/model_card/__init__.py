@@ -1,0 +1,1 @@
+"""Model card written next to every pushed SavedModel, and the Pusher that writes it."""
