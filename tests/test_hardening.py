@@ -448,84 +448,132 @@ def test_cached_evaluation_is_reported_as_cached(tmp_path, capsys):
 
 
 # --------------------------------------------------------------------------- interrupted runs
-def test_interrupted_executions_are_marked_failed(tmp_path):
-    """Executions a killed run left RUNNING/NEW become FAILED; finished ones are untouched (real MLMD)."""
+def _store(path: str):
     from ml_metadata.metadata_store import metadata_store
-    from ml_metadata.proto import metadata_store_pb2 as pb
     from tfx.orchestration import metadata
 
-    from pipeline.pipeline import close_interrupted_executions
+    return metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(path))
 
-    path = str(tmp_path / "m.sqlite")
-    assert close_interrupted_executions(path) == []  # no store yet: nothing to do, nothing created
+
+def test_interrupted_executions_are_marked_failed_and_orphans_removed(tmp_path):
+    """Executions a killed run left RUNNING/NEW become FAILED and their unpublished folders go;
+    finished executions, published artifacts and other nodes' folders are untouched (real MLMD)."""
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    from pipeline.recovery import close_interrupted_executions
+
+    path, root = str(tmp_path / "m.sqlite"), tmp_path / "root"
+    assert close_interrupted_executions(path, str(root)) == []  # no store yet: nothing to do, nothing created
     assert not os.path.exists(path)
-    store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(path))
+    store = _store(path)
     type_id = store.put_execution_type(pb.ExecutionType(name="Trainer"))
     ids = store.put_executions([pb.Execution(type_id=type_id, last_known_state=state)
                                 for state in (pb.Execution.COMPLETE, pb.Execution.RUNNING, pb.Execution.CACHED,
                                               pb.Execution.NEW)])
-    assert close_interrupted_executions(path) == [ids[1], ids[3]]
+    node_type = store.put_context_type(pb.ContextType(name="node"))
+    [node] = store.put_contexts([pb.Context(type_id=node_type, name="p.Trainer")])
+    store.put_attributions_and_associations([], [pb.Association(context_id=node, execution_id=i) for i in ids])
+    folders = {name: root / "Trainer" / name for name in (
+        f"model/{ids[0]}", f"model/{ids[1]}", f"model_run/{ids[1]}", f".system/executor_execution/{ids[1]}",
+        ".system/stateful_working_dir/3f2a", f"model/{ids[3]}", f"model_run/{ids[3]}")}
+    for folder in folders.values():
+        os.makedirs(folder / "sub")
+    os.makedirs(root / "Evaluator" / "evaluation" / str(ids[1]))  # another node's: not this execution's
+    artifact_type = store.put_artifact_type(pb.ArtifactType(name="Model"))
+    store.put_artifacts([pb.Artifact(type_id=artifact_type, uri=str(folders[f"model_run/{ids[3]}"] / "sub"),
+                                     state=pb.Artifact.LIVE)])  # registered: never removed
+
+    closed = close_interrupted_executions(path, str(root))
+    assert [(item.execution_id, item.node) for item in closed] == [(ids[1], "Trainer"), (ids[3], "Trainer")]
+    assert sorted(closed[0].removed) == sorted(str(folders[name]) for name in (
+        f"model/{ids[1]}", f"model_run/{ids[1]}", f".system/executor_execution/{ids[1]}",
+        ".system/stateful_working_dir/3f2a"))
+    assert list(closed[1].removed) == [str(folders[f"model/{ids[3]}"])]
+    left = {name for name, folder in folders.items() if folder.exists()}
+    assert left == {f"model/{ids[0]}", f"model_run/{ids[3]}"}
+    assert (root / "Evaluator" / "evaluation" / str(ids[1])).exists()
     states = {e.id: e.last_known_state for e in store.get_executions_by_id(ids)}
     assert states == {ids[0]: pb.Execution.COMPLETE, ids[1]: pb.Execution.FAILED, ids[2]: pb.Execution.CACHED,
                       ids[3]: pb.Execution.FAILED}
-    assert close_interrupted_executions(path) == []
+    assert close_interrupted_executions(path, str(root)) == []
 
 
-RUN_FN = """
-import json, sys
-from tfx.components.trainer.fn_args_utils import FnArgs
-from trainer.run import run_fn
-run_fn(FnArgs(**json.loads(sys.argv[1])))
-"""
+EPOCHS = 3
+
+
+def kill_resume_config(env: Env, tmp: str) -> dict:
+    """The smallest pipeline on the demo data: tiny Enformer, 3 epochs x 4 steps of 2 payloads."""
+    return {
+        "pipeline_name": "kill-resume", "pipeline_root": os.path.join(tmp, "root"),
+        "beam_pipeline_args": ["--direct_running_mode=in_memory", "--direct_num_workers=1"],
+        "payloads": {"activity_table": f"{env['d']}/activity.tsv", "payload_fasta": f"{env['d']}/payloads.fa",
+                     "reference_fasta": f"{env['d']}/reference.fa", "context": env["ctx"],
+                     "construct_length": CONSTRUCT, "window_length": L, "folds": {"train": 3, "eval": 1}, "seed": 1},
+        "model": {"preset": "tiny", "baseline": "random", "pooling": "mean", "window_length": L},
+        "training": {"mode": "finetune", "learning_rate": 0.003, "epochs": EPOCHS, "steps": 4, "batch": 2, "seed": 3},
+        "evaluation": {"min_pearson_r": -1.0},
+        "push": {"destination": os.path.join(tmp, "serving")},
+    }
 
 
 @pytest.mark.slow
-def test_trainer_execution_killed_during_training_resumes(env, tmp_path, caplog):
-    """run_fn killed (SIGKILL, by pid) after epoch 1; the next execution (new model_run/<id>) resumes."""
+def test_killed_run_resumes_its_trainer_after_the_saved_epoch(env, tmp_path, caplog):
+    """``enformer-tfx run`` in a subprocess, its process group killed (SIGKILL, by pid) once the
+    Trainer saved an epoch checkpoint; the rerun closes the dead execution, removes its orphan
+    folders (and says so) and resumes the Trainer after the saved epoch."""
     import glob
-    import json
     import logging
     import signal
     import subprocess
     import sys
     import time
 
+    import yaml
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    from pipeline.cli import main
+    from pipeline.config import load_config
+    from pipeline.report import latest_artifact
     from trainer.checkpoints import TRAINING_CHECKPOINT_DIR
-    from trainer.run import RESUME_SUBDIR, run_fn
-    from trainer.settings import ModelConfig, TrainingConfig, to_custom_config
+    from trainer.run import RESUME_SUBDIR
     from trainer.training import read_training_log
-    from tfx.components.trainer.fn_args_utils import FnArgs
 
-    node = tmp_path / "Trainer"
-    config = to_custom_config(ModelConfig(preset="tiny", baseline="random", pooling="mean", window_length=L),
-                              TrainingConfig(learning_rate=0.003, epochs=3, steps=4, batch=2, seed=3))
-
-    def fn_args(execution: int) -> dict:
-        return dict(train_files=[os.path.join(env["ds"], "Split-train", "*")],
-                    eval_files=[os.path.join(env["ds"], "Split-eval", "*")], custom_config=config,
-                    model_run_dir=str(node / "model_run" / str(execution)),
-                    serving_model_dir=str(node / "model" / str(execution) / "Format-Serving"), base_model=None)
-
-    repo = env["repo"]
-    process = subprocess.Popen([sys.executable, "-c", RUN_FN, json.dumps(fn_args(1))], cwd=repo,
-                               env=dict(os.environ, PYTHONPATH=repo), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    state = os.path.join(str(node), RESUME_SUBDIR, "*", TRAINING_CHECKPOINT_DIR, "checkpoint")
-    deadline = time.time() + 300
-    while not glob.glob(state) and process.poll() is None and time.time() < deadline:
-        time.sleep(0.2)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    assert glob.glob(state), "no epoch finished before the kill"
-    [work_dir] = glob.glob(os.path.join(str(node), RESUME_SUBDIR, "*"))
+    config_path = str(tmp_path / "tiny.yaml")
+    with open(config_path, "w") as handle:
+        yaml.safe_dump(kill_resume_config(env, str(tmp_path)), handle)
+    config = load_config(config_path)
+    resume = os.path.join(config.pipeline_root, "Trainer", RESUME_SUBDIR)
+    saved = os.path.join(resume, "*", TRAINING_CHECKPOINT_DIR, "checkpoint")
+    with open(tmp_path / "killed.log", "w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", "--config", config_path],
+                                   cwd=env["repo"], env=dict(os.environ, PYTHONPATH=env["repo"]), stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.time() + 1800
+        while not glob.glob(saved) and process.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        os.killpg(process.pid, signal.SIGKILL)  # the run and anything it started
+        process.wait()
+    assert glob.glob(saved), "no epoch checkpoint before the kill:\n" + (tmp_path / "killed.log").read_text()[-3000:]
+    [work_dir] = glob.glob(os.path.join(resume, "*"))
     before = read_training_log(os.path.join(work_dir, "training_log.tsv"))
-    assert len(before) < 3, "killed after training had finished"
+    assert 1 <= len(before) < EPOCHS, "killed after training had finished"
+    [killed] = [e for e in _store(config.metadata_path).get_executions() if e.last_known_state == pb.Execution.RUNNING]
+    assert killed.type.endswith("Trainer")
+    orphans = [os.path.join(config.pipeline_root, "Trainer", key, str(killed.id)) for key in ("model", "model_run")]
+    assert all(os.path.isdir(path) for path in orphans)
 
-    with caplog.at_level(logging.INFO, logger="trainer.training"):
-        run_fn(FnArgs(**fn_args(2)))
-    assert f"after epoch {len(before)}" in caplog.text
-    after = read_training_log(str(node / "model_run" / "2" / "training_log.tsv"))
-    assert [int(row["epoch"]) for row in after] == [1, 2, 3]
+    with caplog.at_level(logging.INFO):
+        assert main(["run", "--config", config_path]) == 0
+    assert f"after epoch {len(before)}" in caplog.text, "the Trainer did not resume from the saved epoch"
+    assert f"execution {killed.id} (Trainer) was left RUNNING, marked FAILED" in caplog.text
+    executions = _store(config.metadata_path).get_executions()
+    assert not [e.id for e in executions if e.last_known_state in (pb.Execution.RUNNING, pb.Execution.NEW)]
+    assert {e.id: e.last_known_state for e in executions}[killed.id] == pb.Execution.FAILED
+    for path in orphans:
+        assert not os.path.exists(path) and path in caplog.text, path
+    model = latest_artifact(config, "Model").uri
+    after = read_training_log(os.path.join(model, "training_log.tsv"))
+    assert [int(row["epoch"]) for row in after] == list(range(1, EPOCHS + 1))
     assert after[0]["train_loss"] == pytest.approx(before[0]["train_loss"]), "epoch 1 is not redone"
-    assert not os.path.exists(work_dir), "the resume directory is removed once training completed"
-    assert os.path.exists(node / "model" / "2" / "Format-Serving" / "saved_model.pb")
+    assert os.listdir(resume) == [], "the resume directory is removed once training completed"
+    assert os.path.exists(os.path.join(model, "Format-Serving", "saved_model.pb"))
