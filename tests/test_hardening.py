@@ -62,6 +62,16 @@ def both(*steps: Corrupt) -> Corrupt:
     return apply
 
 
+def bgzip(source: str, target: str) -> Corrupt:
+    """bgzip-compress (BGZF, Biopython's writer) ``source`` into ``target`` (templates)."""
+    def apply(env: Env) -> None:
+        from Bio import bgzf
+
+        with open(source.format(**env), "rb") as src, bgzf.BgzfWriter(target.format(**env), "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    return apply
+
+
 def truncated_gzip(source: str, target: str) -> Corrupt:
     def apply(env: Env) -> None:
         data = gzip.compress(open(source.format(**env), "rb").read())
@@ -141,6 +151,13 @@ CASES = [
          0, "50 payloads", both(gz("{d}/activity.tsv", "{w}/a.tsv.gz"), gz("{d}/payloads.fa", "{w}/p.fa.gz"),
                                 gz("{d}/annotation.bed", "{w}/ann.bed.gz")),
          present=("{w}/out/ds.tsv", "{w}/out/ds.examples/Split-train")),
+    Case("make-dataset bgzip reference, payload FASTA, table and BED",
+         swap(swap(swap(swap(MAKE_DATASET, "{d}/activity.tsv", "{w}/a.tsv.gz"), "{d}/payloads.fa", "{w}/p.fa.gz"),
+                   "{d}/annotation.bed", "{w}/ann.bed.gz"), "{d}/reference.fa", "{w}/ref.fa.gz"),
+         0, "50 payloads", both(bgzip("{d}/activity.tsv", "{w}/a.tsv.gz"), bgzip("{d}/payloads.fa", "{w}/p.fa.gz"),
+                                bgzip("{d}/annotation.bed", "{w}/ann.bed.gz"),
+                                bgzip("{d}/reference.fa", "{w}/ref.fa.gz")),
+         present=("{w}/out/ds.tsv", "{w}/ref.fa.gz.fai", "{w}/ref.fa.gz.gzi")),
     Case("make-dataset plain-gzip reference", swap(MAKE_DATASET, "{d}/reference.fa", "{w}/ref.fa.gz"), 2,
          "bgzip", gz("{d}/reference.fa", "{w}/ref.fa.gz"), absent=MAKE_DATASET_OUTPUTS),
     Case("make-dataset empty payload FASTA", swap(MAKE_DATASET, "{d}/payloads.fa", "{w}/p.fa"), 2,
@@ -196,6 +213,8 @@ CASES = [
          "m.bed: no intervals", write("{w}/m.bed", "# nothing\n"), absent=TRACK_OUTPUTS),
     Case("make-track-dataset missing reference", swap(TRACKS, "{d}/reference.fa", "{w}/none.fa"), 2,
          "none.fa: reference FASTA not found", absent=TRACK_OUTPUTS),
+    Case("make-track-dataset bgzip reference", swap(TRACKS, "{d}/reference.fa", "{w}/ref.fa.gz"), 0,
+         "Split-train", bgzip("{d}/reference.fa", "{w}/ref.fa.gz"), present=("{w}/sub/dir/tracks/Split-train",)),
     Case("make-track-dataset plain-gzip reference", swap(TRACKS, "{d}/reference.fa", "{w}/ref.fa.gz"), 2,
          "bgzip", gz("{d}/reference.fa", "{w}/ref.fa.gz"), absent=TRACK_OUTPUTS),
     Case("make-track-dataset every window below the cutoff", TRACKS + ["--cutoff", "1e9"], 2,
@@ -227,6 +246,8 @@ CASES = [
     # ---- predict-regions
     Case("predict-regions gzip BED", swap(REGIONS, "{bed}", "{w}/r.bed.gz"), 0, "regions predicted",
          gz("{bed}", "{w}/r.bed.gz"), present=("{w}/r.npy", "{w}/r.npy.json", "{w}/r.0.bw")),
+    Case("predict-regions bgzip reference", swap(REGIONS, "{d}/reference.fa", "{w}/ref.fa.gz"), 0,
+         "regions predicted", bgzip("{d}/reference.fa", "{w}/ref.fa.gz"), present=("{w}/r.npy",)),
     Case("predict-regions plain-gzip reference", swap(REGIONS, "{d}/reference.fa", "{w}/ref.fa.gz"), 2, "bgzip",
          gz("{d}/reference.fa", "{w}/ref.fa.gz"), absent=REGION_OUTPUTS),
     Case("predict-regions track files under a file: no array either", REGIONS + ["--prefix", "{w}/file/t"], 2,
@@ -242,6 +263,22 @@ CASES = [
          + ["--bigwig", "--chrom-sizes", "{w}/sizes.gz"], 0, "t.0.bw",
          both(gz("{bed}", "{w}/r.bed.gz"), gz("{d}/reference.fa.fai", "{w}/sizes.gz")),
          present=("{w}/bg/t.0.bedgraph", "{w}/bg/t.0.bw")),
+    Case("to-bedgraph chromosome sizes from a bgzip reference", BEDGRAPH + ["--bigwig", "--reference",
+         "{w}/ref.fa.gz"], 0, "t.0.bw", bgzip("{d}/reference.fa", "{w}/ref.fa.gz"), present=("{w}/bg/t.0.bw",)),
+    Case("to-bedgraph plain-gzip reference", BEDGRAPH + ["--bigwig", "--reference", "{w}/ref.fa.gz"], 2,
+         "plain gzip reference FASTA", gz("{d}/reference.fa", "{w}/ref.fa.gz"), absent=("{w}/bg",)),
+    Case("attribute gzip table, bgzip payloads and reference",
+         ["attribute", "{m}", "--payloads", "{w}/p.fa.gz", "--table", "{w}/t.tsv.gz",
+          "--reference", "{w}/ref.fa.gz", "--context", "{ctx}", "--length", str(CONSTRUCT), "--window", str(L),
+          "--method", "saliency", "--no-figures", "--output", "{w}/att/x"], 0, "saliency attribution",
+         both(edit("{tbl}", "{w}/t.tsv", lambda t: "\n".join(t.split("\n")[:2]) + "\n"), gz("{w}/t.tsv", "{w}/t.tsv.gz"),
+              bgzip("{d}/payloads.fa", "{w}/p.fa.gz"),
+              bgzip("{d}/reference.fa", "{w}/ref.fa.gz")), present=("{w}/att/x.npz",)),
+    Case("attribute plain-gzip reference",
+         ["attribute", "{m}", "--payloads", "{d}/payloads.fa", "--names", "LCR~000", "--reference", "{w}/ref.fa.gz",
+          "--context", "{ctx}", "--length", str(CONSTRUCT), "--window", str(L), "--method", "saliency",
+          "--no-figures", "--output", "{w}/att/x"], 2, "bgzip", gz("{d}/reference.fa", "{w}/ref.fa.gz"),
+         absent=("{w}/att",)),
     Case("to-bedgraph prefix under a file", swap(BEDGRAPH, "{w}/bg/t", "{w}/file/t") + ["--bigwig", "--reference",
          "{d}/reference.fa"], 2, "cannot write: Not a directory", write("{w}/file", "x")),
     Case("to-bedgraph bigWig without sizes: no bedGraph either", BEDGRAPH + ["--bigwig"], 2,
@@ -384,33 +421,12 @@ def _walk(root: str) -> List[str]:
     return [os.path.join(d, f) for d, dirs, files in os.walk(root) for f in files + dirs]
 
 
-def print_campaign(root: str) -> int:
-    """Run every row outside pytest and print ``row, expected, got, error line``; exit 1 on a mismatch."""
-    import json
-
-    from pipeline.demo_data import generate_demo_data
-
-    demo = os.path.join(root, "demo")
-    generate_demo_data(demo, seed=11, scale=0.25)
-    with open(os.path.join(demo, "manifest.json")) as handle:
-        context = json.load(handle)["context"]
-    env = build_env(root, demo, context)
-    mismatches = 0
-    print("case\texpected\tgot\terror")
-    for number, case in enumerate(CASES):
-        workdir = os.path.join(root, f"case{number:02d}")
-        os.makedirs(workdir)
-        _, code, _, err = run_case(case, env, workdir)
-        line = next((text for text in err.splitlines() if text.startswith("error:")), "")
-        mismatches += code != case.code
-        print(f"{case.name}\t{case.code}\t{code}\t{line}")
-    return 1 if mismatches else 0
-
-
-if __name__ == "__main__":  # python -m tests.test_hardening OUTDIR: the campaign as a printed table
+if __name__ == "__main__":  # python -m tests.test_hardening OUTDIR: the full campaign (tests/hardening_campaign.py)
     import sys
 
-    sys.exit(print_campaign(sys.argv[1]))
+    from tests.hardening_campaign import main as campaign
+
+    sys.exit(campaign(sys.argv[1]))
 
 
 def test_cached_evaluation_is_reported_as_cached(tmp_path, capsys):
