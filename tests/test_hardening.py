@@ -301,6 +301,11 @@ CASES = [
          lambda env: [os.makedirs(f"{env['w']}/ds/Split-{s}") for s in ("train", "eval")], absent=("{w}/model",)),
     Case("train model directory under a file", swap(TRAIN, "{w}/model", "{w}/file/model"), 2,
          "cannot write: Not a directory", write("{w}/file", "x")),
+    # ---- demo-data
+    Case("demo-data failing halfway: nothing written", ["demo-data", "{w}/demo", "--scale", "0.05"], 2,
+         "{w}/demo/tracks: cannot write: Not a directory",
+         lambda env: [os.makedirs(f"{env['w']}/demo"), write("{w}/demo/tracks", "x")(env)],
+         absent=("{w}/demo/reference.fa", "{w}/demo/reference.fa.fai", "{w}/demo/payloads.fa", "{w}/demo/manifest.json")),
     # ---- config-schema, run
     Case("config-schema output under a file", ["config-schema", "--output", "{w}/file/s.json"], 2,
          "cannot write: Not a directory", write("{w}/file", "x")),
