@@ -138,7 +138,7 @@ EXTRA_CASES = [
          "a.tsv", edit("{d}/activity.tsv", "{w}/a.tsv", lambda t: t.split("\n")[0] + "\n"),
          absent=("{w}/out",)),
     Case("make-dataset construct shorter than the window", swap(MAKE_DATASET, str(CONSTRUCT), str(L - 128)), 2,
-         "--length", absent=("{w}/out",)),
+         "exceeds the construct length", absent=("{w}/out",)),
     Case("make-dataset malformed folds", swap(MAKE_DATASET, "train=1", "train:1"), 2, "train:1", absent=("{w}/out",)),
     Case("make-dataset context beyond the chromosome end", swap(MAKE_DATASET, "{ctx}", "chr3:1-999999999"), 2,
          "outside chromosome", absent=("{w}/out",)),
