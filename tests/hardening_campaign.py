@@ -21,7 +21,7 @@ import sys
 from typing import Callable, List
 
 from tests.test_hardening import (BEDGRAPH, CASES, CONSTRUCT, L, MAKE_DATASET, PREDICT, REGIONS, TRACKS, TRAIN, Case,
-                                  Env, build_env, drop_column, edit, run_case, swap, write)
+                                  Env, build_env, drop_column, edit, gz, run_case, swap, write)
 
 READ_ONLY = os.strerror(30)  # EROFS: "Read-only file system"
 FULL = os.strerror(28)  # ENOSPC: "No space left on device"
@@ -129,6 +129,11 @@ EXTRA_CASES = [
     Case("demo-data into a missing directory", ["demo-data", "{w}/a/b/demo", "--scale", "0.05"], 0, "payloads",
          present=("{w}/a/b/demo/manifest.json",)),
     # ---- more bad inputs
+    Case("attribute plain-gzip reference",
+         ["attribute", "{m}", "--payloads", "{d}/payloads.fa", "--names", "LCR~000", "--reference", "{w}/ref.fa.gz",
+          "--context", "{ctx}", "--length", str(CONSTRUCT), "--window", str(L), "--method", "saliency",
+          "--no-figures", "--output", "{w}/att/x"], 2, "bgzip", gz("{d}/reference.fa", "{w}/ref.fa.gz"),
+         absent=("{w}/att",)),
     Case("demo-data with scale 0", ["demo-data", "{w}/demo", "--scale", "0"], 2, "--scale 0", absent=("{w}/demo",)),
     Case("run with a config that is not YAML", ["run", "--config", "{w}/c.yaml"], 2, "c.yaml",
          write("{w}/c.yaml", "pipeline_name: [unclosed\n")),
