@@ -15,6 +15,7 @@ setup(
         "tensorflow>=2.16,<2.17",
         "dm-sonnet>=2.0.2",
         "pyfaidx",
+        "biopython",  # pyfaidx reads bgzip FASTA through Bio.bgzf
         "pyBigWig",
         "pyyaml",
         "tqdm",

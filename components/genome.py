@@ -255,8 +255,10 @@ def fasta_line_of(path: str, header_line: int, position: int) -> Tuple[int, int]
     return header_line, 0
 
 
-def write_fasta(path: str, records: Iterable[Tuple[str, str]], line_width: int = 60, index: bool = True) -> None:
-    """Write ``(name, sequence)`` records as FASTA with fixed line width; optionally build ``.fai``."""
+def write_fasta(path: str, records: Iterable[Tuple[str, str]], line_width: int = 60, index: bool = True,
+                index_path: Optional[str] = None) -> None:
+    """Write ``(name, sequence)`` records as FASTA with fixed line width; optionally build the index
+    (``index_path``, default ``path + '.fai'``)."""
     with open(path, "w", encoding="ascii") as handle:
         for name, sequence in records:
             handle.write(f">{name}\n")
@@ -266,11 +268,12 @@ def write_fasta(path: str, records: Iterable[Tuple[str, str]], line_width: int =
     if index:
         import pyfaidx
 
-        pyfaidx.Faidx(path).close()
+        pyfaidx.Faidx(path, indexname=index_path).close()
 
 
 class ReferenceGenome:
-    """Random access to an indexed reference FASTA (pyfaidx; builds ``.fai`` when missing).
+    """Random access to an indexed reference FASTA, plain or bgzip (pyfaidx; builds ``.fai``, and
+    ``.gzi`` for bgzip, when missing).
 
     Use as a context manager or call :meth:`close`. Fetches return the sequence with its case
     as stored (soft-masking preserved); encode with :func:`encode_sequence`.
@@ -324,25 +327,24 @@ class ReferenceGenome:
         return encode_sequence(self.fetch(chrom, start, end))
 
 
-def check_compressed_reference(path: str) -> None:
-    """Raise :class:`InputError` unless the gzip-compressed reference ``path`` is bgzip (BGZF,
-    random access through its ``.gzi``) and Biopython, which pyfaidx needs for BGZF, is installed.
-
-    A plain-gzip reference is refused rather than decompressed: a genome would have to be held
-    in memory or decompressed to disk on every run.
-    """
+def is_bgzf(path: str) -> bool:
+    """True when ``path`` starts with a BGZF block (bgzip output): gzip with the FEXTRA flag and a
+    ``BC`` extra subfield (SAM specification, section 4.1)."""
     with open(path, "rb") as handle:
         head = handle.read(18)
-    # BGZF = gzip with the FEXTRA flag and a 'BC' extra subfield (SAM specification, section 4.1).
-    is_bgzf = len(head) >= 18 and head[3] & 4 and head[12:14] == b"BC"
-    if not is_bgzf:
-        raise InputError(f"{path}: plain gzip reference FASTA cannot be indexed; compress it with bgzip "
-                         f"instead (gunzip -c {path} | bgzip > NEW.fa.gz) or decompress it")
-    try:
-        import Bio.bgzf  # noqa: F401  (pyfaidx imports it lazily)
-    except ImportError:
-        raise InputError(f"{path}: reading a bgzip reference FASTA needs Biopython (pip install biopython); "
-                         "or decompress it") from None
+    return len(head) >= 18 and bool(head[3] & 4) and head[12:14] == b"BC"
+
+
+def check_compressed_reference(path: str) -> None:
+    """Raise :class:`InputError` unless the gzip-compressed reference ``path`` is bgzip (BGZF).
+
+    pyfaidx reads BGZF at random positions (through Biopython's ``Bio.bgzf``, building the
+    ``.fai`` and ``.gzi`` beside it when missing). A plain-gzip reference is refused rather than
+    decompressed: a genome would be decompressed in full on every run, to memory or to disk.
+    """
+    if not is_bgzf(path):
+        raise InputError(f"{path}: plain gzip reference FASTA cannot be read at random positions; compress it "
+                         f"with bgzip instead (gunzip -c {path} | bgzip > NEW.fa.gz) or decompress it")
 
 
 def read_chrom_sizes_from_fai(fasta_path: str) -> Dict[str, int]:

@@ -67,11 +67,13 @@ import json
 import logging
 import math
 import os
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from components.errors import InputError
 from components.genome import decode_codes, encode_sequence, reverse_complement_codes, write_fasta
+from components.outputs import atomic_outputs
 from components.payload_example_gen.constructs import fasta_key
 
 LOG = logging.getLogger(__name__)
@@ -430,21 +432,37 @@ def write_mappable_bed(path: str, contigs: Dict[str, str], context: Tuple[str, i
 
 
 def generate_demo_data(outdir: str, seed: int = 7, scale: float = 1.0) -> Dict[str, object]:
-    """Write the demo data set into ``outdir``; returns the manifest (also saved as JSON)."""
+    """Write the demo data set into ``outdir``; returns the manifest (also saved as JSON).
+
+    Every file is written under a temporary name beside its target and renamed into place once
+    all are written (:func:`components.outputs.atomic_outputs`): a failure leaves nothing new.
+    """
     if scale <= 0:
-        raise ValueError("scale must be > 0")
-    os.makedirs(os.path.join(outdir, "tracks"), exist_ok=True)
+        raise InputError(f"--scale {scale}: must be > 0")
+    with atomic_outputs() as outputs:
+        written: List[str] = []
+
+        def target(name: str) -> str:
+            written.append(name)
+            return outputs.reserve(os.path.join(outdir, name))
+
+        return _write_demo_data(outdir, seed, scale, target, written)
+
+
+def _write_demo_data(outdir: str, seed: int, scale: float, target: Callable[[str], str],
+                     written: List[str]) -> Dict[str, object]:
+    """:func:`generate_demo_data` into the paths ``target(relative name)`` hands out."""
     rng = np.random.default_rng(seed)
     LOG.info("demo-data: reference genome (scale %.2f)", scale)
     contigs, reference_sites, context = build_reference(rng, scale)
-    write_fasta(os.path.join(outdir, "reference.fa"), contigs.items())
-    write_mappable_bed(os.path.join(outdir, "mappable.bed"), contigs, context)
+    write_fasta(target("reference.fa"), contigs.items(), index_path=target("reference.fa.fai"))
+    write_mappable_bed(target("mappable.bed"), contigs, context)
 
     LOG.info("demo-data: payloads and activity table")
     payloads, spans = build_payloads(rng, scale)
-    write_fasta(os.path.join(outdir, "payloads.fa"), ((fasta_key(n), s) for n, _, s, _ in payloads), index=False)
-    write_activity_table(os.path.join(outdir, "activity.tsv"), rng, payloads)
-    write_annotation_bed(os.path.join(outdir, "annotation.bed"), payloads, spans)
+    write_fasta(target("payloads.fa"), ((fasta_key(n), s) for n, _, s, _ in payloads), index=False)
+    write_activity_table(target("activity.tsv"), rng, payloads)
+    write_annotation_bed(target("annotation.bed"), payloads, spans)
 
     LOG.info("demo-data: bigWig tracks")
     chrom_sizes = [(chrom, len(sequence)) for chrom, sequence in contigs.items()]
@@ -457,9 +475,9 @@ def generate_demo_data(outdir: str, seed: int = 7, scale: float = 1.0) -> Dict[s
                 start = int(rng.integers(10_000, length - 20_000)) // TRACK_RESOLUTION * TRACK_RESOLUTION
                 gaps[chrom] = [(start, start + 4_000)]
         identifier = f"DEMO{index:02d}"
-        write_bigwig(os.path.join(outdir, "tracks", f"{identifier}.bw"), chrom_sizes, signals, gaps)
+        write_bigwig(target(os.path.join("tracks", f"{identifier}.bw")), chrom_sizes, signals, gaps)
         track_rows.append(f"{index}\t{identifier}\ttracks/{identifier}.bw\t384\t1\tsum\tdemo {motif} sd{int(sd_bp)}")
-    with open(os.path.join(outdir, "tracks.tsv"), "w", encoding="ascii") as handle:
+    with open(target("tracks.tsv"), "w", encoding="ascii") as handle:
         handle.write("index\tidentifier\tfile\tclip\tscale\tsum_stat\tdescription\n")
         handle.write("\n".join(track_rows) + "\n")
 
@@ -471,14 +489,9 @@ def generate_demo_data(outdir: str, seed: int = 7, scale: float = 1.0) -> Dict[s
         "n_payloads": len(payloads),
         "groups": list(GROUPS),
         "chrom_sizes": dict(chrom_sizes),
-        "files": sorted(
-            os.path.relpath(os.path.join(root, name), outdir)
-            for root, _, names in os.walk(outdir)
-            for name in names
-            if name != "manifest.json"
-        ),
+        "files": sorted(written),
     }
-    with open(os.path.join(outdir, "manifest.json"), "w", encoding="ascii") as handle:
+    with open(target("manifest.json"), "w", encoding="ascii") as handle:
         json.dump(manifest, handle, indent=2, sort_keys=True)
         handle.write("\n")
     LOG.info("demo-data: wrote %d payloads, %d contigs, %d tracks to %s", len(payloads), len(contigs), len(track_rows), outdir)

@@ -25,7 +25,6 @@ platform (custom GPU training, endpoint push) for ``enformer-tfx compile``.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 from typing import Any, Callable, Dict, List
 
@@ -39,6 +38,7 @@ from components.interpret.component import Interpreter
 from components.model_card.component import CardPusher
 from components.payload_example_gen.component import PayloadExampleGen
 from pipeline.config import PipelineConfig, all_spans_pattern
+from pipeline.recovery import close_interrupted_executions
 from trainer import export
 from trainer.settings import to_custom_config
 
@@ -217,34 +217,6 @@ def create_pipeline(config: PipelineConfig, platform: Platform = LOCAL) -> tfx.d
     )
 
 
-def close_interrupted_executions(metadata_path: str) -> List[int]:
-    """Mark executions a killed local run left RUNNING (or NEW) as FAILED; returns their ids.
-
-    A local run is one process, so at the start of the next run such executions can only belong
-    to a run that died. They published nothing (the Resolver only sees LIVE artifacts of
-    COMPLETE executions), but they would stay RUNNING forever. Their ``model_run`` folders now
-    hold only TensorBoard logs (training state lives in the Trainer's ``resume/`` directory) and
-    are left for inspection. Two concurrent local runs on one metadata file are not supported.
-    """
-    if not os.path.exists(metadata_path):
-        return []
-    from ml_metadata.metadata_store import metadata_store
-    from ml_metadata.proto import metadata_store_pb2
-    from tfx.orchestration import metadata
-
-    store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(metadata_path))
-    open_states = (metadata_store_pb2.Execution.RUNNING, metadata_store_pb2.Execution.NEW)
-    stale = [execution for execution in store.get_executions() if execution.last_known_state in open_states]
-    for execution in stale:
-        execution.last_known_state = metadata_store_pb2.Execution.FAILED
-        execution.custom_properties["interrupted"].string_value = "process ended before the execution finished"
-    if stale:
-        store.put_executions(stale)
-        logging.warning("marked %d execution(s) of an interrupted run as FAILED: %s",
-                        len(stale), ", ".join(str(e.id) for e in stale))
-    return [execution.id for execution in stale]
-
-
 def run_locally(config: PipelineConfig) -> None:
     """Run with BeamDagRunner (default) or LocalDagRunner, SQLite ML Metadata; prints one line
     per node (ran or cached, wall time) as :mod:`pipeline.node_status` describes."""
@@ -253,7 +225,7 @@ def run_locally(config: PipelineConfig) -> None:
     from pipeline import node_status
 
     os.makedirs(os.path.dirname(os.path.abspath(config.metadata_path)), exist_ok=True)
-    close_interrupted_executions(config.metadata_path)
+    close_interrupted_executions(config.metadata_path, config.pipeline_root)
     pipeline = create_pipeline(config)
     if config.runner == "beam":
         node_status.ReportingBeamDagRunner().run(pipeline)

@@ -62,6 +62,16 @@ def both(*steps: Corrupt) -> Corrupt:
     return apply
 
 
+def bgzip(source: str, target: str) -> Corrupt:
+    """bgzip-compress (BGZF, Biopython's writer) ``source`` into ``target`` (templates)."""
+    def apply(env: Env) -> None:
+        from Bio import bgzf
+
+        with open(source.format(**env), "rb") as src, bgzf.BgzfWriter(target.format(**env), "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    return apply
+
+
 def truncated_gzip(source: str, target: str) -> Corrupt:
     def apply(env: Env) -> None:
         data = gzip.compress(open(source.format(**env), "rb").read())
@@ -141,6 +151,13 @@ CASES = [
          0, "50 payloads", both(gz("{d}/activity.tsv", "{w}/a.tsv.gz"), gz("{d}/payloads.fa", "{w}/p.fa.gz"),
                                 gz("{d}/annotation.bed", "{w}/ann.bed.gz")),
          present=("{w}/out/ds.tsv", "{w}/out/ds.examples/Split-train")),
+    Case("make-dataset bgzip reference, payload FASTA, table and BED",
+         swap(swap(swap(swap(MAKE_DATASET, "{d}/activity.tsv", "{w}/a.tsv.gz"), "{d}/payloads.fa", "{w}/p.fa.gz"),
+                   "{d}/annotation.bed", "{w}/ann.bed.gz"), "{d}/reference.fa", "{w}/ref.fa.gz"),
+         0, "50 payloads", both(bgzip("{d}/activity.tsv", "{w}/a.tsv.gz"), bgzip("{d}/payloads.fa", "{w}/p.fa.gz"),
+                                bgzip("{d}/annotation.bed", "{w}/ann.bed.gz"),
+                                bgzip("{d}/reference.fa", "{w}/ref.fa.gz")),
+         present=("{w}/out/ds.tsv", "{w}/ref.fa.gz.fai", "{w}/ref.fa.gz.gzi")),
     Case("make-dataset plain-gzip reference", swap(MAKE_DATASET, "{d}/reference.fa", "{w}/ref.fa.gz"), 2,
          "bgzip", gz("{d}/reference.fa", "{w}/ref.fa.gz"), absent=MAKE_DATASET_OUTPUTS),
     Case("make-dataset empty payload FASTA", swap(MAKE_DATASET, "{d}/payloads.fa", "{w}/p.fa"), 2,
@@ -196,6 +213,8 @@ CASES = [
          "m.bed: no intervals", write("{w}/m.bed", "# nothing\n"), absent=TRACK_OUTPUTS),
     Case("make-track-dataset missing reference", swap(TRACKS, "{d}/reference.fa", "{w}/none.fa"), 2,
          "none.fa: reference FASTA not found", absent=TRACK_OUTPUTS),
+    Case("make-track-dataset bgzip reference", swap(TRACKS, "{d}/reference.fa", "{w}/ref.fa.gz"), 0,
+         "Split-train", bgzip("{d}/reference.fa", "{w}/ref.fa.gz"), present=("{w}/sub/dir/tracks/Split-train",)),
     Case("make-track-dataset plain-gzip reference", swap(TRACKS, "{d}/reference.fa", "{w}/ref.fa.gz"), 2,
          "bgzip", gz("{d}/reference.fa", "{w}/ref.fa.gz"), absent=TRACK_OUTPUTS),
     Case("make-track-dataset every window below the cutoff", TRACKS + ["--cutoff", "1e9"], 2,
@@ -227,6 +246,8 @@ CASES = [
     # ---- predict-regions
     Case("predict-regions gzip BED", swap(REGIONS, "{bed}", "{w}/r.bed.gz"), 0, "regions predicted",
          gz("{bed}", "{w}/r.bed.gz"), present=("{w}/r.npy", "{w}/r.npy.json", "{w}/r.0.bw")),
+    Case("predict-regions bgzip reference", swap(REGIONS, "{d}/reference.fa", "{w}/ref.fa.gz"), 0,
+         "regions predicted", bgzip("{d}/reference.fa", "{w}/ref.fa.gz"), present=("{w}/r.npy",)),
     Case("predict-regions plain-gzip reference", swap(REGIONS, "{d}/reference.fa", "{w}/ref.fa.gz"), 2, "bgzip",
          gz("{d}/reference.fa", "{w}/ref.fa.gz"), absent=REGION_OUTPUTS),
     Case("predict-regions track files under a file: no array either", REGIONS + ["--prefix", "{w}/file/t"], 2,
@@ -242,6 +263,17 @@ CASES = [
          + ["--bigwig", "--chrom-sizes", "{w}/sizes.gz"], 0, "t.0.bw",
          both(gz("{bed}", "{w}/r.bed.gz"), gz("{d}/reference.fa.fai", "{w}/sizes.gz")),
          present=("{w}/bg/t.0.bedgraph", "{w}/bg/t.0.bw")),
+    Case("to-bedgraph chromosome sizes from a bgzip reference", BEDGRAPH + ["--bigwig", "--reference",
+         "{w}/ref.fa.gz"], 0, "t.0.bw", bgzip("{d}/reference.fa", "{w}/ref.fa.gz"), present=("{w}/bg/t.0.bw",)),
+    Case("to-bedgraph plain-gzip reference", BEDGRAPH + ["--bigwig", "--reference", "{w}/ref.fa.gz"], 2,
+         "plain gzip reference FASTA", gz("{d}/reference.fa", "{w}/ref.fa.gz"), absent=("{w}/bg",)),
+    Case("attribute gzip table, bgzip payloads and reference",
+         ["attribute", "{m}", "--payloads", "{w}/p.fa.gz", "--table", "{w}/t.tsv.gz",
+          "--reference", "{w}/ref.fa.gz", "--context", "{ctx}", "--length", str(CONSTRUCT), "--window", str(L),
+          "--method", "saliency", "--no-figures", "--output", "{w}/att/x"], 0, "saliency attribution",
+         both(edit("{tbl}", "{w}/t.tsv", lambda t: "\n".join(t.split("\n")[:2]) + "\n"), gz("{w}/t.tsv", "{w}/t.tsv.gz"),
+              bgzip("{d}/payloads.fa", "{w}/p.fa.gz"),
+              bgzip("{d}/reference.fa", "{w}/ref.fa.gz")), present=("{w}/att/x.npz",)),
     Case("to-bedgraph prefix under a file", swap(BEDGRAPH, "{w}/bg/t", "{w}/file/t") + ["--bigwig", "--reference",
          "{d}/reference.fa"], 2, "cannot write: Not a directory", write("{w}/file", "x")),
     Case("to-bedgraph bigWig without sizes: no bedGraph either", BEDGRAPH + ["--bigwig"], 2,
@@ -264,6 +296,11 @@ CASES = [
          lambda env: [os.makedirs(f"{env['w']}/ds/Split-{s}") for s in ("train", "eval")], absent=("{w}/model",)),
     Case("train model directory under a file", swap(TRAIN, "{w}/model", "{w}/file/model"), 2,
          "cannot write: Not a directory", write("{w}/file", "x")),
+    # ---- demo-data
+    Case("demo-data failing halfway: nothing written", ["demo-data", "{w}/demo", "--scale", "0.05"], 2,
+         "{w}/demo/tracks: cannot write: Not a directory",
+         lambda env: [os.makedirs(f"{env['w']}/demo"), write("{w}/demo/tracks", "x")(env)],
+         absent=("{w}/demo/reference.fa", "{w}/demo/reference.fa.fai", "{w}/demo/payloads.fa", "{w}/demo/manifest.json")),
     # ---- config-schema, run
     Case("config-schema output under a file", ["config-schema", "--output", "{w}/file/s.json"], 2,
          "cannot write: Not a directory", write("{w}/file", "x")),
@@ -384,33 +421,12 @@ def _walk(root: str) -> List[str]:
     return [os.path.join(d, f) for d, dirs, files in os.walk(root) for f in files + dirs]
 
 
-def print_campaign(root: str) -> int:
-    """Run every row outside pytest and print ``row, expected, got, error line``; exit 1 on a mismatch."""
-    import json
-
-    from pipeline.demo_data import generate_demo_data
-
-    demo = os.path.join(root, "demo")
-    generate_demo_data(demo, seed=11, scale=0.25)
-    with open(os.path.join(demo, "manifest.json")) as handle:
-        context = json.load(handle)["context"]
-    env = build_env(root, demo, context)
-    mismatches = 0
-    print("case\texpected\tgot\terror")
-    for number, case in enumerate(CASES):
-        workdir = os.path.join(root, f"case{number:02d}")
-        os.makedirs(workdir)
-        _, code, _, err = run_case(case, env, workdir)
-        line = next((text for text in err.splitlines() if text.startswith("error:")), "")
-        mismatches += code != case.code
-        print(f"{case.name}\t{case.code}\t{code}\t{line}")
-    return 1 if mismatches else 0
-
-
-if __name__ == "__main__":  # python -m tests.test_hardening OUTDIR: the campaign as a printed table
+if __name__ == "__main__":  # python -m tests.test_hardening OUTDIR: the full campaign (tests/hardening_campaign.py)
     import sys
 
-    sys.exit(print_campaign(sys.argv[1]))
+    from tests.hardening_campaign import main as campaign
+
+    sys.exit(campaign(sys.argv[1]))
 
 
 def test_cached_evaluation_is_reported_as_cached(tmp_path, capsys):
@@ -448,84 +464,132 @@ def test_cached_evaluation_is_reported_as_cached(tmp_path, capsys):
 
 
 # --------------------------------------------------------------------------- interrupted runs
-def test_interrupted_executions_are_marked_failed(tmp_path):
-    """Executions a killed run left RUNNING/NEW become FAILED; finished ones are untouched (real MLMD)."""
+def _store(path: str):
     from ml_metadata.metadata_store import metadata_store
-    from ml_metadata.proto import metadata_store_pb2 as pb
     from tfx.orchestration import metadata
 
-    from pipeline.pipeline import close_interrupted_executions
+    return metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(path))
 
-    path = str(tmp_path / "m.sqlite")
-    assert close_interrupted_executions(path) == []  # no store yet: nothing to do, nothing created
+
+def test_interrupted_executions_are_marked_failed_and_orphans_removed(tmp_path):
+    """Executions a killed run left RUNNING/NEW become FAILED and their unpublished folders go;
+    finished executions, published artifacts and other nodes' folders are untouched (real MLMD)."""
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    from pipeline.recovery import close_interrupted_executions
+
+    path, root = str(tmp_path / "m.sqlite"), tmp_path / "root"
+    assert close_interrupted_executions(path, str(root)) == []  # no store yet: nothing to do, nothing created
     assert not os.path.exists(path)
-    store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(path))
+    store = _store(path)
     type_id = store.put_execution_type(pb.ExecutionType(name="Trainer"))
     ids = store.put_executions([pb.Execution(type_id=type_id, last_known_state=state)
                                 for state in (pb.Execution.COMPLETE, pb.Execution.RUNNING, pb.Execution.CACHED,
                                               pb.Execution.NEW)])
-    assert close_interrupted_executions(path) == [ids[1], ids[3]]
+    node_type = store.put_context_type(pb.ContextType(name="node"))
+    [node] = store.put_contexts([pb.Context(type_id=node_type, name="p.Trainer")])
+    store.put_attributions_and_associations([], [pb.Association(context_id=node, execution_id=i) for i in ids])
+    folders = {name: root / "Trainer" / name for name in (
+        f"model/{ids[0]}", f"model/{ids[1]}", f"model_run/{ids[1]}", f".system/executor_execution/{ids[1]}",
+        ".system/stateful_working_dir/3f2a", f"model/{ids[3]}", f"model_run/{ids[3]}")}
+    for folder in folders.values():
+        os.makedirs(folder / "sub")
+    os.makedirs(root / "Evaluator" / "evaluation" / str(ids[1]))  # another node's: not this execution's
+    artifact_type = store.put_artifact_type(pb.ArtifactType(name="Model"))
+    store.put_artifacts([pb.Artifact(type_id=artifact_type, uri=str(folders[f"model_run/{ids[3]}"] / "sub"),
+                                     state=pb.Artifact.LIVE)])  # registered: never removed
+
+    closed = close_interrupted_executions(path, str(root))
+    assert [(item.execution_id, item.node) for item in closed] == [(ids[1], "Trainer"), (ids[3], "Trainer")]
+    assert sorted(closed[0].removed) == sorted(str(folders[name]) for name in (
+        f"model/{ids[1]}", f"model_run/{ids[1]}", f".system/executor_execution/{ids[1]}",
+        ".system/stateful_working_dir/3f2a"))
+    assert list(closed[1].removed) == [str(folders[f"model/{ids[3]}"])]
+    left = {name for name, folder in folders.items() if folder.exists()}
+    assert left == {f"model/{ids[0]}", f"model_run/{ids[3]}"}
+    assert (root / "Evaluator" / "evaluation" / str(ids[1])).exists()
     states = {e.id: e.last_known_state for e in store.get_executions_by_id(ids)}
     assert states == {ids[0]: pb.Execution.COMPLETE, ids[1]: pb.Execution.FAILED, ids[2]: pb.Execution.CACHED,
                       ids[3]: pb.Execution.FAILED}
-    assert close_interrupted_executions(path) == []
+    assert close_interrupted_executions(path, str(root)) == []
 
 
-RUN_FN = """
-import json, sys
-from tfx.components.trainer.fn_args_utils import FnArgs
-from trainer.run import run_fn
-run_fn(FnArgs(**json.loads(sys.argv[1])))
-"""
+EPOCHS = 3
+
+
+def kill_resume_config(env: Env, tmp: str) -> dict:
+    """The smallest pipeline on the demo data: tiny Enformer, 3 epochs x 4 steps of 2 payloads."""
+    return {
+        "pipeline_name": "kill-resume", "pipeline_root": os.path.join(tmp, "root"),
+        "beam_pipeline_args": ["--direct_running_mode=in_memory", "--direct_num_workers=1"],
+        "payloads": {"activity_table": f"{env['d']}/activity.tsv", "payload_fasta": f"{env['d']}/payloads.fa",
+                     "reference_fasta": f"{env['d']}/reference.fa", "context": env["ctx"],
+                     "construct_length": CONSTRUCT, "window_length": L, "folds": {"train": 3, "eval": 1}, "seed": 1},
+        "model": {"preset": "tiny", "baseline": "random", "pooling": "mean", "window_length": L},
+        "training": {"mode": "finetune", "learning_rate": 0.003, "epochs": EPOCHS, "steps": 4, "batch": 2, "seed": 3},
+        "evaluation": {"min_pearson_r": -1.0},
+        "push": {"destination": os.path.join(tmp, "serving")},
+    }
 
 
 @pytest.mark.slow
-def test_trainer_execution_killed_during_training_resumes(env, tmp_path, caplog):
-    """run_fn killed (SIGKILL, by pid) after epoch 1; the next execution (new model_run/<id>) resumes."""
+def test_killed_run_resumes_its_trainer_after_the_saved_epoch(env, tmp_path, caplog):
+    """``enformer-tfx run`` in a subprocess, its process group killed (SIGKILL, by pid) once the
+    Trainer saved an epoch checkpoint; the rerun closes the dead execution, removes its orphan
+    folders (and says so) and resumes the Trainer after the saved epoch."""
     import glob
-    import json
     import logging
     import signal
     import subprocess
     import sys
     import time
 
+    import yaml
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    from pipeline.cli import main
+    from pipeline.config import load_config
+    from pipeline.report import latest_artifact
     from trainer.checkpoints import TRAINING_CHECKPOINT_DIR
-    from trainer.run import RESUME_SUBDIR, run_fn
-    from trainer.settings import ModelConfig, TrainingConfig, to_custom_config
+    from trainer.run import RESUME_SUBDIR
     from trainer.training import read_training_log
-    from tfx.components.trainer.fn_args_utils import FnArgs
 
-    node = tmp_path / "Trainer"
-    config = to_custom_config(ModelConfig(preset="tiny", baseline="random", pooling="mean", window_length=L),
-                              TrainingConfig(learning_rate=0.003, epochs=3, steps=4, batch=2, seed=3))
-
-    def fn_args(execution: int) -> dict:
-        return dict(train_files=[os.path.join(env["ds"], "Split-train", "*")],
-                    eval_files=[os.path.join(env["ds"], "Split-eval", "*")], custom_config=config,
-                    model_run_dir=str(node / "model_run" / str(execution)),
-                    serving_model_dir=str(node / "model" / str(execution) / "Format-Serving"), base_model=None)
-
-    repo = env["repo"]
-    process = subprocess.Popen([sys.executable, "-c", RUN_FN, json.dumps(fn_args(1))], cwd=repo,
-                               env=dict(os.environ, PYTHONPATH=repo), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    state = os.path.join(str(node), RESUME_SUBDIR, "*", TRAINING_CHECKPOINT_DIR, "checkpoint")
-    deadline = time.time() + 300
-    while not glob.glob(state) and process.poll() is None and time.time() < deadline:
-        time.sleep(0.2)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    assert glob.glob(state), "no epoch finished before the kill"
-    [work_dir] = glob.glob(os.path.join(str(node), RESUME_SUBDIR, "*"))
+    config_path = str(tmp_path / "tiny.yaml")
+    with open(config_path, "w") as handle:
+        yaml.safe_dump(kill_resume_config(env, str(tmp_path)), handle)
+    config = load_config(config_path)
+    resume = os.path.join(config.pipeline_root, "Trainer", RESUME_SUBDIR)
+    saved = os.path.join(resume, "*", TRAINING_CHECKPOINT_DIR, "checkpoint")
+    with open(tmp_path / "killed.log", "w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", "--config", config_path],
+                                   cwd=env["repo"], env=dict(os.environ, PYTHONPATH=env["repo"]), stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.time() + 1800
+        while not glob.glob(saved) and process.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        os.killpg(process.pid, signal.SIGKILL)  # the run and anything it started
+        process.wait()
+    assert glob.glob(saved), "no epoch checkpoint before the kill:\n" + (tmp_path / "killed.log").read_text()[-3000:]
+    [work_dir] = glob.glob(os.path.join(resume, "*"))
     before = read_training_log(os.path.join(work_dir, "training_log.tsv"))
-    assert len(before) < 3, "killed after training had finished"
+    assert 1 <= len(before) < EPOCHS, "killed after training had finished"
+    [killed] = [e for e in _store(config.metadata_path).get_executions() if e.last_known_state == pb.Execution.RUNNING]
+    assert killed.type.endswith("Trainer")
+    orphans = [os.path.join(config.pipeline_root, "Trainer", key, str(killed.id)) for key in ("model", "model_run")]
+    assert all(os.path.isdir(path) for path in orphans)
 
-    with caplog.at_level(logging.INFO, logger="trainer.training"):
-        run_fn(FnArgs(**fn_args(2)))
-    assert f"after epoch {len(before)}" in caplog.text
-    after = read_training_log(str(node / "model_run" / "2" / "training_log.tsv"))
-    assert [int(row["epoch"]) for row in after] == [1, 2, 3]
+    with caplog.at_level(logging.INFO):
+        assert main(["run", "--config", config_path]) == 0
+    assert f"after epoch {len(before)}" in caplog.text, "the Trainer did not resume from the saved epoch"
+    assert f"execution {killed.id} (Trainer) was left RUNNING, marked FAILED" in caplog.text
+    executions = _store(config.metadata_path).get_executions()
+    assert not [e.id for e in executions if e.last_known_state in (pb.Execution.RUNNING, pb.Execution.NEW)]
+    assert {e.id: e.last_known_state for e in executions}[killed.id] == pb.Execution.FAILED
+    for path in orphans:
+        assert not os.path.exists(path) and path in caplog.text, path
+    model = latest_artifact(config, "Model").uri
+    after = read_training_log(os.path.join(model, "training_log.tsv"))
+    assert [int(row["epoch"]) for row in after] == list(range(1, EPOCHS + 1))
     assert after[0]["train_loss"] == pytest.approx(before[0]["train_loss"]), "epoch 1 is not redone"
-    assert not os.path.exists(work_dir), "the resume directory is removed once training completed"
-    assert os.path.exists(node / "model" / "2" / "Format-Serving" / "saved_model.pb")
+    assert os.listdir(resume) == [], "the resume directory is removed once training completed"
+    assert os.path.exists(os.path.join(model, "Format-Serving", "saved_model.pb"))

@@ -211,11 +211,14 @@ class Trainer:
         rows = [row for row in rows if int(row["epoch"]) < result.epoch] + [
             {k: getattr(result, k) for k in LOG_COLUMNS}
         ]
-        with tf.io.gfile.GFile(log_path, "w") as handle:
+        # Written beside and renamed: a kill mid-write must not leave a truncated log for the resume to read.
+        partial = log_path + ".partial"
+        with tf.io.gfile.GFile(partial, "w") as handle:
             writer = csv.DictWriter(handle, fieldnames=LOG_COLUMNS, delimiter="\t")
             writer.writeheader()
             for row in rows:
                 writer.writerow({k: (f"{float(v):.6g}" if k != "epoch" else int(v)) for k, v in row.items()})
+        tf.io.gfile.rename(partial, log_path, overwrite=True)
         plot_training_curve(rows, os.path.join(self.work_dir, "training_curve.png"))
 
 
