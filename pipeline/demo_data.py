@@ -37,16 +37,19 @@ Generative rule (hidden from the models, documented for the tests):
 
 * Motifs: ``ACT1 = TATGCAAAT`` (Oct4-like), ``ACT2 = GGGGCGGGG`` (Sp/Klf-like),
   ``REP = CCTTATCTG`` (repressor-like). Counts are taken on both strands.
-* The payload library: 8 DHS-like elements of 160 bp, each carrying 0-3 ACT1, 0-2 ACT2 and
-  0-2 REP copies (at least one), make up a wild-type LCR (elements in order between random
-  60-139 bp spacers). Designs per group: ``LCR~deletion`` removes 1-6 elements;
-  ``DHS~scramble`` shuffles the bases of 1-6 elements (length kept, motifs almost always
-  destroyed);
-  ``inversion`` inverts up to 4 elements in place and deletes up to 3; ``synthetic`` arrays
-  3-10 elements drawn with replacement, in random orientation, between fresh spacers;
-  ``CpG~island`` deletes 0-3 elements and inserts a GC-rich 200-500 bp stretch with 0-4 ACT2.
-  So a held-out payload is a new arrangement of elements seen in training, as in a real
-  screen, and its activity still follows only from its sequence.
+* The payload library: 8 DHS-like element backbones of 160 bp make up a wild-type LCR
+  (elements in order between random 60-139 bp spacers). Designs per group: ``LCR~deletion``
+  removes 1-6 elements; ``DHS~scramble`` shuffles the bases of 1-6 elements (length kept, no
+  motifs loaded into them); ``inversion`` inverts up to 4 elements in place and deletes up to 3;
+  ``synthetic`` arrays 3-10 elements drawn with replacement, in random orientation, between
+  fresh spacers; ``CpG~island`` deletes 0-3 elements and inserts a GC-rich 200-500 bp stretch
+  with 0-4 ACT2.
+* Motif loading: each payload then draws its own rate per motif (ACT1 uniform in 0-3, ACT2 and
+  REP in 0-2 copies per element), and every element copy of the payload gets Poisson(rate)
+  copies of each motif at fresh random positions and strands. So which motifs a payload
+  carries, and where, varies independently of the design and of each other (a model cannot
+  read the activity off element identity or off one motif standing in for another), while the
+  backbones and spacers are shared, as in a real screen.
 * Payload activity (per payload, before noise), with ``a``/``b``/``r`` the ACT1/ACT2/REP counts
   and ``s`` the number of ACT1 sites followed within 300 bp by an ACT2 site on the same strand::
 
@@ -221,21 +224,36 @@ class Part:
 
 
 def build_elements(rng: np.random.Generator) -> List[np.ndarray]:
-    """The ``N_ELEMENTS`` DHS-like elements: ``[ELEMENT_LENGTH]`` codes each, motifs planted.
+    """The ``N_ELEMENTS`` DHS-like element backbones: ``[ELEMENT_LENGTH]`` random codes each.
 
-    Element ``e`` carries 0-3 ACT1, 0-2 ACT2 and 0-2 REP copies (at least one motif), so the
-    elements range from strong activators to repressors.
+    Motifs are loaded per payload (:func:`load_motifs`), not into the shared backbones.
     """
-    elements = []
-    for _ in range(N_ELEMENTS):
-        while True:
-            counts = {"ACT1": int(rng.integers(0, 4)), "ACT2": int(rng.integers(0, 3)), "REP": int(rng.integers(0, 3))}
-            if sum(counts.values()):
-                break
-        codes = random_codes(rng, ELEMENT_LENGTH)
-        plant_motifs(rng, codes, counts)
-        elements.append(codes)
-    return elements
+    return [random_codes(rng, ELEMENT_LENGTH) for _ in range(N_ELEMENTS)]
+
+
+# Per payload, the mean copies per element of each motif is drawn uniformly from [0, max].
+MOTIF_RATE_MAXIMA: Dict[str, float] = {"ACT1": 3.0, "ACT2": 2.0, "REP": 2.0}
+
+
+def draw_motif_rates(rng: np.random.Generator) -> Dict[str, float]:
+    """One payload's motif rates (mean copies per element), independent across motifs."""
+    return {motif: float(rng.uniform(0.0, maximum)) for motif, maximum in MOTIF_RATE_MAXIMA.items()}
+
+
+def load_motifs(rng: np.random.Generator, parts: Sequence[Part], rates: Dict[str, float]) -> List[Part]:
+    """Copy of ``parts`` whose element parts carry Poisson(``rates[motif]``) fresh copies of each motif.
+
+    Spacers and scrambled elements (``element < 0``) are kept as they are.
+    """
+    loaded = []
+    for part in parts:
+        if part.element < 0:
+            loaded.append(part)
+            continue
+        codes = part.codes.copy()
+        plant_motifs(rng, codes, {motif: int(rng.poisson(rate)) for motif, rate in rates.items()})
+        loaded.append(Part(codes, part.element))
+    return loaded
 
 
 def _spacer(rng: np.random.Generator) -> Part:
@@ -312,7 +330,7 @@ def build_payloads(rng: np.random.Generator, scale: float
     spans: Dict[str, ElementSpans] = {}
     for index in range(n_payloads):
         group = GROUPS[index % len(GROUPS)]
-        parts = design_variant(rng, group, wild_type, elements)
+        parts = load_motifs(rng, design_variant(rng, group, wild_type, elements), draw_motif_rates(rng))
         codes = np.concatenate([part.codes for part in parts])
         start = 0
         if index % 33 == 16:  # ~3 % long payloads (at least one at small scales): design centred in 30 kb

@@ -169,7 +169,8 @@ def test_payload_designs_are_variants_of_one_lcr():
     elements = demo_generator.build_elements(rng)
     wild_type = demo_generator.wild_type_parts(rng, elements)
     assert len(elements) == demo_generator.N_ELEMENTS and all(len(c) == demo_generator.ELEMENT_LENGTH for c in elements)
-    assert all(sum(motif_features(decode_codes(c))[m] for m in MOTIFS) >= 1 for c in elements)
+    # Backbones carry no motifs: each payload loads its own (test_motif_loads_vary_independently).
+    assert sum(sum(motif_features(decode_codes(c))[m] for m in MOTIFS) for c in elements) <= 1
     assert [p.element for p in wild_type] == [-1] + [e for i in range(len(elements)) for e in (i, -1)]
     element_bytes = {bytes(codes) for codes in elements} | {bytes(reverse_complement_codes(c)) for c in elements}
 
@@ -212,6 +213,26 @@ def test_payload_designs_are_variants_of_one_lcr():
         assert sum(p.element >= 0 for p in cpg) >= demo_generator.N_ELEMENTS - 3
     with pytest.raises(ValueError, match="unknown payload group"):
         demo_generator.design_variant(rng, "nonsense", wild_type, elements)
+
+
+def test_motif_loads_vary_independently():
+    """Each payload's element copies get fresh motifs at its own rates, so the motif counts of the
+    library are nearly uncorrelated (element identity or one motif cannot stand in for another)."""
+    rng = np.random.default_rng(5)
+    parts = demo_generator.wild_type_parts(rng, demo_generator.build_elements(rng))
+    loaded = demo_generator.load_motifs(rng, parts, {"ACT1": 2.0, "ACT2": 0.0, "REP": 1.0})
+    assert [p.element for p in loaded] == [p.element for p in parts]
+    for old, new in zip(parts, loaded):
+        if old.element < 0:
+            assert new is old  # spacers untouched
+        else:
+            assert len(new.codes) == len(old.codes) and motif_features(decode_codes(new.codes))["ACT2"] == 0
+    assert sum(motif_features(decode_codes(p.codes))["ACT1"] for p in loaded) >= 4
+    payloads = demo_generator.build_payloads(np.random.default_rng(7), 1.0)
+    counts = np.array([[motif_features(seq)[m] for m in MOTIFS] for _, _, seq, _ in payloads if len(seq) < 5000])
+    correlation = np.corrcoef(counts.T)[np.triu_indices(3, 1)]
+    assert np.all(np.abs(correlation) < 0.35), correlation
+    assert np.all(counts.std(axis=0) > 2.0)
 
 
 def test_track_signal_follows_planted_motifs(demo_data):

@@ -85,6 +85,45 @@ def test_ism_equals_brute_force_single_mutants(tiny):
     assert scores[6] == pytest.approx(-np.mean(deltas[6]))  # position 102 is N: four alternatives
 
 
+def test_local_ism_equals_window_ism_and_brute_force(tiny):
+    """Local recomputation of the receptive field gives the same deltas as whole mutant windows,
+    at both window ends, at N bases and at payload ends, for the activity and a binned track (RC)."""
+    from components.interpret.attribution import ism_deltas, output_score_fn
+    from trainer.predict.local_ism import changed_bins, scorer_factory
+
+    predictor = tiny["predictor"]
+    enformer, payload = tiny["enformer"], tiny["payload"]
+    assert changed_bins(L, enformer) < L // 128
+    codes = np.random.default_rng(4).integers(0, 4, L).astype(np.uint8)
+    codes[100:105] = genome.N_CODE
+    codes[L - 3:] = genome.N_CODE
+    one_hot = genome.one_hot(codes)
+    # window ends, N bases, the ends of a short "payload" [600, 640), a run across a bin border
+    positions = np.r_[0:5, 98:107, 598:602, 638:642, 766:770, L - 6:L]
+    factory = scorer_factory(enformer, payload, None, L, predictor.outputs, batch_size=32)
+    for output, bins, reverse in (("activity", None, False), ("mouse", (3, 6), True)):
+        score = output_score_fn(predictor.function, L, output, bins=bins, reverse_complement=reverse)
+        windows = ism_deltas(score, one_hot, 16, positions)
+        calls = []
+        scorer = factory(one_hot, output, bins, 0, reverse)
+        local = ism_deltas(None, one_hot, 40, positions,
+                           mutant_scorer=lambda p, r: calls.append(len(p)) or scorer(p, r))
+        assert max(calls) == 40 and np.abs(windows).max() > 0
+        # float32 scores: a delta is exact to about one ulp of the score (~1e-7 here)
+        np.testing.assert_allclose(local, windows, rtol=1e-4, atol=1e-6)
+    # brute force: one mutant window at a time through the plain model, both window ends
+    reference = float(predictor(one_hot[None])["activity"][0])
+    activity = ism_deltas(None, one_hot, 7, positions, mutant_scorer=factory(one_hot, "activity", None, 0, False))
+    for row in (0, 4, 5, len(positions) - 4):
+        for base in range(4):
+            mutant = one_hot.copy()
+            mutant[positions[row]] = np.eye(4)[base]
+            if np.array_equal(mutant, one_hot):
+                continue
+            brute = float(predictor(mutant[None])["activity"][0]) - reference
+            assert activity[row, base] == pytest.approx(brute, rel=1e-3, abs=1e-7)
+
+
 def test_saliency_matches_finite_differences(tiny):
     from components.interpret.attribution import gradient_x_input, output_score_fn
 
@@ -260,8 +299,14 @@ def test_attribute_ism_outputs_and_coordinates(tiny, locus, workdir, capsys):
             "--length", str(CONSTRUCT), "--method", "ism", "--batch", "64", "--motifs", "--min-seqlets", "1",
             "--seqlet-threshold", "0", "--output", prefix]
     assert _run(argv) == 0
-    assert "[2/2] P_b: 41/41 bp scored" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "[2/2] P_b: 41/41 bp scored" in out and "ISM path: local recomputation" in out
     data = np.load(prefix + ".npz")
+    # The same run through whole mutant windows (the SavedModel signature) gives the same deltas.
+    assert _run(argv[:-1] + [prefix + "-windows", "--ism-path", "windows", "--no-figures"]) == 0
+    assert "ISM path: whole mutant windows" in capsys.readouterr().out
+    windows = np.load(prefix + "-windows.npz")
+    np.testing.assert_allclose(windows["P_b/deltas"], data["P_b/deltas"], rtol=1e-4, atol=1e-6)
     assert list(data["payloads"]) == ["P_a", "P_b"] and str(data["method"]) == "ism"
     score = output_score_fn(tiny["predictor"].function, L, "activity")
     for name, sequence in (("P_a", locus["payloads"]["P~a"]), ("P_b", locus["payloads"]["P~b"])):

@@ -47,17 +47,40 @@ def mutant_pairs(one_hot: np.ndarray, positions: np.ndarray) -> Tuple[np.ndarray
     return rows.astype(np.int64), bases.astype(np.int64)
 
 
-def ism_deltas(score_fn: ScoreFn, one_hot: np.ndarray, batch_size: int = 8,
+MutantScoreFn = Callable[[np.ndarray, np.ndarray], Any]  # (positions [B], rows [B, 4]) -> [B]
+# (window one-hot [L, 4], output, bins, column, reverse_complement) -> mutant scorer of that window
+MutantScorerFactory = Callable[[np.ndarray, str, Optional[Tuple[int, int]], int, bool], MutantScoreFn]
+
+
+def window_mutant_scorer(score_fn: ScoreFn, one_hot: np.ndarray) -> MutantScoreFn:
+    """Mutant scorer that materialises every mutant window and scores it with ``score_fn``.
+
+    The returned callable maps ``(positions [B] int, rows [B, 4] float32)`` -- window
+    position ``positions[k]`` set to one-hot row ``rows[k]`` -- to ``[B]`` scores.
+    """
+    def score(positions: np.ndarray, rows: np.ndarray) -> Any:
+        batch = np.repeat(one_hot[None], len(positions), axis=0)
+        batch[np.arange(len(positions)), positions] = rows
+        return score_fn(batch)
+
+    return score
+
+
+def ism_deltas(score_fn: Optional[ScoreFn], one_hot: np.ndarray, batch_size: int = 8,
                positions: Optional[Sequence[int]] = None,
-               progress: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
+               progress: Optional[Callable[[int, int], None]] = None,
+               mutant_scorer: Optional[MutantScoreFn] = None) -> np.ndarray:
     """Batched in-silico mutagenesis of one window.
 
     Args:
-      score_fn: ``[B, L, 4] -> [B]``.
+      score_fn: ``[B, L, 4] -> [B]`` (used when ``mutant_scorer`` is None).
       one_hot: ``[L, 4]`` float32 reference window.
-      batch_size: mutants per ``score_fn`` call.
+      batch_size: mutants per call.
       positions: window positions to mutate (default all ``L``).
       progress: called with ``(mutants done, mutants total)`` after every batch.
+      mutant_scorer: ``(positions [B], rows [B, 4]) -> [B]`` scores of single-base mutants of
+        ``one_hot`` (e.g. a local-recomputation scorer that never builds whole windows); the
+        reference score is its score of a null mutant (position 0 set to its own row).
     Returns:
       ``[P, 4]`` float64 ``score(mutant) - score(reference)`` for the ``P`` positions (0 at the
       reference base).
@@ -67,17 +90,19 @@ def ism_deltas(score_fn: ScoreFn, one_hot: np.ndarray, batch_size: int = 8,
         raise ValueError(f"one_hot must be [L, 4], got {one_hot.shape}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if mutant_scorer is None:
+        if score_fn is None:
+            raise ValueError("ism_deltas needs a score_fn or a mutant_scorer")
+        mutant_scorer = window_mutant_scorer(score_fn, one_hot)
     positions = np.arange(one_hot.shape[0]) if positions is None else np.asarray(positions, dtype=np.int64)
-    reference_score = float(_scores(score_fn(one_hot[None]))[0])
+    reference_score = float(_scores(mutant_scorer(np.zeros(1, np.int64), one_hot[:1]))[0])
     rows, bases = mutant_pairs(one_hot, positions)
+    alternatives = np.eye(4, dtype=np.float32)
     deltas = np.zeros((positions.size, 4), dtype=np.float64)
     for start in range(0, rows.size, batch_size):
         chunk_rows, chunk_bases = rows[start:start + batch_size], bases[start:start + batch_size]
-        batch = np.repeat(one_hot[None], chunk_rows.size, axis=0)
-        index = np.arange(chunk_rows.size)
-        batch[index, positions[chunk_rows], :] = 0.0
-        batch[index, positions[chunk_rows], chunk_bases] = 1.0
-        deltas[chunk_rows, chunk_bases] = _scores(score_fn(batch)) - reference_score
+        scores = _scores(mutant_scorer(positions[chunk_rows], alternatives[chunk_bases]))
+        deltas[chunk_rows, chunk_bases] = scores - reference_score
         if progress is not None:
             progress(min(start + batch_size, rows.size), rows.size)
     return deltas
@@ -117,6 +142,23 @@ def gradient_x_input(score_fn: ScoreFn, one_hot: np.ndarray) -> Tuple[np.ndarray
     return gradient, (gradient * np.asarray(one_hot, dtype=np.float64)).sum(axis=-1)
 
 
+def reduce_output(values: Any, output: str, bins: Optional[Tuple[int, int]] = None, column: int = 0,
+                  flip: bool = False) -> Any:
+    """One model output -> ``[B]`` score (TensorFlow): ``activity`` as is, a binned output
+    ``[B, bins, T]`` as the mean of ``column`` over ``bins`` (after flipping the bin axis of a
+    reverse-strand prediction when ``flip``)."""
+    import tensorflow as tf
+
+    if output == ACTIVITY or values.shape.rank == 1:
+        return tf.reshape(values, [-1])
+    track = values[:, :, column]
+    if flip:
+        track = tf.reverse(track, axis=[1])
+    if bins is not None:
+        track = track[:, bins[0]:bins[1]]
+    return tf.reduce_mean(track, axis=1)
+
+
 def output_score_fn(model_fn: ModelFn, input_length: int, output: str, bins: Optional[Tuple[int, int]] = None,
                     column: int = 0, reverse_complement: bool = False) -> ScoreFn:
     """Compiled, differentiable score ``[B, L, 4] -> [B]`` over one output of ``model_fn``.
@@ -133,14 +175,7 @@ def output_score_fn(model_fn: ModelFn, input_length: int, output: str, bins: Opt
     import tensorflow as tf
 
     def reduce(values: tf.Tensor, flip: bool) -> tf.Tensor:
-        if output == ACTIVITY or values.shape.rank == 1:
-            return tf.reshape(values, [-1])
-        track = values[:, :, column]
-        if flip:
-            track = tf.reverse(track, axis=[1])
-        if bins is not None:
-            track = track[:, bins[0]:bins[1]]
-        return tf.reduce_mean(track, axis=1)
+        return reduce_output(values, output, bins, column, flip)
 
     def score(one_hot: tf.Tensor) -> tf.Tensor:
         if not reverse_complement:

@@ -85,8 +85,14 @@ def _score_fn(model_fn: attribution.ModelFn, input_length: int, output: str, bin
 
 def attribute_payload(model_fn: attribution.ModelFn, input_length: int, payload: Payload, left_flank: str,
                       right_flank: str, construct_length: int, target: Target, method: str = "ism",
-                      reverse_complement: bool = False, batch_size: int = 8) -> PayloadAttribution:
-    """Splice, centre the window, attribute (module docstring). Flanks as in ``build_construct``."""
+                      reverse_complement: bool = False, batch_size: int = 8,
+                      mutant_scorers: Optional[attribution.MutantScorerFactory] = None) -> PayloadAttribution:
+    """Splice, centre the window, attribute (module docstring). Flanks as in ``build_construct``.
+
+    ``mutant_scorers`` (ISM only): scores single-base mutants of a window without building the
+    mutant windows (e.g. local recomputation of the model); default: mutant windows through
+    ``model_fn``.
+    """
     if method not in METHODS:
         raise ValueError(f"method {method!r}: expected one of {', '.join(METHODS)}")
     began = time.perf_counter()
@@ -106,7 +112,10 @@ def attribute_payload(model_fn: attribution.ModelFn, input_length: int, payload:
             if done == total or done // batch_size % max(1, total // batch_size // 10) == 0:
                 LOG.info("  %s: %d/%d mutants", payload.name, done, total)
 
-        deltas = attribution.ism_deltas(score_fn, one_hot, batch_size, positions, progress)
+        scorer = None
+        if mutant_scorers is not None:
+            scorer = mutant_scorers(one_hot, target.output, bins, target.column, reverse_complement)
+        deltas = attribution.ism_deltas(score_fn, one_hot, batch_size, positions, progress, mutant_scorer=scorer)
         matrix[scored] = deltas
         scores[scored] = attribution.ism_scores(deltas, one_hot[positions])
     else:
@@ -121,11 +130,13 @@ def attribute_payload(model_fn: attribution.ModelFn, input_length: int, payload:
 def attribute_payloads(model_fn: attribution.ModelFn, input_length: int, payloads: Sequence[Payload],
                        reference_fasta: Optional[str], context: Optional[str], construct_length: int, target: Target,
                        method: str = "ism", reverse_complement: bool = False, batch_size: int = 8,
-                       on_result: Optional[Callable[[int, PayloadAttribution], None]] = None
+                       on_result: Optional[Callable[[int, PayloadAttribution], None]] = None,
+                       mutant_scorers: Optional[attribution.MutantScorerFactory] = None
                        ) -> List[PayloadAttribution]:
     """:func:`attribute_payload` for each payload, spliced into ``context`` of ``reference_fasta``.
 
-    ``on_result(number, result)`` (1-based) is called after each payload (progress).
+    ``on_result(number, result)`` (1-based) is called after each payload (progress);
+    ``mutant_scorers`` as in :func:`attribute_payload`.
 
     Raises:
       InputError: ``construct_length`` is shorter than the model window, or the context is not
@@ -137,7 +148,7 @@ def attribute_payloads(model_fn: attribution.ModelFn, input_length: int, payload
     results = []
     for number, payload in enumerate(payloads, start=1):
         results.append(attribute_payload(model_fn, input_length, payload, left, right, construct_length, target,
-                                         method, reverse_complement, batch_size))
+                                         method, reverse_complement, batch_size, mutant_scorers))
         if on_result is not None:
             on_result(number, results[-1])
     return results

@@ -40,7 +40,11 @@ def register(subparsers) -> None:
     target.add_argument("--head", help="explain a species head track instead (human / mouse), mean over the payload bins")
     parser.add_argument("--track", type=int, help="track of --head (required with --head)")
     parser.add_argument("--rc", action="store_true", help="score = mean of forward and reverse-complement predictions")
-    parser.add_argument("--batch", type=int, default=8, help="mutants per model call (default %(default)s)")
+    parser.add_argument("--batch", type=int, help="mutants per model call (default 128 with local ISM, else 8)")
+    parser.add_argument("--ism-path", choices=("auto", "local", "windows"), default="auto",
+                        help="local: recompute only each mutant's receptive field in the conv trunk (exact, fast; "
+                             "needs a model rebuildable as Sonnet modules); windows: whole mutant windows through "
+                             "the compiled predictor (any model); auto: local when possible (default)")
     parser.add_argument("--motifs", action="store_true", help="discover motifs from the attributions (MEME + logos)")
     motifs = parser.add_argument_group("motif discovery (--motifs)")
     motifs.add_argument("--seqlet-width", type=int, default=11, help="seqlet width in bp (default %(default)s)")
@@ -84,9 +88,10 @@ def table_names(path: str, fold: Optional[str]) -> List[str]:
 def run(args: argparse.Namespace) -> int:
     from components.errors import InputError
     from components.interpret import report
+    from trainer.predict import local_ism
     from trainer.predict.predictor import ACTIVITY, load_predictor
 
-    if args.batch < 1:
+    if args.batch is not None and args.batch < 1:
         raise InputError(f"--batch must be >= 1, got {args.batch}")
     if args.head is not None and args.track is None:
         raise InputError("--head needs --track (the track index to explain)")
@@ -102,8 +107,23 @@ def run(args: argparse.Namespace) -> int:
     payloads = report.read_payloads(args.payloads, names, args.annotation)
     request = {ACTIVITY: None} if args.head is None else {args.head: [args.track]}
     predictor = load_predictor(args.model, request, args.window, baseline=args.baseline, key_size=args.key_size,
-                               value_size=args.value_size, num_heads=args.num_heads)
+                               value_size=args.value_size, num_heads=args.num_heads,
+                               prefer_modules=args.method == "ism" and args.ism_path != "windows")
     window = predictor.input_length
+    mutant_scorers = None
+    if args.method == "ism" and args.ism_path != "windows":
+        modules = predictor.modules
+        if modules is not None and local_ism.supports(modules[0]):
+            mutant_scorers = local_ism.scorer_factory(*modules, window, predictor.outputs,
+                                                      args.batch or local_ism.DEFAULT_BATCH)
+        elif args.ism_path == "local":
+            raise InputError(f"--ism-path local needs a float32 Sonnet model; {predictor.source} is served "
+                             "through a SavedModel signature or TF Hub (use --ism-path windows)")
+    batch = args.batch or (local_ism.DEFAULT_BATCH if mutant_scorers else 8)
+    if args.method == "ism":
+        path = ("local recomputation of each mutant's receptive field (Sonnet modules)" if mutant_scorers
+                else "whole mutant windows through the compiled predictor")
+        print(f"ISM path: {path}, {batch} mutants per call")
     construct_length = args.length or window
     if construct_length < window:
         raise InputError(f"--length {construct_length} is shorter than the {window} bp model window")
@@ -116,7 +136,8 @@ def run(args: argparse.Namespace) -> int:
               f"prediction {result.reference_score:.4g}, {result.seconds:.1f} s")
 
     results = report.attribute_payloads(predictor.function, window, payloads, args.reference, args.context,
-                                        construct_length, target, args.method, args.rc, args.batch, progress)
+                                        construct_length, target, args.method, args.rc, batch, progress,
+                                        mutant_scorers)
     options = None
     if args.motifs:
         options = report.MotifOptions(width=args.seqlet_width, threshold=args.seqlet_threshold,

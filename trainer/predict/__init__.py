@@ -7,6 +7,8 @@
   offsets, per-site peaks and the per-payload summary.
 * :mod:`trainer.predict.regions` -- BED regions tiled with model windows at their own span
   (N past chromosome ends), stride/strand ensembling, streaming into a ``.npy`` memmap.
+* :mod:`trainer.predict.local_ism` -- exact fast ISM for Sonnet models: only each mutant's
+  receptive field in the stem and conv tower is recomputed (``attribute --ism-path local``).
 
 BedGraph/bigWig writing lives in :mod:`components.signal_output` (no TensorFlow needed).
 """

@@ -64,13 +64,17 @@ class Predictor:
         them (a track model exported with its tracks.tsv identifiers).
       random_species_heads: the species heads (``human``/``mouse``) come from a randomly
         initialised baseline (export metadata ``baseline: random``, or ``random[:preset]``).
+      modules: ``(enformer, payload model or None, track model or None)`` when the predictor
+        runs Sonnet modules (not a SavedModel signature or TF Hub), else None.
     """
 
     def __init__(self, fn: Callable[[tf.Tensor], Dict[str, tf.Tensor]], input_length: int,
                  outputs: Dict[str, Optional[List[int]]], n_tracks: Dict[str, int], source: str,
                  missing: Sequence[str] = (), keep_alive: Any = None,
-                 track_ids: Optional[Mapping[str, Sequence[str]]] = None, random_species_heads: bool = False):
+                 track_ids: Optional[Mapping[str, Sequence[str]]] = None, random_species_heads: bool = False,
+                 modules: Optional[Tuple[Enformer, Optional[PayloadModel], Optional[TrackModel]]] = None):
         self.input_length = int(input_length)
+        self.modules = modules
         self.outputs = outputs
         self.n_tracks = n_tracks
         self.source = source
@@ -197,7 +201,7 @@ def _species_tracks(enformer: Any) -> Dict[str, int]:
 def load_predictor(model: str, request: Request, length: Optional[int] = None, *,
                    baseline: Optional[str] = None, track_head: Optional[str] = None,
                    key_size: Optional[int] = None, value_size: Optional[int] = None,
-                   num_heads: Optional[int] = None, strict: bool = True) -> Predictor:
+                   num_heads: Optional[int] = None, strict: bool = True, prefer_modules: bool = False) -> Predictor:
     """Load ``model`` and compile a :class:`Predictor` for ``request``.
 
     Args:
@@ -213,12 +217,15 @@ def load_predictor(model: str, request: Request, length: Optional[int] = None, *
       key_size, value_size, num_heads: payload head sizes for original checkpoints whose
         ``<model>.json`` is missing.
       strict: raise for requested outputs the model lacks (else they are listed in ``missing``).
+      prefer_modules: rebuild an export from its weights (Sonnet modules, see
+        :attr:`Predictor.modules`) whenever it carries them, not only when its signature lacks
+        a requested output.
     """
     if track_head is not None:
         return _load_track_predictor(model, track_head, request, length, baseline, strict)
     source = checkpoints.resolve_model(model, original=baseline)
     if source.kind is SourceKind.EXPORT:
-        return _load_saved_model(source, request, length, strict, key_size, value_size, num_heads)
+        return _load_saved_model(source, request, length, strict, key_size, value_size, num_heads, prefer_modules)
     if source.kind in checkpoints.TRACK_HEAD_KINDS:
         raise InputError(f"model {model!r} is a track head only: pass the trunk as MODEL (e.g. 'original') and "
                          f"this directory as --head {model}")
@@ -268,7 +275,9 @@ def from_modules(enformer: Any, payload: Optional[PayloadModel] = None, track: O
         enformer.output_bins(length)  # raises for windows the hub model cannot serve
     input_length = _fixed_length(length, model_length, source)
     fn = _composite_fn(enformer, payload, track, selection)
-    return Predictor(fn, input_length, selection, available, source, missing, keep_alive=(enformer, payload, track))
+    modules = (enformer, payload, track) if isinstance(enformer, Enformer) else None
+    return Predictor(fn, input_length, selection, available, source, missing, keep_alive=(enformer, payload, track),
+                     modules=modules)
 
 
 def _signature_outputs(signature: Any) -> Dict[str, int]:
@@ -277,19 +286,23 @@ def _signature_outputs(signature: Any) -> Dict[str, int]:
 
 
 def _load_saved_model(source: ModelSource, request: Request, length: Optional[int], strict: bool,
-                      key_size: Optional[int], value_size: Optional[int], num_heads: Optional[int]) -> Predictor:
-    """An export's ``predict_one_hot`` signature, or its payload weights when the signature lacks an output."""
+                      key_size: Optional[int], value_size: Optional[int], num_heads: Optional[int],
+                      prefer_modules: bool = False) -> Predictor:
+    """An export's ``predict_one_hot`` signature, or its payload weights when the signature lacks an
+    output (or ``prefer_modules``)."""
     path = source.location
     metadata = export_lib.read_metadata(path)
     exported = set()
     for name in metadata.get("outputs", []):  # "heads" = an exported Enformer's species heads
         exported.update(metadata.get("enformer", {}).get("heads", {}) if name == "heads" else [name])
     wanted_missing = [name for name in request if exported and name not in exported]
-    if wanted_missing and source.weights and checkpoints.checkpoint_kind(source.weights) is SourceKind.PAYLOAD:
+    rebuild = bool(wanted_missing) or prefer_modules
+    if rebuild and source.weights and checkpoints.checkpoint_kind(source.weights) is SourceKind.PAYLOAD:
         # A payload export serves only `activity`; its original-format weights also hold the
         # species heads, so rebuild the model from them (without loading the SavedModel at all).
         head = metadata.get("activity_head", {})
-        LOG.info("%s lacks %s in its signature: rebuilding the model from %s", path, wanted_missing, source.weights)
+        LOG.info("%s: rebuilding the model from %s (%s)", path, source.weights,
+                 f"signature lacks {wanted_missing}" if wanted_missing else "Sonnet modules requested")
         model_length = int(metadata["input_length"])
         payload = checkpoints.load_payload_model(
             source, key_size or head.get("key_size"), value_size or head.get("value_size"),
