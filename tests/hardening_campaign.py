@@ -60,7 +60,9 @@ def unmount_under(root: str) -> None:
     with open("/proc/mounts") as handle:
         points = [line.split()[1] for line in handle]
     for point in sorted((p for p in points if p.startswith(root.rstrip("/") + "/")), reverse=True):
-        subprocess.run(["umount", point], check=False)
+        # A failed in-process writer may still hold a (deleted) file open there: detach lazily then.
+        if subprocess.run(["umount", point], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", point], check=False)
 
 
 def _bad_bigwig(env: Env) -> None:
