@@ -1,7 +1,9 @@
 """The learning loop: config validation, trainer resume, embedding cache, end-to-end pipeline."""
 from __future__ import annotations
 
+import dataclasses
 import os
+from typing import Any, List
 
 import numpy as np
 import pytest
@@ -230,42 +232,73 @@ def _executions_by_component(metadata_path: str) -> dict:
     return counts
 
 
-@pytest.mark.slow
-def test_pipeline_end_to_end_blesses_good_and_rejects_worse(tmp_path, demo_data, demo_manifest):
+@dataclasses.dataclass(frozen=True)
+class LoopRun:
+    """What one run of the shared local loop left behind, read right after that run."""
+
+    config: Any  # the PipelineConfig the run used
+    summary: dict  # latest_summary: the run's evaluation (pearson_r, blessed, uri, ...)
+    pushed: list  # pushed model directories, oldest first
+    counts: dict  # component -> ["run" | "cached", ...], one entry per execution so far
+
+
+def run_payload_loop(tmp: str, demo_data: str, context: str) -> List[LoopRun]:
+    """Three local runs over one pipeline root, as a lab would run the loop (the suite runs it once):
+
+    1. batch 1 of learnable data, no baseline -> value threshold only -> blessed and pushed;
+    2. the same data (cached upstream) and a deliberately worse model (random init, barely trained,
+       no warm start) -> fails "no worse than the latest blessed model" -> nothing pushed;
+    3. the lab adds batch 2 (``enformer-tfx run``, allowed drop 0.1) -> span 2 ingested, the Trainer
+       warm-starts from run 1's blessed model and the Evaluator compares against it.
+    """
+    from pipeline.cli import main
     from pipeline.pipeline import run_locally
     from pipeline.report import latest_summary, pushed_models
-    from trainer.export import read_metadata
 
-    tmp = str(tmp_path)
-    write_gc_assay(os.path.join(tmp, "assays", "batch-1"))
-    config_path = write_config(os.path.join(tmp, "loop.yaml"), pipeline_config(tmp, demo_data, demo_manifest["context"]))
+    write_gc_assay(os.path.join(tmp, "assays", "batch-1"), seed=0)
+    config_path = write_config(os.path.join(tmp, "loop.yaml"), pipeline_config(tmp, demo_data, context))
+    runs = []
 
-    # Run 1: learnable data, no baseline -> value threshold only -> blessed and pushed.
+    def record(config) -> None:
+        runs.append(LoopRun(config, latest_summary(config), pushed_models(config),
+                            _executions_by_component(config.metadata_path)))
+
     config = load_config(config_path)
     run_locally(config)
-    first = latest_summary(config)
+    record(config)
+    worse = load_config(config_path, ["training.warm_start=false", "training.epochs=1", "training.steps=1",
+                                      "training.learning_rate=1e-9", "evaluation.min_pearson_r=-1.0"])
+    run_locally(worse)
+    record(worse)
+    write_gc_assay(os.path.join(tmp, "assays", "batch-2"), seed=1)
+    new_batch = ["evaluation.max_pearson_r_drop=0.1", "training.epochs=1"]  # a new batch may be a little harder
+    assert main(["run", "--config", config_path, *[arg for o in new_batch for arg in ("--set", o)]]) == 0
+    record(load_config(config_path, new_batch))
+    return runs
+
+
+@pytest.mark.slow
+def test_pipeline_end_to_end_blesses_good_and_rejects_worse(payload_loop):
+    from trainer.export import read_metadata
+
+    # Run 1: learnable data, no baseline -> value threshold only -> blessed and pushed.
+    first, pushed, counts = payload_loop[0].summary, payload_loop[0].pushed, payload_loop[0].counts
     assert first["blessed"] is True and first["pearson_r"] > 0.3, first
-    pushed = pushed_models(config)
     assert len(pushed) == 1
     reloaded = tf.saved_model.load(pushed[0])
     assert "serving_default" in reloaded.signatures
     assert read_metadata(pushed[0])["mode"] == "finetune"
     assert os.path.exists(os.path.join(first["uri"], "scatter.png"))
-    counts = _executions_by_component(config.metadata_path)
     for component in ("PayloadExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "Trainer",
                       "Evaluator", "Pusher"):
         assert counts.get(component) == ["run"], (component, counts)
 
     # Run 2: same data (cached upstream), a deliberately worse model: random init, barely
     # trained, no warm start -> fails "no worse than the latest blessed model" -> not pushed.
-    worse = load_config(config_path, ["training.warm_start=false", "training.epochs=1", "training.steps=1",
-                                      "training.learning_rate=1e-9", "evaluation.min_pearson_r=-1.0"])
-    run_locally(worse)
-    second = latest_summary(worse)
+    second, counts = payload_loop[1].summary, payload_loop[1].counts
     assert second["blessed"] is False, second
     assert second["pearson_r"] < first["pearson_r"]
-    assert pushed_models(worse) == pushed, "nothing new is pushed"
-    counts = _executions_by_component(config.metadata_path)
+    assert payload_loop[1].pushed == pushed, "nothing new is pushed"
     assert counts["PayloadExampleGen"] == ["run", "cached"]
     assert counts["StatisticsGen"] == ["run", "cached"]
     assert counts["Trainer"] == ["run", "run"]
