@@ -122,37 +122,41 @@ def gc_dataset(tmp_path_factory, demo_data, demo_manifest):
     return os.path.join(root, "gc.examples")
 
 
-def _train(dataset: str, work_dir: str, epochs: int):
-    from trainer.run import train_payload_model
-    from trainer.settings import ModelConfig, TrainingConfig
-
-    model_config = ModelConfig(preset="tiny", baseline="random", pooling="mean", window_length=WINDOW)
-    training = TrainingConfig(learning_rate=0.003, epochs=epochs, steps=6, batch=4, seed=3)
-    return train_payload_model(
-        model_config, training, [os.path.join(dataset, "Split-train", "*")], [os.path.join(dataset, "Split-eval", "*")],
-        work_dir, os.path.join(work_dir, "model", "Format-Serving"),
-    )
-
-
-def test_trainer_resumes_after_interruption(tmp_path, gc_dataset):
+@pytest.mark.slow
+def test_train_cli_trains_exports_and_resumes_after_interruption(tmp_path, gc_dataset, capsys):
+    """``train`` refuses to start without a baseline, trains one epoch (the "interrupted" run) and,
+    rerun with two epochs, continues from the epoch-1 checkpoint instead of starting over."""
+    from pipeline.cli import main
     from trainer.training import read_training_log
 
-    interrupted = str(tmp_path / "interrupted")
-    first = _train(gc_dataset, interrupted, epochs=1)
-    assert [r.epoch for r in first] == [1]
-    resumed = _train(gc_dataset, interrupted, epochs=2)
-    assert [r.epoch for r in resumed] == [2], "the rerun continues from the epoch-1 checkpoint"
-    assert [int(row["epoch"]) for row in read_training_log(os.path.join(interrupted, "training_log.tsv"))] == [1, 2]
+    model_dir = str(tmp_path / "model")
+    args = ["train", model_dir, gc_dataset, "--preset", "tiny", "--pooling", "mean", "--length", str(WINDOW),
+            "--steps", "3", "--batch", "4", "--learning-rate", "0.003", "--seed", "3"]
+    assert main(args + ["--epochs", "1"]) == 2, "no --baseline and no $ENFORMERBASELINE: refused, never silently random"
+    assert "--baseline is required" in capsys.readouterr().err
+    assert main(args + ["--epochs", "1", "--baseline", "random"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "epoch\ttrain_loss\tvalid_loss\tvalid_pearson_r" and printed[1].startswith("1\t")
+    log_path = os.path.join(model_dir, "training_log.tsv")
+    first = read_training_log(log_path)
+    assert [int(row["epoch"]) for row in first] == [1]
 
-    rows = read_training_log(os.path.join(interrupted, "training_log.tsv"))
-    assert rows[0]["train_loss"] == pytest.approx(first[0].train_loss, rel=1e-5), "epoch 1 is not redone"
-    # Adam's step counter went on from 6 to 12: optimiser state came back from the checkpoint.
-    latest = tf.train.latest_checkpoint(os.path.join(interrupted, "checkpoints"))
-    assert tf.train.load_variable(latest, "optimizer/step/.ATTRIBUTES/VARIABLE_VALUE") == 12
+    assert main(args + ["--epochs", "2", "--baseline", "random"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[0] for line in printed[1:-1]] == ["2"], "the rerun continues from the epoch-1 checkpoint"
+    rows = read_training_log(log_path)
+    assert [int(row["epoch"]) for row in rows] == [1, 2]
+    assert rows[0]["train_loss"] == pytest.approx(first[0]["train_loss"], rel=1e-5), "epoch 1 is not redone"
+    # Adam's step counter went on from 3 to 6: optimiser state came back from the checkpoint.
+    latest = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
+    assert tf.train.load_variable(latest, "optimizer/step/.ATTRIBUTES/VARIABLE_VALUE") == 6
     assert tf.train.load_variable(latest, "epoch/.ATTRIBUTES/VARIABLE_VALUE") == 2
+    serving = os.path.join(model_dir, "model", "Format-Serving")
+    assert "predict_one_hot" in tf.saved_model.load(serving).signatures
     for name in ("training_curve.png", "training_log.tsv"):
-        assert os.path.exists(tmp_path / "interrupted" / "model" / name)
-    assert tf.io.gfile.glob(str(tmp_path / "interrupted" / "logs" / "events.out.tfevents.*"))
+        assert os.path.exists(os.path.join(model_dir, "model", name))
+    assert tf.io.gfile.glob(os.path.join(model_dir, "logs", "events.out.tfevents.*"))
+    assert main(["train", model_dir, str(tmp_path / "nowhere")] + args[3:] + ["--baseline", "random"]) == 2
 
 
 @pytest.fixture(scope="module")
@@ -302,22 +306,6 @@ def test_pipeline_end_to_end_blesses_good_and_rejects_worse(payload_loop):
     assert counts["PayloadExampleGen"] == ["run", "cached"]
     assert counts["StatisticsGen"] == ["run", "cached"]
     assert counts["Trainer"] == ["run", "run"]
-
-
-def test_train_cli_trains_and_exports(tmp_path, gc_dataset, capsys):
-    from pipeline.cli import main
-
-    model_dir = str(tmp_path / "model")
-    args = ["train", model_dir, gc_dataset, "--preset", "tiny", "--pooling", "mean", "--length", str(WINDOW),
-            "--epochs", "1", "--steps", "2", "--batch", "4", "--learning-rate", "0.003"]
-    assert main(args) == 2, "no --baseline and no $ENFORMERBASELINE: refused, never silently random"
-    assert "--baseline is required" in capsys.readouterr().err
-    assert main(args + ["--baseline", "random"]) == 0
-    assert "epoch\ttrain_loss\tvalid_loss" in capsys.readouterr().out
-    serving = os.path.join(model_dir, "model", "Format-Serving")
-    assert "predict_one_hot" in tf.saved_model.load(serving).signatures
-    assert os.path.exists(os.path.join(model_dir, "model", "training_curve.png"))
-    assert main(["train", model_dir, str(tmp_path / "nowhere")] + args[3:] + ["--baseline", "random"]) == 2
 
 
 @pytest.mark.slow
