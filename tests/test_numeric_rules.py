@@ -220,6 +220,33 @@ def test_track_table_round_trip_and_errors(tmp_path):
             bigwig.read_track_table(str(table))
 
 
+def test_track_reader_checks_regions_against_every_bigwig(tmp_path):
+    import pyBigWig
+
+    path = str(tmp_path / "a.bw")
+    handle = pyBigWig.open(path, "w")
+    handle.addHeader([("c", 1000)], maxZooms=0)
+    handle.addEntries(["c", "c"], [0, 500], ends=[500, 1000], values=[2.0, 6.0])
+    handle.close()
+    spec = bigwig.TrackSpec(0, "a", path, 100.0, 1.0, "mean", "")
+    with bigwig.TrackReader([spec], 100) as reader:
+        reader.check_region("c", 0, 1000)  # the whole chromosome is inside
+        with pytest.raises(InputError, match=r"interval c:901-1001: beyond the end of c \(length 1000\)"):
+            reader.check_region("c", 900, 1001)
+        with pytest.raises(InputError, match=r"chromosome 'z' is not in the bigWig of track 0 'a'"):
+            reader.check_region("z", 0, 10)
+        # Bins [400, 500) and [500, 600): means 2 and 6.
+        assert reader.read("c", 400, 600).tolist() == [[2.0], [6.0]] and reader.n_tracks == 1
+        with pytest.raises(InputError, match="length 150 is not a multiple of width 100"):
+            reader.read_windows("c", [0], 150)
+    (tmp_path / "x.bw").write_text("not a bigwig\n")
+    for name, message in (("none.bw", "file not found"), ("x.bw", "(cannot open|not a readable bigWig)")):
+        with pytest.raises(InputError, match=f"track 0 'a': bigWig .*{name}: {message}"):
+            bigwig.TrackReader([bigwig.TrackSpec(0, "a", str(tmp_path / name), 1.0, 1.0, "sum", "")], 100)
+    with pytest.raises(InputError, match="no tracks given"):
+        bigwig.TrackReader([], 100)
+
+
 def test_max_track_std_by_hand():
     # Track 0 bins 1, 3 -> population std 1; track 1 bins 0, 4 -> std 2.
     assert bigwig.max_track_std(np.array([[1, 0], [3, 4]], np.float16)) == 2.0
