@@ -403,6 +403,8 @@ def test_sampling_every_candidate_and_shards_by_hand():
         sampling.sample_windows(pieces, length=4, step=3, count=6, seed=1)
     with pytest.raises(InputError, match=r"no mappable interval is at least 11 bp long \(longest: 10 bp\)"):
         sampling.sample_windows(pieces, length=11, step=1, count=1, seed=1)
+    with pytest.raises(InputError, match=r"no mappable interval is at least 4 bp long \(longest: 0 bp\)"):
+        sampling.sample_windows([], length=4, step=1, count=1, seed=1)  # no interval at all
     windows = sampling.assign_shards([("c", 0, "train"), ("d", 9, "eval"), ("c", 5, "train"), ("c", 7, "train"),
                                       ("d", 1, "eval")], length=4, size=2)
     assert windows == [sampling.Window("c", 0, 4, "train", 0, 0), sampling.Window("d", 9, 13, "eval", 0, 0),
