@@ -12,7 +12,7 @@ DEMO_SEED ?= 7
 PYTHON310 ?= $(shell for p in python3.10 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10*/bin/python3.10 2>/dev/null); do \
 	$$p -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null && { echo $$p; break; }; done)
 
-.PHONY: setup demo demo-tracks test test-fast bench lock clean-venv
+.PHONY: setup demo demo-tracks test test-fast mutate bench lock clean-venv
 
 $(VENV)/.installed: requirements.lock setup.py
 	@test -n "$(PYTHON310)" || { echo "Python 3.10 not found: install it (see README, 'Python 3.10')"; exit 1; }
@@ -43,9 +43,19 @@ demo-tracks: setup $(DEMO_DATA)
 test: setup
 	$(PY) -m pytest tests
 
-# Inner loop: everything but pipeline runs and the full-size model (tests marked slow).
+# Inner loop: everything but the tests marked slow (pipeline runs, training/export runs,
+# multi-worker Beam runs, the full-size model).
 test-fast: setup
 	$(PY) -m pytest tests -m "not slow"
+
+# Mutation testing of the NumPy/Beam rules (setup.cfg [mutmut]: modules and fast tests), then the
+# score and every mutant that was not killed. Sources are copied into ./mutants; a rerun only
+# retests mutants of changed functions.
+mutate: setup
+	$(VENV)/bin/mutmut run --max-children 2
+	$(VENV)/bin/mutmut export-cicd-stats
+	$(PY) -m tests.mutation_score mutants/mutmut-cicd-stats.json
+	$(VENV)/bin/mutmut results
 
 bench: setup
 	$(PY) -m benchmarks.run_all

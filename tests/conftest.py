@@ -25,3 +25,35 @@ def demo_manifest(demo_data) -> dict:
 
     with open(os.path.join(demo_data, "manifest.json")) as handle:
         return json.load(handle)
+
+
+@pytest.fixture(scope="session")
+def payload_loop(tmp_path_factory, demo_data, demo_manifest) -> list:
+    """The shared local pipeline loop (three runs over one root; see tests.test_pipeline.run_payload_loop)."""
+    from tests.test_pipeline import run_payload_loop
+
+    return run_payload_loop(str(tmp_path_factory.mktemp("payload_loop")), demo_data, demo_manifest["context"])
+
+
+TINY_WINDOW = 1280  # window of the shared tiny model (10 bins): short for speed
+
+
+@pytest.fixture(scope="session")
+def tiny_payload_model(tmp_path_factory) -> dict:
+    """A tiny random payload model (``tiny`` trunk + flatten head, ``TINY_WINDOW`` bp) built once:
+    the modules (``enformer``, ``payload``) and the exported artifact (``serving`` is its
+    Format-Serving directory, with weights; ``artifact`` its parent)."""
+    import tensorflow as tf
+
+    from trainer.checkpoints import save_weights
+    from trainer.enformer import build_enformer
+    from trainer.export import export_saved_model
+    from trainer.heads import PayloadModel
+
+    tf.random.set_seed(3)
+    enformer = build_enformer("tiny")
+    payload = PayloadModel(enformer, 16, 16, 1, pooling="flatten", input_length=TINY_WINDOW)
+    serving = os.path.join(str(tmp_path_factory.mktemp("tiny_payload_model")), "artifact", "Format-Serving")
+    export_saved_model(payload, serving, TINY_WINDOW)
+    save_weights(payload, serving)
+    return dict(enformer=enformer, payload=payload, serving=serving, artifact=os.path.dirname(serving))

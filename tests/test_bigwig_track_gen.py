@@ -322,6 +322,7 @@ def test_fraction_mode_and_cutoff(inputs, built, tmp_path):
             assert a["chrom"] != b["chrom"] or a["end"] <= b["start"] or b["end"] <= a["start"]
 
 
+@pytest.mark.slow
 def test_same_bytes_with_one_and_two_workers(inputs, built, tmp_path):
     out, _ = built
     dataset.build_track_dataset(make_config(inputs), str(tmp_path / "w2"), lambda: direct_pipeline(2))

@@ -253,6 +253,7 @@ def test_gelu_and_softmax_pooling():
     np.testing.assert_allclose(out[0, 0], (weights * values.numpy()[0]).sum(0), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_bfloat16_and_jit_agree_with_float32(tiny_checkpoint, rng):
     x = _one_hot(rng, 2, SHORT)
     reference = checkpoints.load_enformer(tiny_checkpoint, "tiny")(x)["human"].numpy()
@@ -483,6 +484,7 @@ def test_tensorhub_savedmodel_window_alignment(tmp_path, rng):
 # ---------------------------------------------------------------------------------------------
 # Export
 # ---------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_saved_model_signatures_agree_with_python(tmp_path, tiny_checkpoint, rng):
     trunk = checkpoints.load_enformer(tiny_checkpoint, "tiny")
     payload = heads.PayloadModel(trunk, 64, 64, 4, input_length=SHORT)

@@ -13,7 +13,7 @@ import pytest
 
 from components import genome
 
-L = 1280  # model window (10 bins)
+from tests.conftest import TINY_WINDOW as L  # model window (10 bins)
 
 
 def _run(argv):
@@ -28,24 +28,13 @@ def workdir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def tiny(workdir):
-    """A tiny payload model (trunk + flatten head) as modules, a Predictor, and an exported artifact."""
-    import tensorflow as tf
-
-    from trainer.checkpoints import save_weights
-    from trainer.enformer import build_enformer
-    from trainer.export import export_saved_model
-    from trainer.heads import PayloadModel
+def tiny(tiny_payload_model):
+    """The shared tiny payload model (trunk + flatten head) as modules, a Predictor, and an exported artifact."""
     from trainer.predict.predictor import from_modules
 
-    tf.random.set_seed(5)
-    enformer = build_enformer("tiny")
-    payload = PayloadModel(enformer, 16, 16, 1, pooling="flatten", input_length=L)
-    serving = os.path.join(workdir, "artifact", "Format-Serving")
-    export_saved_model(payload, serving, L)
-    save_weights(payload, serving)
+    enformer, payload = tiny_payload_model["enformer"], tiny_payload_model["payload"]
     predictor = from_modules(enformer, payload, None, {"activity": None, "mouse": [10]}, L)
-    return dict(enformer=enformer, payload=payload, predictor=predictor, serving=serving)
+    return dict(enformer=enformer, payload=payload, predictor=predictor, serving=tiny_payload_model["serving"])
 
 
 def _window(seed: int = 0) -> np.ndarray:

@@ -323,6 +323,7 @@ def test_span_selects_latest_batch_and_fills_payload_path(tmp_path):
     assert sorted(read_split(str(tmp_path / "out"), "train")) == ["P1", "P3", "P4"]
 
 
+@pytest.mark.slow
 def test_output_identical_across_worker_counts(tmp_path):
     inputs = fixture_inputs(str(tmp_path / "in"))
     properties = exec_properties(inputs, **{params.RECORDS_PER_SHARD_KEY: 3})

@@ -1,7 +1,9 @@
 """The learning loop: config validation, trainer resume, embedding cache, end-to-end pipeline."""
 from __future__ import annotations
 
+import dataclasses
 import os
+from typing import Any, List
 
 import numpy as np
 import pytest
@@ -120,37 +122,41 @@ def gc_dataset(tmp_path_factory, demo_data, demo_manifest):
     return os.path.join(root, "gc.examples")
 
 
-def _train(dataset: str, work_dir: str, epochs: int):
-    from trainer.run import train_payload_model
-    from trainer.settings import ModelConfig, TrainingConfig
-
-    model_config = ModelConfig(preset="tiny", baseline="random", pooling="mean", window_length=WINDOW)
-    training = TrainingConfig(learning_rate=0.003, epochs=epochs, steps=6, batch=4, seed=3)
-    return train_payload_model(
-        model_config, training, [os.path.join(dataset, "Split-train", "*")], [os.path.join(dataset, "Split-eval", "*")],
-        work_dir, os.path.join(work_dir, "model", "Format-Serving"),
-    )
-
-
-def test_trainer_resumes_after_interruption(tmp_path, gc_dataset):
+@pytest.mark.slow
+def test_train_cli_trains_exports_and_resumes_after_interruption(tmp_path, gc_dataset, capsys):
+    """``train`` refuses to start without a baseline, trains one epoch (the "interrupted" run) and,
+    rerun with two epochs, continues from the epoch-1 checkpoint instead of starting over."""
+    from pipeline.cli import main
     from trainer.training import read_training_log
 
-    interrupted = str(tmp_path / "interrupted")
-    first = _train(gc_dataset, interrupted, epochs=1)
-    assert [r.epoch for r in first] == [1]
-    resumed = _train(gc_dataset, interrupted, epochs=2)
-    assert [r.epoch for r in resumed] == [2], "the rerun continues from the epoch-1 checkpoint"
-    assert [int(row["epoch"]) for row in read_training_log(os.path.join(interrupted, "training_log.tsv"))] == [1, 2]
+    model_dir = str(tmp_path / "model")
+    args = ["train", model_dir, gc_dataset, "--preset", "tiny", "--pooling", "mean", "--length", str(WINDOW),
+            "--steps", "3", "--batch", "4", "--learning-rate", "0.003", "--seed", "3"]
+    assert main(args + ["--epochs", "1"]) == 2, "no --baseline and no $ENFORMERBASELINE: refused, never silently random"
+    assert "--baseline is required" in capsys.readouterr().err
+    assert main(args + ["--epochs", "1", "--baseline", "random"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "epoch\ttrain_loss\tvalid_loss\tvalid_pearson_r" and printed[1].startswith("1\t")
+    log_path = os.path.join(model_dir, "training_log.tsv")
+    first = read_training_log(log_path)
+    assert [int(row["epoch"]) for row in first] == [1]
 
-    rows = read_training_log(os.path.join(interrupted, "training_log.tsv"))
-    assert rows[0]["train_loss"] == pytest.approx(first[0].train_loss, rel=1e-5), "epoch 1 is not redone"
-    # Adam's step counter went on from 6 to 12: optimiser state came back from the checkpoint.
-    latest = tf.train.latest_checkpoint(os.path.join(interrupted, "checkpoints"))
-    assert tf.train.load_variable(latest, "optimizer/step/.ATTRIBUTES/VARIABLE_VALUE") == 12
+    assert main(args + ["--epochs", "2", "--baseline", "random"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[0] for line in printed[1:-1]] == ["2"], "the rerun continues from the epoch-1 checkpoint"
+    rows = read_training_log(log_path)
+    assert [int(row["epoch"]) for row in rows] == [1, 2]
+    assert rows[0]["train_loss"] == pytest.approx(first[0]["train_loss"], rel=1e-5), "epoch 1 is not redone"
+    # Adam's step counter went on from 3 to 6: optimiser state came back from the checkpoint.
+    latest = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
+    assert tf.train.load_variable(latest, "optimizer/step/.ATTRIBUTES/VARIABLE_VALUE") == 6
     assert tf.train.load_variable(latest, "epoch/.ATTRIBUTES/VARIABLE_VALUE") == 2
+    serving = os.path.join(model_dir, "model", "Format-Serving")
+    assert "predict_one_hot" in tf.saved_model.load(serving).signatures
     for name in ("training_curve.png", "training_log.tsv"):
-        assert os.path.exists(tmp_path / "interrupted" / "model" / name)
-    assert tf.io.gfile.glob(str(tmp_path / "interrupted" / "logs" / "events.out.tfevents.*"))
+        assert os.path.exists(os.path.join(model_dir, "model", name))
+    assert tf.io.gfile.glob(os.path.join(model_dir, "logs", "events.out.tfevents.*"))
+    assert main(["train", model_dir, str(tmp_path / "nowhere")] + args[3:] + ["--baseline", "random"]) == 2
 
 
 @pytest.fixture(scope="module")
@@ -230,8 +236,18 @@ def _executions_by_component(metadata_path: str) -> dict:
     return counts
 
 
-def check_attribution_report(config, blessed: bool) -> None:
-    """The newest Interpreter artifact: in ML Metadata with its lineage, and valid files.
+def attribution_snapshot(config) -> dict:
+    """Right after a run: its newest Interpreter artifact, the ids of the newest Model, ModelBlessing
+    and Examples, and the report line the run summary prints."""
+    from components.interpret.params import ARTIFACT_TYPE
+    from pipeline.report import attribution_report_line, latest_artifact
+
+    return {"report": latest_artifact(config, ARTIFACT_TYPE), "line": attribution_report_line(config),
+            "inputs": {t: latest_artifact(config, t) for t in ("Model", "ModelBlessing", "Examples")}}
+
+
+def check_attribution_report(run, blessed: bool) -> None:
+    """The Interpreter artifact of one loop run: in ML Metadata with its lineage, and valid files.
 
     Blessed: the first ``interpret.payloads`` held-out names (sorted) of the run's Examples, with
     a bedGraph in payload coordinates and npz arrays of payload length. Not blessed: only a
@@ -244,11 +260,9 @@ def check_attribution_report(config, blessed: bool) -> None:
     from tfx.orchestration import metadata
 
     from components.genome import iter_fasta
-    from components.interpret.params import ARTIFACT_TYPE
     from components.records import NAME, parse_payload_record
-    from pipeline.report import attribution_report_line, latest_artifact
 
-    report = latest_artifact(config, ARTIFACT_TYPE)
+    config, report, newest = run.config, run.attribution["report"], run.attribution["inputs"]
     assert report is not None, "no AttributionReport artifact in ML Metadata"
     store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(config.metadata_path))
     events = store.get_events_by_artifact_ids([report.id])
@@ -256,18 +270,18 @@ def check_attribution_report(config, blessed: bool) -> None:
     inputs = {e.artifact_id for e in store.get_events_by_execution_ids([producer])
               if e.type == metadata_store_pb2.Event.INPUT}
     for type_name in ("Model", "ModelBlessing", "Examples"):  # this run's model, its blessing, its examples
-        assert latest_artifact(config, type_name).id in inputs, type_name
+        assert newest[type_name].id in inputs, type_name
     summary = json.load(open(os.path.join(report.uri, "summary.json")))
     assert summary["blessed"] is blessed, summary
     if not blessed:
         assert os.listdir(report.uri) == ["summary.json"] and "not bless" in summary["reason"]
-        assert "the model is not blessed" in attribution_report_line(config)
+        assert "the model is not blessed" in run.attribution["line"]
         return
-    examples = latest_artifact(config, "Examples")
+    examples = newest["Examples"]
     held_out = sorted({parse_payload_record(r)[NAME] for r in read_split(examples.uri, "eval")})
     chosen = held_out[:config.interpret.payloads]
     assert [p["name"] for p in summary["payloads"]] == chosen and summary["held_out"] == len(held_out)
-    assert attribution_report_line(config).startswith(f"attribution report ({config.interpret.method} of held-out {', '.join(chosen)})")
+    assert run.attribution["line"].startswith(f"attribution report ({config.interpret.method} of held-out {', '.join(chosen)})")
     sequences = {name: seq for name, seq, _ in iter_fasta(config.payloads.payload_fasta.replace("{SPAN}", "1"))}
     data = np.load(os.path.join(report.uri, "attribution.npz"))
     assert list(data["payloads"]) == chosen
@@ -286,54 +300,88 @@ def check_attribution_report(config, blessed: bool) -> None:
         assert all(a[1] == b[0] for a, b in zip(mine, mine[1:]))
 
 
-@pytest.mark.slow
-def test_pipeline_end_to_end_blesses_good_and_rejects_worse(tmp_path, demo_data, demo_manifest):
+@dataclasses.dataclass(frozen=True)
+class LoopRun:
+    """What one run of the shared local loop left behind, read right after that run."""
+
+    config: Any  # the PipelineConfig the run used
+    summary: dict  # latest_summary: the run's evaluation (pearson_r, blessed, uri, ...)
+    pushed: list  # pushed model directories, oldest first
+    counts: dict  # component -> ["run" | "cached", ...], one entry per execution so far
+    attribution: dict  # attribution_snapshot: the newest Interpreter report and what it was made from
+    config_path: str  # the loop's config file
+
+
+def run_payload_loop(tmp: str, demo_data: str, context: str) -> List[LoopRun]:
+    """Three local runs over one pipeline root, as a lab would run the loop (the suite runs it once):
+
+    1. batch 1 of learnable data, no baseline -> value threshold only -> blessed and pushed;
+    2. the same data (cached upstream) and a deliberately worse model (random init, barely trained,
+       no warm start) -> fails "no worse than the latest blessed model" -> nothing pushed;
+    3. the lab adds batch 2 (``enformer-tfx run``, allowed drop 0.1) -> span 2 ingested, the Trainer
+       warm-starts from run 1's blessed model and the Evaluator compares against it.
+    """
+    from pipeline.cli import main
     from pipeline.pipeline import run_locally
     from pipeline.report import latest_summary, pushed_models
-    from trainer.export import read_metadata
 
-    tmp = str(tmp_path)
-    write_gc_assay(os.path.join(tmp, "assays", "batch-1"))
-    loop = pipeline_config(tmp, demo_data, demo_manifest["context"])
+    write_gc_assay(os.path.join(tmp, "assays", "batch-1"), seed=0)
+    loop = pipeline_config(tmp, demo_data, context)
     loop["interpret"] = {"payloads": 2, "method": "saliency"}  # the optional attribution step, checked below
     config_path = write_config(os.path.join(tmp, "loop.yaml"), loop)
+    runs = []
 
-    # Run 1: learnable data, no baseline -> value threshold only -> blessed and pushed.
+    def record(config) -> None:
+        runs.append(LoopRun(config, latest_summary(config), pushed_models(config),
+                            _executions_by_component(config.metadata_path), attribution_snapshot(config),
+                            config_path))
+
     config = load_config(config_path)
     run_locally(config)
-    first = latest_summary(config)
+    record(config)
+    worse = load_config(config_path, ["training.warm_start=false", "training.epochs=1", "training.steps=1",
+                                      "training.learning_rate=1e-9", "evaluation.min_pearson_r=-1.0"])
+    run_locally(worse)
+    record(worse)
+    write_gc_assay(os.path.join(tmp, "assays", "batch-2"), seed=1)
+    new_batch = ["evaluation.max_pearson_r_drop=0.1", "training.epochs=1"]  # a new batch may be a little harder
+    assert main(["run", "--config", config_path, *[arg for o in new_batch for arg in ("--set", o)]]) == 0
+    record(load_config(config_path, new_batch))
+    return runs
+
+
+@pytest.mark.slow
+def test_pipeline_end_to_end_blesses_good_and_rejects_worse(payload_loop):
+    from trainer.export import read_metadata
+
+    # Run 1: learnable data, no baseline -> value threshold only -> blessed and pushed.
+    first, pushed, counts = payload_loop[0].summary, payload_loop[0].pushed, payload_loop[0].counts
     assert first["blessed"] is True and first["pearson_r"] > 0.3, first
-    pushed = pushed_models(config)
     assert len(pushed) == 1
     reloaded = tf.saved_model.load(pushed[0])
     assert "serving_default" in reloaded.signatures
     assert read_metadata(pushed[0])["mode"] == "finetune"
     assert os.path.exists(os.path.join(first["uri"], "scatter.png"))
-    counts = _executions_by_component(config.metadata_path)
     for component in ("PayloadExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "Trainer",
                       "Evaluator", "Pusher", "Interpreter"):
         assert counts.get(component) == ["run"], (component, counts)
-    check_attribution_report(config, blessed=True)
+    check_attribution_report(payload_loop[0], blessed=True)
 
     # Run 2: same data (cached upstream), a deliberately worse model: random init, barely
     # trained, no warm start -> fails "no worse than the latest blessed model" -> not pushed.
-    worse = load_config(config_path, ["training.warm_start=false", "training.epochs=1", "training.steps=1",
-                                      "training.learning_rate=1e-9", "evaluation.min_pearson_r=-1.0"])
-    run_locally(worse)
-    second = latest_summary(worse)
+    second, counts = payload_loop[1].summary, payload_loop[1].counts
     assert second["blessed"] is False, second
     assert second["pearson_r"] < first["pearson_r"]
-    assert pushed_models(worse) == pushed, "nothing new is pushed"
-    check_attribution_report(worse, blessed=False)
-    counts = _executions_by_component(config.metadata_path)
+    assert payload_loop[1].pushed == pushed, "nothing new is pushed"
+    check_attribution_report(payload_loop[1], blessed=False)
     assert counts["PayloadExampleGen"] == ["run", "cached"]
     assert counts["StatisticsGen"] == ["run", "cached"]
     assert counts["Trainer"] == ["run", "run"]
-    check_history_and_model_card(config_path, first, second, pushed)
+    check_history_and_model_card(payload_loop)
 
 
-def check_history_and_model_card(config_path: str, first: dict, second: dict, pushed: list) -> None:
-    """`enformer-tfx history` on the two rounds above (real SQLite ML Metadata) and the card
+def check_history_and_model_card(payload_loop: list) -> None:
+    """`enformer-tfx history` on the loop's three rounds (real SQLite ML Metadata) and the card
     pushed with the first round's model."""
     import json
     import math
@@ -342,16 +390,21 @@ def check_history_and_model_card(config_path: str, first: dict, second: dict, pu
     from pipeline.cli import main
     from pipeline.history import format_rounds, open_store, read_rounds
 
+    first, second, third = (run.summary for run in payload_loop)
+    pushed, config_path = payload_loop[0].pushed, payload_loop[0].config_path
     config = load_config(config_path)
     rounds = read_rounds(open_store(config.metadata_path), config.pipeline_name)
-    assert len(rounds) == 2
-    for round_, summary in zip(rounds, (first, second)):
+    assert len(rounds) == 3
+    for round_, summary in zip(rounds, (first, second, third)):
         for key in ("pearson_r", "spearman_rho", "mse"):
             assert math.isclose(getattr(round_, key), summary[key], rel_tol=0, abs_tol=0), (key, round_, summary)
-        assert round_.blessed is summary["blessed"] and round_.spans == [1] and not round_.cached
+        assert round_.blessed is summary["blessed"] and not round_.cached
+    assert rounds[0].spans == rounds[1].spans == [1] and 2 in rounds[2].spans
     assert rounds[0].states["PayloadExampleGen"] == "ran" and rounds[1].states["PayloadExampleGen"] == "cached"
     assert rounds[0].pushed_version == os.path.basename(pushed[0]) and rounds[1].pushed_version is None
+    assert (rounds[2].pushed_version is not None) is third["blessed"]
     assert rounds[1].model != rounds[0].model and rounds[1].parent is None, "round 2 ran without warm start"
+    assert rounds[2].parent == rounds[0].model, "round 3 warm-started from round 1's blessed model"
     table = format_rounds(rounds).splitlines()
     assert table[0].split() == ["run", "spans", "model", "parent", "r", "rho", "MSE", "blessed", "pushed", "cached"]
     assert f"{first['pearson_r']:.3f}" in table[1] and os.path.basename(pushed[0]) in table[1]
@@ -366,22 +419,6 @@ def check_history_and_model_card(config_path: str, first: dict, second: dict, pu
     with open(os.path.join(pushed[0], CARD_MARKDOWN)) as handle:
         markdown = handle.read()
     assert f"| pearson_r | {first['pearson_r']:.4g} |" in markdown and "tf.saved_model.load" in markdown
-
-
-def test_train_cli_trains_and_exports(tmp_path, gc_dataset, capsys):
-    from pipeline.cli import main
-
-    model_dir = str(tmp_path / "model")
-    args = ["train", model_dir, gc_dataset, "--preset", "tiny", "--pooling", "mean", "--length", str(WINDOW),
-            "--epochs", "1", "--steps", "2", "--batch", "4", "--learning-rate", "0.003"]
-    assert main(args) == 2, "no --baseline and no $ENFORMERBASELINE: refused, never silently random"
-    assert "--baseline is required" in capsys.readouterr().err
-    assert main(args + ["--baseline", "random"]) == 0
-    assert "epoch\ttrain_loss\tvalid_loss" in capsys.readouterr().out
-    serving = os.path.join(model_dir, "model", "Format-Serving")
-    assert "predict_one_hot" in tf.saved_model.load(serving).signatures
-    assert os.path.exists(os.path.join(model_dir, "model", "training_curve.png"))
-    assert main(["train", model_dir, str(tmp_path / "nowhere")] + args[3:] + ["--baseline", "random"]) == 2
 
 
 @pytest.mark.slow

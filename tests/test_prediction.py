@@ -9,7 +9,7 @@ import pytest
 
 from components import genome
 
-L = 1280  # window bp (10 bins): short for speed
+from tests.conftest import TINY_WINDOW as L  # window bp (10 bins): short for speed
 CONSTRUCT = L + 384
 N_PAYLOADS = 4
 
@@ -31,29 +31,23 @@ def workdir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def models(workdir):
-    """Tiny models: payload artifact (Format-Serving + weights), track export, checkpoints."""
+def models(workdir, tiny_payload_model):
+    """Tiny models: the shared payload artifact (Format-Serving + weights), a track export, checkpoints."""
     import tensorflow as tf
 
-    from trainer.checkpoints import original_checkpoint, save_weights
-    from trainer.enformer import build_enformer
+    from trainer.checkpoints import original_checkpoint
     from trainer.export import export_saved_model
-    from trainer.heads import PayloadModel, TrackModel
+    from trainer.heads import TrackModel
 
+    enformer = tiny_payload_model["enformer"]
     tf.random.set_seed(3)
-    enformer = build_enformer("tiny")
-    payload = PayloadModel(enformer, 16, 16, 1, pooling="flatten", input_length=L)
-    serving = os.path.join(workdir, "artifact", "Format-Serving")
-    export_saved_model(payload, serving, L)
-    save_weights(payload, serving)
     track = TrackModel(enformer, 3)
     track_export = export_saved_model(track, os.path.join(workdir, "track_export"), L)
     track_ckpt = os.path.join(workdir, "track_head")
     original_checkpoint(track).save(os.path.join(track_ckpt, "ckpt"))
     trunk_ckpt = os.path.join(workdir, "enformer")
     tf.train.Checkpoint(module=enformer).save(os.path.join(trunk_ckpt, "ckpt"))
-    return dict(enformer=enformer, payload=payload, track=track, artifact=os.path.dirname(serving),
-                serving=serving, track_export=track_export, track_ckpt=track_ckpt, trunk_ckpt=trunk_ckpt)
+    return dict(tiny_payload_model, track=track, track_export=track_export, track_ckpt=track_ckpt, trunk_ckpt=trunk_ckpt)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import pytest
 
 from components.errors import InputError
 from pipeline.config import load_config
-from tests.test_pipeline import pipeline_config, write_config, write_gc_assay
+from tests.test_pipeline import pipeline_config, write_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_CONFIG = os.path.join(REPO, "pipeline", "configs", "demo.yaml")
@@ -393,45 +393,34 @@ def _node_executions(store, component: str) -> list:
 
 
 @pytest.mark.slow
-def test_new_batch_is_ingested_warm_started_and_compared_to_the_previous_model(tmp_path, demo_data, demo_manifest):
+def test_new_batch_is_ingested_warm_started_and_compared_to_the_previous_model(payload_loop):
+    """Run 3 of the shared loop: batch 2 arrives after run 1 blessed a model and run 2 was rejected."""
     from ml_metadata.metadata_store import metadata_store
     from tfx.orchestration import metadata
 
-    from pipeline.cli import main
-    from pipeline.report import latest_summary, pushed_models
+    first, rejected, third = payload_loop
+    assert first.summary["blessed"] is True, "batch 1 must bless for the loop to start"
+    assert rejected.summary["blessed"] is False, "run 2 leaves run 1's model as the latest blessed one"
 
-    tmp = str(tmp_path)
-    assays = os.path.join(tmp, "assays")
-    config = pipeline_config(tmp, demo_data, demo_manifest["context"])
-    config["evaluation"]["max_pearson_r_drop"] = 0.1  # a new batch may be a little harder
-    config_path = write_config(os.path.join(tmp, "retrain.yaml"), config)
-
-    write_gc_assay(os.path.join(assays, "batch-1"), seed=0)
-    assert main(["run", "--config", config_path]) == 0
-    loaded = load_config(config_path)
-    assert latest_summary(loaded)["blessed"] is True, "batch 1 must bless for the loop to start"
-
-    write_gc_assay(os.path.join(assays, "batch-2"), seed=1)  # the lab adds a batch
-    assert main(["run", "--config", config_path]) == 0
-    second = latest_summary(loaded)
-
-    store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(loaded.metadata_path))
+    store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(third.config.metadata_path))
     example_gen = _node_executions(store, "PayloadExampleGen")
     trainer = _node_executions(store, "Trainer")
     evaluator = _node_executions(store, "Evaluator")
-    assert len(example_gen) == len(trainer) == len(evaluator) == 2
+    assert len(example_gen) == len(trainer) == len(evaluator) == 3
 
     examples = [store.get_artifacts_by_id(run["outputs"]["examples"])[0] for run in example_gen]
     # ExampleGen's driver records span (and the input fingerprint) as custom properties.
-    assert [e.custom_properties["span"].int_value for e in examples] == [1, 2], "span 2 is ingested"
+    assert [e.custom_properties["span"].int_value for e in examples] == [1, 1, 2], "span 2 is ingested"
+    assert examples[1].id == examples[0].id, "run 2 reused span 1's examples from the cache"
     first_model = trainer[0]["outputs"]["model"]
     assert "base_model" not in trainer[0]["inputs"], "nothing blessed before batch 1"
-    assert trainer[1]["inputs"]["base_model"] == first_model, "warm start from batch 1's blessed model"
-    assert trainer[1]["inputs"]["examples"] == [examples[1].id]
-    assert evaluator[1]["inputs"]["baseline_model"] == first_model, "blessing compares against batch 1's model"
-    assert evaluator[1]["inputs"]["model"] == trainer[1]["outputs"]["model"]
+    assert "base_model" not in trainer[1]["inputs"], "run 2 was told not to warm start"
+    assert trainer[2]["inputs"]["base_model"] == first_model, "warm start from batch 1's blessed model"
+    assert trainer[2]["inputs"]["examples"] == [examples[2].id]
+    assert evaluator[2]["inputs"]["baseline_model"] == first_model, "blessing compares against batch 1's model"
+    assert evaluator[2]["inputs"]["model"] == trainer[2]["outputs"]["model"]
     # Pushed only if blessed.
-    assert len(pushed_models(loaded)) == 1 + int(second["blessed"]), second
+    assert len(third.pushed) == 1 + int(third.summary["blessed"]), third.summary
 
 
 def test_compile_with_the_designer(tmp_path):

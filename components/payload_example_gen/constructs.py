@@ -45,6 +45,7 @@ import collections
 import csv
 import dataclasses
 import hashlib
+import itertools
 import logging
 import math
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
@@ -343,7 +344,9 @@ def _hash_int(*parts: object) -> int:
 
 def assign_split(name: str, seed: int, folds: Sequence[Tuple[str, int]]) -> str:
     """Split of one payload in ``payload`` mode: a function of ``(seed, name)`` only."""
-    bounds = list(np.cumsum([weight for _, weight in folds]))
+    # Python ints throughout: a 64-bit hash modulo a NumPy integer would go through float64 and
+    # lose the low bits (every hash >= 2**63 fell into the first fold).
+    bounds = list(itertools.accumulate(int(weight) for _, weight in folds))
     bucket = _hash_int(seed, name) % bounds[-1]
     return folds[bisect.bisect_right(bounds, bucket)][0]
 

@@ -1,0 +1,714 @@
+"""Reference values for the numeric rules of the NumPy modules: genome I/O, bigWig binning,
+construct planning, window sampling, correlation and prediction averaging.
+
+Every expected value here is written by hand (the comment shows the arithmetic) or computed by a
+second, simpler implementation in the test, never by the function under test. No TensorFlow
+graph and no Beam pipeline runs here, so the file is quick; it is the core of ``make mutate``'s
+test selection (setup.cfg).
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import math
+
+import numpy as np
+import pytest
+
+from components import bigwig, genome
+from components.bigwig_track_gen import sampling
+from components.correlation import CorrelationSums, mean_of_tracks, mean_track_pearson, pearson_r, spearman_rho
+from components.errors import InputError
+from components.genome import BedRecord, Region
+from components.payload_example_gen import constructs
+
+
+# ------------------------------------------------------------------------------------ genome I/O
+def test_codes_one_hot_and_reverse_complement_by_hand():
+    codes = genome.encode_sequence("ACGTNacgtn-RY")
+    assert codes.dtype == np.uint8 and codes.tolist() == [0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 4, 4, 4]
+    assert genome.decode_codes(codes) == "ACGTNACGTNNNN"
+    assert genome.decode_codes(genome.reverse_complement_codes(genome.encode_sequence("AACGTN"))) == "NACGTT"
+    batch = genome.reverse_complement_codes(np.array([[0, 0, 1], [2, 3, 4]], np.uint8))
+    assert batch.tolist() == [[2, 3, 3], [4, 0, 1]]  # along the last axis only
+    assert genome.one_hot(np.array([0, 1, 2, 3, 4], np.uint8)).tolist() == [
+        [1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0]]
+    assert genome.is_plain_dna("ACGTNacgtn") and genome.is_plain_dna("")
+    assert not genome.is_plain_dna("ACGU") and not genome.is_plain_dna("AC GT")
+
+
+def test_parse_region_is_one_based_inclusive():
+    region = genome.parse_region(" chr3:11-20 ")
+    assert region == Region("chr3", 10, 20) and region.length == 10 and str(region) == "chr3:11-20"
+    assert genome.parse_region("chrX:1,000-2,000") == Region("chrX", 999, 2000)
+    assert genome.parse_region("chr1:1-1") == Region("chr1", 0, 1)  # the smallest region: 1 bp
+    for bad in ("chr1:0-5", "chr1:6-5", "chr1 5-6", "chr1:a-5", ":1-2", "chr1:5-6x"):
+        with pytest.raises(InputError, match="region"):
+            genome.parse_region(bad)
+
+
+def test_read_bed_columns_comments_and_empty_intervals(tmp_path):
+    path = tmp_path / "a.bed"
+    path.write_text("track name=x\n#c\nbrowser position chr1\n\n"
+                    "chr1\t0\t10\tsiteA\t0\t-\n"  # line 5
+                    "chr2 5 6\n"  # line 6: space-separated
+                    "chr1\t7\t7\tzero\n"  # line 7: empty
+                    "chr1\t-1\t3\n")  # line 8: negative start
+    empty: list = []
+    assert list(genome.read_bed(str(path), empty_intervals=empty)) == [
+        BedRecord("chr1", 0, 10, "siteA", 5, "-"), BedRecord("chr2", 5, 6, "", 6, ".")]
+    assert empty == [f"{path}:7 zero", f"{path}:8"]
+    assert BedRecord("chr1", 0, 10, "siteA", 5).region == Region("chr1", 0, 10, "siteA")
+    with pytest.raises(InputError, match=f"{path}:7: need 0 <= start < end, got start=7 end=7"):
+        list(genome.read_bed(str(path)))
+    with pytest.raises(InputError, match=f"{path}:6: expected at least 4 BED columns, got 3"):
+        list(genome.read_bed(str(path), require_name=True, empty_intervals=[]))
+    (tmp_path / "b.bed").write_text("chr1\t1\tx\n")
+    with pytest.raises(InputError, match=":1: start/end must be integers"):
+        list(genome.read_bed(str(tmp_path / "b.bed")))
+    (tmp_path / "c.bed").write_text("chr1\t1\n")
+    with pytest.raises(InputError, match=":1: expected at least 3 BED columns, got 2"):
+        list(genome.read_bed(str(tmp_path / "c.bed")))
+
+
+def test_open_text_plain_gzip_and_errors(tmp_path):
+    (tmp_path / "plain.txt").write_text("a\nb\n")
+    with gzip.open(tmp_path / "named.txt", "wt") as handle:  # compression found by content, not name
+        handle.write("a\nb\n")
+    for name in ("plain.txt", "named.txt"):
+        with genome.open_text(str(tmp_path / name)) as handle:
+            assert handle.read() == "a\nb\n"
+    assert genome.is_gzipped(str(tmp_path / "named.txt")) and not genome.is_gzipped(str(tmp_path / "plain.txt"))
+    (tmp_path / "latin1.txt").write_bytes(b"caf\xe9\n")
+    (tmp_path / "cut.gz").write_bytes((tmp_path / "named.txt").read_bytes()[:-6])
+    cases = [("missing.txt", "file not found"), ("", "is a directory"), ("latin1.txt", "not UTF-8 text"),
+             ("cut.gz", "corrupt or truncated gzip")]
+    for name, message in cases:
+        with pytest.raises(InputError, match=message):
+            with genome.open_text(str(tmp_path / name)) as handle:
+                handle.read()
+
+
+def test_tab_header_and_format_list():
+    assert genome.tab_header("a\tb \tc\n", ("a", "b"), "t:1") == ["a", "b", "c"]
+    with pytest.raises(InputError, match="t:1: the header is not TAB-separated"):
+        genome.tab_header("a b c\n", ("a", "b", "c"), "t:1")
+    with pytest.raises(InputError, match="not TAB-separated"):
+        genome.tab_header("a b x\n", ("a", "b", "c"), "t:1")  # 2 of 3 required names: a spaced header
+    assert genome.tab_header("a x y\n", ("a", "b", "c"), "t:1") == ["a x y"]  # 1 of 3: left to the caller
+    assert genome.tab_header("a z\n", ("a", "b"), "t:1") == ["a z"]  # 1 of 2 is not more than half
+    assert genome.format_list(["a", "b", "c"], limit=3) == "a, b, c"
+    assert genome.format_list(["a", "b", "c", "d"], limit=3) == "a, b, c, ... (4 in all)"
+    assert genome.format_list([1, 2, 3, 4, 5]) == "1, 2, 3, 4, 5"
+    assert genome.format_list([1, 2, 3, 4, 5, 6]) == "1, 2, 3, 4, 5, ... (6 in all)"
+
+
+FASTA_TEXT = ">s1 first record\nACgt\nNN\n>s2\n\nA\n"  # s1 header on line 1, s2 on line 4
+
+
+def test_iter_fasta_and_line_of_a_position(tmp_path):
+    path = str(tmp_path / "p.fa")
+    with open(path, "w") as handle:
+        handle.write(FASTA_TEXT)
+    assert list(genome.iter_fasta(path)) == [("s1", "ACgtNN", 1), ("s2", "A", 4)]
+    # s1: bases 0-3 on line 2, 4-5 on line 3; s2: the blank line 5 holds nothing.
+    assert genome.fasta_line_of(path, 1, 0) == (2, 1)
+    assert genome.fasta_line_of(path, 1, 3) == (2, 4)
+    assert genome.fasta_line_of(path, 1, 4) == (3, 1)
+    assert genome.fasta_line_of(path, 1, 5) == (3, 2)
+    assert genome.fasta_line_of(path, 4, 0) == (6, 1)
+    assert genome.fasta_line_of(path, 4, 1) == (4, 0)  # past the end of the file
+    for text, message in (("ACGT\n>a\nA\n", ":1: sequence data before the first"), (">\nACGT\n", ":1: FASTA header without"),
+                          ("\n\n", "no records")):
+        with open(path, "w") as handle:
+            handle.write(text)
+        with pytest.raises(InputError, match=message):
+            list(genome.iter_fasta(path))
+
+
+def test_write_fasta_wraps_lines_and_reference_fetches(tmp_path):
+    path = str(tmp_path / "ref.fa")
+    genome.write_fasta(path, [("c1", "ACGTacgtNN"), ("c2", "GGG")], line_width=4)
+    assert open(path).read() == ">c1\nACGT\nacgt\nNN\n>c2\nGGG\n"
+    assert genome.read_chrom_sizes_from_fai(path) == {"c1": 10, "c2": 3}
+    with genome.ReferenceGenome(path) as reference:
+        assert list(reference.chrom_sizes) == ["c1", "c2"]
+        assert reference.fetch("c1", 3, 6) == "Tac"  # case as stored
+        assert reference.fetch("c1", 0, 10) == "ACGTacgtNN"
+        assert reference.fetch_codes("c1", 6, 10).tolist() == [2, 3, 4, 4]
+        for chrom, start, end, message in (("c1", -1, 2, "outside"), ("c1", 0, 11, "outside"), ("c1", 4, 4, "outside"),
+                                           ("c3", 0, 1, "chromosome 'c3' is not in")):
+            with pytest.raises(InputError, match=message):
+                reference.check_interval(chrom, start, end)
+        reference.check_interval("c2", 2, 3)  # the last base is inside
+    genome.write_fasta(str(tmp_path / "noindex.fa"), [("a", "ACG")], index=False)
+    assert not (tmp_path / "noindex.fa.fai").exists()
+
+
+def test_compressed_reference_must_be_bgzip(tmp_path):
+    from Bio import bgzf
+
+    plain = str(tmp_path / "plain.fa.gz")
+    with gzip.open(plain, "wt") as handle:
+        handle.write(">c\nACGTACGT\n")
+    with pytest.raises(InputError, match="plain gzip reference FASTA cannot be indexed"):
+        genome.ReferenceGenome(plain)
+    blocked = str(tmp_path / "blocked.fa.gz")
+    with bgzf.BgzfWriter(blocked) as handle:
+        handle.write(">c\nACGTACGT\n")
+    genome.check_compressed_reference(blocked)  # BGZF: accepted
+    with genome.ReferenceGenome(blocked) as reference:
+        assert reference.fetch("c", 2, 5) == "GTA"
+
+
+# ----------------------------------------------------------------------------- bigWig binning
+def test_median_of_runs_by_hand():
+    # Few changes (run-length path): 10 x 5, 10 x 1, 11 x 3 -> sorted 1 (x10), 3 (x11), 5 (x10);
+    # n = 31, the middle (16th) value is 3.
+    assert bigwig.median_ignoring_nan(np.repeat([5.0, 1.0, 3.0], [10, 10, 11]).astype(np.float32)) == 3.0
+    # n = 20 (even): the two middle values are the 10th (1) and 11th (5) -> 3.
+    assert bigwig.median_ignoring_nan(np.repeat([5.0, 1.0], [10, 10]).astype(np.float32)) == 3.0
+    values = np.repeat([2.0, np.nan, 4.0], [12, 30, 12]).astype(np.float32)  # NaNs are ignored: 2 x12, 4 x12
+    assert bigwig.median_ignoring_nan(values) == 3.0
+    assert bigwig.median_ignoring_nan(np.array([3.0, 1.0, 2.0, 10.0], np.float32)) == 2.5  # dense path
+    assert bigwig.median_ignoring_nan(np.full(8, np.nan, np.float32)) == 0.0
+
+
+def test_window_runs_group_by_gap_and_size():
+    def runs(starts, length):
+        return [run.tolist() for run in bigwig._runs(np.asarray(starts, np.int64), length)]
+
+    # A gap shorter than a window joins the run; a gap of exactly one window starts a new one.
+    assert runs([5000, 0, 100], 1000) == [[1, 2], [0]]
+    assert runs([0, 1999], 1000) == [[0, 1]]
+    assert runs([0, 2000], 1000) == [[0], [1]]
+    # A run never spans more than 4 Mb: windows every 500 bp; the first window ending past 4 Mb
+    # (start 3,999,500, index 7999) opens the second run.
+    chained = runs(np.arange(0, 4_000_001, 500), 1000)
+    assert [len(run) for run in chained] == [7999, 2] and chained[1][0] == 7999
+
+
+def test_track_table_round_trip_and_errors(tmp_path):
+    specs = [bigwig.TrackSpec(0, "a", "/x/a.bw", 384.0, 1.0, "sum", "first track"),
+             bigwig.TrackSpec(7, "b", "/x/b.bw", 2.5, 0.25, "sum_sqrt", "")]
+    path = str(tmp_path / "tracks.tsv")
+    bigwig.write_track_table(path, specs)
+    assert open(path).read() == ("index\tidentifier\tfile\tclip\tscale\tsum_stat\tdescription\n"
+                                 "0\ta\t/x/a.bw\t384\t1\tsum\tfirst track\n7\tb\t/x/b.bw\t2.5\t0.25\tsum_sqrt\t\n")
+    assert bigwig.read_track_table(path) == specs
+    header = "description\tsum_stat\tscale\tclip\tfile\tidentifier\tindex\textra\n"  # any order, extra column
+    table = tmp_path / "t.tsv"
+    table.write_text("# comment\n" + header + "d\tmax\t2\t10\trel/c.bw\tc\t3\tz\n")
+    (spec,) = bigwig.read_track_table(str(table))
+    assert spec == bigwig.TrackSpec(3, "c", str(tmp_path / "rel" / "c.bw"), 10.0, 2.0, "max", "d")
+    bad_rows = [
+        ("index\tidentifier\tfile\tclip\tscale\tsum_stat\n", "lacks column(s) description"),
+        (header + "d\tsum\t1\t1\ta.bw\ta\tone\tz\n", ":2: index must be an integer"),
+        (header + "d\tmedian\t1\t1\ta.bw\ta\t0\tz\n", ":2: track 'a': unknown sum_stat 'median'"),
+        (header + "d\tsum\t1\t0\ta.bw\ta\t0\tz\n", "clip must be a positive number"),
+        (header + "d\tsum\tinf\t1\ta.bw\ta\t0\tz\n", "scale must be a finite number"),
+        (header + "d\tsum\t1\t1\t\ta\t0\tz\n", ":2: empty identifier or file"),
+        (header + "d\tsum\t1\t1\ta.bw\ta\t0\n", ":2: expected 8 columns, got 7"),
+        (header + "d\tsum\t1\t1\ta.bw\ta\t0\tz\nd\tsum\t1\t1\tb.bw\tb\t0\tz\n", "duplicate index value(s) 0"),
+        (header + "d\tsum\t1\t1\ta.bw\ta\t0\tz\nd\tsum\t1\t1\tb.bw\ta\t1\tz\n", "duplicate identifier value(s) a"),
+        (header, "has no tracks"),
+        ("index identifier file clip scale description sum_stat\n", "must be TAB-separated"),
+    ]
+    for text, message in bad_rows:
+        table.write_text(text)
+        with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            bigwig.read_track_table(str(table))
+
+
+def test_track_reader_checks_regions_against_every_bigwig(tmp_path):
+    import pyBigWig
+
+    path = str(tmp_path / "a.bw")
+    handle = pyBigWig.open(path, "w")
+    handle.addHeader([("c", 1000)], maxZooms=0)
+    handle.addEntries(["c", "c"], [0, 500], ends=[500, 1000], values=[2.0, 6.0])
+    handle.close()
+    spec = bigwig.TrackSpec(0, "a", path, 100.0, 1.0, "mean", "")
+    with bigwig.TrackReader([spec], 100) as reader:
+        reader.check_region("c", 0, 1000)  # the whole chromosome is inside
+        with pytest.raises(InputError, match=r"interval c:901-1001: beyond the end of c \(length 1000\)"):
+            reader.check_region("c", 900, 1001)
+        with pytest.raises(InputError, match=r"chromosome 'z' is not in the bigWig of track 0 'a'"):
+            reader.check_region("z", 0, 10)
+        # Bins [400, 500) and [500, 600): means 2 and 6.
+        assert reader.read("c", 400, 600).tolist() == [[2.0], [6.0]] and reader.n_tracks == 1
+        with pytest.raises(InputError, match="length 150 is not a multiple of width 100"):
+            reader.read_windows("c", [0], 150)
+    (tmp_path / "x.bw").write_text("not a bigwig\n")
+    for name, message in (("none.bw", "file not found"), ("x.bw", "(cannot open|not a readable bigWig)")):
+        with pytest.raises(InputError, match=f"track 0 'a': bigWig .*{name}: {message}"):
+            bigwig.TrackReader([bigwig.TrackSpec(0, "a", str(tmp_path / name), 1.0, 1.0, "sum", "")], 100)
+    with pytest.raises(InputError, match="no tracks given"):
+        bigwig.TrackReader([], 100)
+
+
+def test_max_track_std_by_hand():
+    # Track 0 bins 1, 3 -> population std 1; track 1 bins 0, 4 -> std 2.
+    assert bigwig.max_track_std(np.array([[1, 0], [3, 4]], np.float16)) == 2.0
+
+
+# -------------------------------------------------------------------------- construct planning
+def test_layout_pads_and_trims_by_hand():
+    assert constructs.layout(7, 10) == constructs.Layout(left=1, right=2, trim=0, kept=7)  # pad 3: odd base right
+    assert constructs.layout(6, 10) == constructs.Layout(left=2, right=2, trim=0, kept=6)
+    assert constructs.layout(10, 10) == constructs.Layout(left=0, right=0, trim=0, kept=10)
+    assert constructs.layout(13, 10) == constructs.Layout(left=0, right=0, trim=1, kept=10)  # excess 3: 1 left, 2 right
+    assert constructs.layout(14, 10) == constructs.Layout(left=0, right=0, trim=2, kept=10)
+    assert constructs.layout(7, 10).shift == 1 and constructs.layout(13, 10).shift == -1
+    assert constructs.build_construct("ACG", "TTA", "GG", 6) == "aACGgg"  # pad 3: the flanks' inner 1 + 2 bases
+    with pytest.raises(ValueError, match="flanks shorter"):
+        constructs.build_construct("ACG", "T", "G", 6)  # needs 1 left (has 1) and 2 right (has 1)
+    with pytest.raises(ValueError, match="flanks shorter"):
+        constructs.build_construct("ACG", "", "GGG", 6)
+
+
+def test_shift_annotations_keeps_sites_inside_the_construct():
+    place = constructs.layout(7, 10)  # pad 3: shift +1
+    sites = [constructs.Annotation("first", 0, 2, "+"), constructs.Annotation("edge", 6, 9),
+             constructs.Annotation("over", 7, 10)]
+    kept, dropped = constructs.shift_annotations(sites, place, 10)
+    # [6, 9) + 1 = [7, 10) ends on the construct's last base; [7, 10) + 1 = [8, 11) leaves it.
+    assert kept == [constructs.Annotation("first", 1, 3, "+"), constructs.Annotation("edge", 7, 10)]
+    assert dropped == [constructs.Annotation("over", 8, 11)]
+    trimmed = constructs.layout(12, 10)  # trim 1: shift -1
+    kept, dropped = constructs.shift_annotations(
+        [constructs.Annotation("a", 1, 11), constructs.Annotation("b", 0, 1), constructs.Annotation("c", 2, 12)], trimmed, 10)
+    assert kept == [constructs.Annotation("a", 0, 10)]
+    assert dropped == [constructs.Annotation("b", -1, 0), constructs.Annotation("c", 1, 11)]
+
+
+def _split_by_hand(name: str, seed: int, folds) -> str:
+    """TFX hash-bucket rule written out: first 8 bytes of sha256("seed<TAB>name"), big-endian,
+    modulo the total weight, walked through the cumulative fold ranges."""
+    bucket = int.from_bytes(hashlib.sha256(f"{seed}\t{name}".encode()).digest()[:8], "big") % sum(w for _, w in folds)
+    for fold, weight in folds:
+        if bucket < weight:
+            return fold
+        bucket -= weight
+    raise AssertionError("bucket past the last fold")
+
+
+def test_assign_split_is_the_hash_bucket_rule():
+    for folds in ([("train", 3), ("eval", 1)], [("a", 1), ("b", 1), ("c", 5)], [("only", 1)]):
+        names = [f"payload{i}" for i in range(60)]
+        got = [constructs.assign_split(name, 17, folds) for name in names]
+        assert got == [_split_by_hand(name, 17, folds) for name in names]
+        assert len(folds) == 1 or len(set(got)) > 1
+
+
+def test_activity_tables_merge_replicates_and_skip_na(tmp_path):
+    first, second = tmp_path / "a.tsv", tmp_path / "b.tsv"
+    first.write_text("MenDel.Name\tgroups\tfoldchange\tactivity\n"
+                     "P~1\tg1\t0\t1.0\n"
+                     "P2\tg2\tNA\t5\n"  # NA foldchange: skipped
+                     "\n"
+                     "P~1\tg1\t0\t2.5\n"
+                     "P3\tg3\t1\tnan\n"  # nan activity: skipped
+                     "P4\tg4\t1\t\n")  # empty activity: skipped
+    second.write_text("activity\tMenDel.Name\tfoldchange\tgroup\n"  # other column order, 'group'
+                      "3.5\tP~1\t0\tother\n"  # group differs: the first is kept
+                      "-2\tP5\t1\tg5\n")
+    entries = constructs.read_activity_tables([str(first), str(second)])
+    assert [(e.name, e.group, e.activity, e.replicates, e.where) for e in entries] == [
+        ("P~1", "g1", (1.0 + 2.5 + 3.5) / 3, 3, f"{first}:2"), ("P5", "g5", -2.0, 1, f"{second}:3")]
+    cases = [
+        ("", "activity table is empty"),
+        ("MenDel.Name\tfoldchange\tactivity\n", "lacks column(s) groups (or group)"),
+        ("MenDel.Name\tgroups\tactivity\n", "lacks column(s) foldchange"),
+        ("MenDel.Name\tgroups\tfoldchange\tactivity\nP\tg\t0\n", ":2: expected 4 tab-separated fields, got 3"),
+        ("MenDel.Name\tgroups\tfoldchange\tactivity\n \tg\t0\t1\n", ":2: empty MenDel.Name"),
+        ("MenDel.Name\tgroups\tfoldchange\tactivity\nP\tg\t0\thigh\n", ":2: activity of 'P' is not a number: 'high'"),
+        ("MenDel.Name\tgroups\tfoldchange\tactivity\nP\tg\tinf\t1\n", ":2: foldchange of 'P' is not finite"),
+        ("MenDel.Name\tgroups\tfoldchange\tactivity\nP\tg\tNA\t1\n", "no payload left after skipping 1 row"),
+    ]
+    for text, message in cases:
+        first.write_text(text)
+        with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            constructs.read_activity_tables([str(first)])
+
+
+def test_scan_payloads_and_annotations(tmp_path):
+    fasta = tmp_path / "p.fa"
+    fasta.write_text(">P_1\nACGTACGTAC\n>P2\nAAAA\n>P_1\nacgtacgtac\n>extra\nRRRR\n")  # a repeat with equal sequence
+    found = constructs.scan_payloads(str(fasta), {"P_1", "P2"})
+    assert found == {"P_1": constructs.PayloadInfo("P_1", 10), "P2": constructs.PayloadInfo("P2", 4)}
+    with pytest.raises(InputError, match=r"1 payload\(s\) of the activity table are not in the payload FASTA.*: P9"):
+        constructs.scan_payloads(str(fasta), {"P2", "P9"})
+    (tmp_path / "bad.fa").write_text(">P\nACGT\nACRT\n")
+    with pytest.raises(InputError, match=r":3: payload 'P' has 'R' at position 7 \(column 3\)"):
+        constructs.scan_payloads(str(tmp_path / "bad.fa"), {"P"})
+    (tmp_path / "twice.fa").write_text(">P\nACGT\n>P\nACGA\n")
+    with pytest.raises(InputError, match=r":3: payload 'P' appears again \(first at line 1\)"):
+        constructs.scan_payloads(str(tmp_path / "twice.fa"), {"P"})
+
+    bed = tmp_path / "sites.bed"
+    bed.write_text("P~1\t2\t5\tsiteA\t0\t+\n"
+                   "P~1\t6\t10\tlast\n"  # ends at the payload end: kept
+                   "P~1\t6\t11\tpast\n"  # one base past it: skipped
+                   "P9\t0\t1\tunknown\n"
+                   "P2\t3\t3\tempty\n")
+    sites = constructs.read_annotations(str(bed), {"P_1": 10, "P2": 4})
+    assert dict(sites) == {"P_1": [constructs.Annotation("siteA", 2, 5, "+"), constructs.Annotation("last", 6, 10)]}
+    assert constructs.read_annotations(None, {"P_1": 10}) == {}
+
+
+def test_locus_flanks_by_hand(tmp_path):
+    reference = str(tmp_path / "ref.fa")
+    genome.write_fasta(reference, [("c", "AAAAACCCCCGGGGGTTTTT")])  # context c:9-12 = [8, 12)
+    lengths = {"short": 4, "shorter": 1, "long": 30}
+    # construct 7: "short" needs 1 left + 2 right, "shorter" 3 + 3, "long" is trimmed (no flank).
+    assert constructs.locus_flanks(reference, "c:9-12", lengths, 7) == ("ccc", "ggg")
+    assert constructs.locus_flanks(None, None, lengths, 7) == ("nnn", "nnn")
+    assert constructs.locus_flanks(reference, "c:9-12", {"long": 30}, 7) == ("", "")
+    with pytest.raises(InputError, match=r"flanks run off chromosome c \(length 20\).*'shorter' \(1 bp\) needs 10 bp left"):
+        constructs.locus_flanks(reference, "c:9-12", lengths, 21)
+    with pytest.raises(InputError, match="context c:19-22: outside"):
+        constructs.locus_flanks(reference, "c:19-22", lengths, 7)
+
+
+def test_dataset_plan_shards_by_hand():
+    payload = constructs.PayloadPlan(0, "p", "p", "g", 1.0, 10, ("train",), ())
+    plan = constructs.DatasetPlan((payload,) * 5, "p.fa", "", "", 10, 8, 0, "payload", ("train", "eval"), 2)
+    assert plan.num_shards == 3 and [len(plan.shard(i)) for i in range(3)] == [2, 2, 1]
+    assert plan.split_counts() == {"train": 5, "eval": 0}
+    empty = constructs.DatasetPlan((), "p.fa", "", "", 10, 8, 0, "payload", ("train",), 2)
+    assert empty.num_shards == 1
+
+
+# ----------------------------------------------------------------------------- window sampling
+def test_merge_intervals_joins_overlapping_and_touching():
+    records = [BedRecord("c", 10, 20, "", 1), BedRecord("c", 0, 10, "", 2), BedRecord("c", 25, 30, "", 3),
+               BedRecord("b", 5, 6, "", 4), BedRecord("c", 12, 15, "", 5), BedRecord("c", 29, 40, "", 6)]
+    assert sampling.merge_intervals(records) == [Region("b", 5, 6), Region("c", 0, 20), Region("c", 25, 40)]
+
+
+def test_count_starts_by_hand():
+    assert sampling.count_starts(10, 4, 3) == 3  # starts 0, 3, 6
+    assert sampling.count_starts(9, 4, 3) == 2  # starts 0, 3
+    assert sampling.count_starts(4, 4, 5) == 1
+    assert sampling.count_starts(3, 4, 1) == 0
+
+
+def test_sampling_every_candidate_and_shards_by_hand():
+    pieces = [(Region("c", 0, 10), "train"), (Region("d", 100, 107), "eval"), (Region("e", 0, 3), "train")]
+    # length 4, step 3: c starts 0, 3, 6; d starts 100, 103; e is too short.
+    drawn = sampling.sample_windows(pieces, length=4, step=3, count=5, seed=1)
+    assert sorted(drawn) == [("c", 0, "train"), ("c", 3, "train"), ("c", 6, "train"), ("d", 100, "eval"), ("d", 103, "eval")]
+    with pytest.raises(InputError, match="requested 6 windows .* only 5 distinct windows of 4 bp"):
+        sampling.sample_windows(pieces, length=4, step=3, count=6, seed=1)
+    with pytest.raises(InputError, match=r"no mappable interval is at least 11 bp long \(longest: 10 bp\)"):
+        sampling.sample_windows(pieces, length=11, step=1, count=1, seed=1)
+    with pytest.raises(InputError, match=r"no mappable interval is at least 4 bp long \(longest: 0 bp\)"):
+        sampling.sample_windows([], length=4, step=1, count=1, seed=1)  # no interval at all
+    windows = sampling.assign_shards([("c", 0, "train"), ("d", 9, "eval"), ("c", 5, "train"), ("c", 7, "train"),
+                                      ("d", 1, "eval")], length=4, size=2)
+    assert windows == [sampling.Window("c", 0, 4, "train", 0, 0), sampling.Window("d", 9, 13, "eval", 0, 0),
+                       sampling.Window("c", 5, 9, "train", 1, 0), sampling.Window("c", 7, 11, "train", 1, 1),
+                       sampling.Window("d", 1, 5, "eval", 2, 0)]
+
+
+def _block_is_eval_by_hand(seed: int, chrom: str, block: int, fraction: float) -> bool:
+    digest = hashlib.sha256(f"{seed}\t{chrom}\t{block}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") < fraction * 2**64
+
+
+def test_fraction_splits_cut_at_block_edges():
+    region = Region("c", 5, 95)
+    for seed in range(4):
+        pieces = sampling.assign_splits([region], 4, eval_fraction=0.5, split_block=10, seed=seed)
+        labels = ["eval" if _block_is_eval_by_hand(seed, "c", k, 0.5) else "train" for k in range(10)]
+        expected = []
+        for k, label in enumerate(labels):  # blocks [10k, 10k + 10) clipped to [5, 95), equal labels merged
+            start, end = max(5, 10 * k), min(95, 10 * k + 10)
+            if expected and expected[-1][1] == label:
+                expected[-1] = (Region("c", expected[-1][0].start, end), label)
+            else:
+                expected.append((Region("c", start, end), label))
+        assert pieces == expected
+    default = sampling.assign_splits([Region("c", 0, 100)], 4, seed=3)  # fraction 0.1, block 10 x 4 bp
+    assert [(r.start, r.end) for r, _ in default][0][0] == 0 and default[-1][0].end == 100
+    labels = ["eval" if _block_is_eval_by_hand(3, "c", k, 0.1) else "train" for k in range(3)]
+    assert [s for _, s in default] == [label for i, label in enumerate(labels) if i == 0 or labels[i - 1] != label]
+    by_chrom = sampling.assign_splits([Region("a", 0, 9), Region("b", 0, 9)], 4, eval_chroms=["b"])
+    assert by_chrom == [(Region("a", 0, 9), "train"), (Region("b", 0, 9), "eval")]
+    for kwargs, message in ((dict(eval_chroms=["b"], eval_fraction=0.5), "not both"),
+                            (dict(eval_fraction=1.0), "between 0 and 1"), (dict(eval_fraction=0.0), "between 0 and 1"),
+                            (dict(split_block=3), r"split block \(3 bp\) must be at least the window length \(4 bp\)")):
+        with pytest.raises(InputError, match=message):
+            sampling.assign_splits([region], 4, **kwargs)
+    assert sampling.assign_splits([region], 4, split_block=4, eval_fraction=0.5)  # a block of one window is allowed
+
+
+def test_plan_windows_errors():
+    intervals = [Region("a", 0, 100), Region("b", 0, 100), Region("c", 0, 3)]
+    common = dict(length=10, step=1, size=4, batches=2, seed=0)
+    for name in ("length", "step", "size", "batches"):
+        with pytest.raises(InputError, match=f"{name} must be a positive integer, got 0"):
+            sampling.plan_windows(intervals, **{**common, name: 0})
+    with pytest.raises(InputError, match="eval chromosome\\(s\\) c, z have no mappable interval of at least 10 bp"):
+        sampling.plan_windows(intervals, **common, eval_chroms=["b", "c", "z"])
+    with pytest.raises(InputError, match="no mappable interval is at least 200 bp"):
+        sampling.plan_windows(intervals, **{**common, "length": 200}, eval_chroms=["b"])
+    with pytest.raises(InputError, match="none of the 8 sampled windows fell in the train split"):
+        sampling.plan_windows([Region("b", 0, 100)], **common, eval_chroms=["b"])
+    windows = sampling.plan_windows(intervals, **common, eval_chroms=["b"])
+    assert len(windows) == 8 and {w.split for w in windows} == {"train", "eval"}
+    assert all(w.end - w.start == 10 and w.shard == i // 4 for i, w in enumerate(windows))
+
+
+# --------------------------------------------------------------------------------- correlation
+def test_pearson_and_spearman_by_hand():
+    # x = 1,2,3; y = 1,3,2: centred -1,0,1 and -1,1,0 -> Sxy = 1, Sxx = Syy = 2 -> r = 1/2.
+    assert pearson_r([1, 2, 3], [1, 3, 2]) == pytest.approx(0.5, abs=1e-15)
+    assert pearson_r([1, 2, 3], [2, 0, 1]) == pytest.approx(-0.5, abs=1e-15)  # y reversed: sign kept
+    # Weights 2,1,1 = the first row twice: x = 1,1,2,3, y = 1,1,3,2, means 7/4 ->
+    # Sxy = 2(9/16) + 5/16 + 5/16 = 28/16, Sxx = Syy = 44/16 -> r = 7/11.
+    assert pearson_r([1, 2, 3], [1, 3, 2], weights=[2, 1, 1]) == pytest.approx(7 / 11, abs=1e-15)
+    # Ties share their mean rank: x ranks 1, 2.5, 2.5, 4; y ranks 1..4 -> Sxy = 4.5, Sxx = 4.5,
+    # Syy = 5 -> rho = 4.5 / sqrt(22.5) = sqrt(0.9).
+    assert spearman_rho([10, 20, 20, 30], [1, 2, 3, 4]) == pytest.approx(math.sqrt(0.9), abs=1e-15)
+    assert spearman_rho([3, 2, 1], [1, 5, 9]) == pytest.approx(-1.0)
+    for x, y, w in (([1.0], [2.0], None), ([1, 2, 3], [1, 1, 1], None), ([1, 2, 3], [1, 3, 2], [1, 0, 0]),
+                    ([1, 2, 3], [1, 3, 2], [0, 0, 0]), ([], [], None)):
+        assert math.isnan(pearson_r(x, y, w)), (x, y, w)
+    assert pearson_r([1, 2], [5, 1], weights=[1, 1]) == pytest.approx(-1.0)  # two rows are enough
+    for function in (pearson_r, spearman_rho):
+        with pytest.raises(ValueError, match="shapes differ"):
+            function([1, 2, 3], [1, 2])
+    with pytest.raises(ValueError, match="2 weights for 3 rows"):
+        pearson_r([1, 2, 3], [1, 2, 3], weights=[1, 1])
+    with pytest.raises(ValueError, match="finite and >= 0"):
+        pearson_r([1, 2, 3], [1, 2, 3], weights=[1, -1, 1])
+
+
+def test_correlation_sums_by_hand():
+    sums = CorrelationSums.of(np.array([1.0, 2.0, 3.0]), np.array([1.0, 3.0, 2.0]), np.array([2.0, 1.0, 1.0]))
+    assert sums.count == 3 and sums.weight == 4.0
+    np.testing.assert_allclose([sums.mean_x[0], sums.mean_y[0], sums.m2_x[0], sums.m2_y[0], sums.c_xy[0]],
+                               [7 / 4, 7 / 4, 44 / 16, 44 / 16, 28 / 16], rtol=1e-15)
+    zero_weight = CorrelationSums.of(np.array([1.0, 2.0]), np.array([1.0, 2.0]), np.array([1.0, 0.0]))
+    assert zero_weight.count == 1 and zero_weight.weight == 1.0
+    # Merging: rows {1, 2} and {3} give the three-row statistics (means 2, 2; Sxx 2, Syy 2, Sxy 1).
+    merged = CorrelationSums.of(np.array([1.0, 2.0]), np.array([1.0, 3.0])).merge(
+        CorrelationSums.of(np.array([3.0]), np.array([2.0])))
+    assert merged.count == 3 and merged.weight == 3.0
+    np.testing.assert_allclose([merged.mean_x[0], merged.mean_y[0], merged.m2_x[0], merged.m2_y[0], merged.c_xy[0]],
+                               [2, 2, 2, 2, 1], rtol=1e-15, atol=1e-15)
+    empty = CorrelationSums()
+    assert empty.merge(merged) is merged and merged.merge(empty) is merged
+    with pytest.raises(ValueError, match="1 vs 2 columns"):
+        merged.merge(CorrelationSums.of(np.ones((2, 2)), np.arange(4.0).reshape(2, 2)))
+
+
+def test_mean_track_pearson_by_hand():
+    # [examples 2, bins 3, tracks 2]. Track 0 of example 0 is the 1,2,3 / 1,3,2 pair (r = 1/2);
+    # weight 0 on example 1 leaves only it. Track 1 is constant in the labels: undefined, skipped.
+    labels = np.array([[[1, 5], [2, 5], [3, 5]], [[9, 5], [0, 5], [4, 5]]], np.float64)
+    predictions = np.array([[[1, 1], [3, 2], [2, 3]], [[0, 1], [9, 2], [1, 3]]], np.float64)
+    assert mean_track_pearson(labels, predictions, weights=[1, 0]) == pytest.approx(0.5, abs=1e-15)
+    assert mean_of_tracks(np.array([np.nan, 0.5, 0.1])) == pytest.approx(0.3)
+    assert math.isnan(mean_of_tracks(np.array([np.nan, np.nan]))) and math.isnan(mean_of_tracks(np.array([])))
+    with pytest.raises(ValueError, match="shapes differ"):
+        mean_track_pearson(labels, predictions[:1])
+
+
+# ------------------------------------------------------------------------- prediction averaging
+PREDICTION_WINDOW = 256  # two 128 bp bins
+
+
+def counting_predictor(head_columns):
+    """A transparent model: ``activity`` = G+C fraction of the window; ``mouse`` = per-bin base
+    counts (A, C, G, T columns). Expected outputs are then counted straight from the sequence."""
+    import tensorflow as tf
+
+    from trainer.predict.predictor import Predictor
+
+    def model(one_hot):
+        bins = tf.reduce_sum(tf.reshape(one_hot, [-1, PREDICTION_WINDOW // 128, 128, 4]), axis=2)
+        return {"activity": tf.reduce_sum(one_hot[:, :, 1:3], axis=[1, 2]) / PREDICTION_WINDOW, "mouse": bins}
+
+    return Predictor(model, PREDICTION_WINDOW, {"activity": None, "mouse": head_columns}, {"activity": 1, "mouse": 4},
+                     "counting model")
+
+
+def _bin_counts(sequence: str, base: str) -> list:
+    return [sequence[b * 128:(b + 1) * 128].upper().count(base) for b in range(len(sequence) // 128)]
+
+
+def test_window_offsets_and_site_peaks_by_hand():
+    from trainer.predict.payloads import Site, site_peaks, window_offsets
+
+    assert window_offsets(10, 4, 2, 10, 0, "p").tolist() == [0, 2, 4, 6]  # a count above n keeps all
+    assert window_offsets(10, 4, 3, 3, 0, "p").tolist() == [0, 3, 6]
+    assert window_offsets(10, 4, 3, 1.0, 0, "p").size == 1  # a sample of 1 is a count (one offset), not 100 %
+    assert window_offsets(4, 4, 1, 1, 0, "p").tolist() == [0]
+    for sample, kept in ((0.5, 2), (0.1, 1), (0.99, 3), (2, 2), (3, 3)):  # floor(4 x 0.5) = 2; at least 1
+        offsets = window_offsets(10, 4, 2, sample, 5, "p")
+        assert offsets.size == kept and set(offsets.tolist()) <= {0, 2, 4, 6} and list(offsets) == sorted(offsets)
+    picks = {tuple(window_offsets(200, 4, 1, 1, seed, "p").tolist()) for seed in range(8)}
+    assert len(picks) > 1, "the seed draws the offsets"
+    with pytest.raises(InputError, match="payload p: construct of 3 bp is shorter than the 4 bp window"):
+        window_offsets(3, 4, 1, 1, 0, "p")
+    with pytest.raises(InputError, match="--stride must be >= 1, got 0"):
+        window_offsets(10, 4, 0, 1, 0, "p")
+    # A window at offset 128 with bins [1, 5, 2, 7] covers [128, 640); bin j = [128 + 128j, 256 + 128j).
+    track = np.array([1.0, 5.0, 2.0, 7.0])
+    sites = [Site("bin0", 128, 256), Site("bins12", 300, 400), Site("before", 0, 100), Site("last", 600, 1000),
+             Site("bins01", 128, 384), Site("bin1", 256, 300), Site("touching", 0, 128)]
+    assert site_peaks(track, 128, sites).tolist() == [1.0, 5.0, 0.0, 7.0, 5.0, 5.0, 0.0]
+    assert site_peaks(track, 0, [Site("s", 10, 20)], bin_size=10).tolist() == [5.0]  # bin 1 = [10, 20)
+
+
+def test_payload_table_parsing_by_hand(tmp_path):
+    from trainer.predict.payloads import Site, parse_annotation, parse_sample, read_dataset_table
+
+    assert parse_annotation("a:1-5; b:c:10-20;", "t:2") == (Site("a", 1, 5), Site("b:c", 10, 20))
+    assert parse_annotation("", "t:2") == ()
+    for bad in ("a:5-5", "a:5-4", ":1-2", "a:x-2", "a1-2"):
+        with pytest.raises(InputError, match="t:2: annotation"):
+            parse_annotation(bad, "t:2")
+    assert parse_sample("0.25") == 0.25 and parse_sample("3") == 3.0
+    with pytest.raises(InputError, match="--sample must be > 0"):
+        parse_sample("0")
+    with pytest.raises(InputError, match="expected a ratio"):
+        parse_sample("half")
+    table = tmp_path / "t.tsv"
+    table.write_text("index\tname\tgroup\tfold\tactivity\tannotation\tsequence\n0\tP\tg\ttrain\t1.5\ts:1-3\tacGTn\n\n")
+    (row,) = read_dataset_table(str(table))
+    assert (row.index, row.name, row.group, row.fold, row.activity, row.sites) == ("0", "P", "g", "train", 1.5, (Site("s", 1, 3),))
+    assert row.codes.tolist() == [0, 1, 2, 3, 4]
+    for text, message in (("index\tname\n", "not a make-dataset table: missing column"),
+                          (table.read_text().replace("1.5", "high"), ":2: activity 'high' is not a number"),
+                          (table.read_text().replace("\tacGTn", ""), ":2: expected 7 columns, got 6")):
+        table.write_text(text)
+        with pytest.raises(InputError, match=message):
+            list(read_dataset_table(str(table)))
+
+
+def test_predict_payloads_by_hand():
+    from trainer.predict.payloads import PayloadRow, Site, correlations, predict_payloads, summary_lines
+
+    rng = np.random.default_rng(0)
+    sequence = genome.decode_codes(rng.integers(0, 4, 260))
+    row = PayloadRow("3", "P", "g", "train,eval", 2.0, (Site("s1", 0, 128), Site("s2", 130, 140)),
+                     genome.encode_sequence(sequence))
+    lines: list = []
+    (summary,) = predict_payloads(counting_predictor([0]), iter([row]), lines.append, head="mouse", track=0,
+                                  stride=2, sample=10, seed=0)
+    # Offsets 0, 2, 4 (construct 260, window 256, stride 2); per offset: the G+C fraction, and per
+    # site the largest A count of the bins that overlap it.
+    expected_activity, expected_peaksum = [], []
+    for line, offset in zip(lines[1:], (0, 2, 4)):
+        window = sequence[offset:offset + 256]
+        a_counts = _bin_counts(window, "A")
+        peaks = [max((a_counts[j] for j in range(2) if site.start < offset + 128 * (j + 1) and site.end > offset + 128 * j),
+                     default=0) for site in row.sites]
+        gc = (window.count("G") + window.count("C")) / 256
+        fields = line.rstrip("\n").split("\t")
+        assert fields[:6] == ["3", "P", "g", "train,eval", str(offset), "2"]
+        assert float(fields[6]) == pytest.approx(gc, abs=1e-6) and fields[8] == f"s1={peaks[0]:.6g};s2={peaks[1]:.6g}"
+        assert float(fields[7]) == sum(peaks)
+        expected_activity.append(gc)
+        expected_peaksum.append(sum(peaks))
+    assert lines[0] == "index\tname\tgroup\tfold\toffset\tactivity\tpredicted\tpeaksum\tpeak\n" and len(lines) == 4
+    assert summary.offsets == 3 and summary.predicted == pytest.approx(np.mean(expected_activity), abs=1e-6)
+    assert summary.peaksum == np.mean(expected_peaksum) and row.codes.size == 0
+    assert summary_lines([summary])[1] == f"3\tP\tg\ttrain,eval\t2\t3\t{summary.predicted:.6g}\t{summary.peaksum:.6g}\n"
+    # Without the head, peaks are NaN ("nan" in the table); correlations skip NaN measures.
+    row.codes = genome.encode_sequence(sequence)
+    lines.clear()
+    (no_head,) = predict_payloads(counting_predictor([0]), iter([row]), lines.append, head=None, track=0,
+                                  stride=4, sample=1, seed=0)
+    assert lines[1].rstrip("\n").split("\t")[7:] == ["nan", ""] and math.isnan(no_head.peaksum)
+    other = PayloadRow("4", "Q", "g", "eval", 5.0, (), np.empty(0, np.uint8))
+    from trainer.predict.payloads import PayloadSummary
+
+    summaries = [summary, PayloadSummary(other, 1, summary.predicted + 1, float("nan")),
+                 PayloadSummary(PayloadRow("5", "R", "g", "eval", 4.0, (), np.empty(0, np.uint8)), 1, 0.0, 1.0)]
+    table = {(c["fold"], c["measure"]): c for c in correlations(summaries)}
+    # predicted vs activity over all three: (p, p + 1, 0) vs (2, 5, 4); peaksum only where finite.
+    predicted = [summary.predicted, summary.predicted + 1, 0.0]
+    assert table["all", "predicted"]["n"] == 3
+    assert table["all", "predicted"]["pearson_r"] == pytest.approx(np.corrcoef(predicted, [2, 5, 4])[0, 1])
+    assert table["all", "peaksum"]["n"] == 2 and table["eval", "predicted"]["n"] == 3
+    assert table["train", "predicted"]["n"] == 1 and ("train", "peaksum") in table
+
+
+def test_predict_regions_averages_shifts_and_strands_by_hand(tmp_path):
+    from trainer.predict.regions import fragments_for, predict_regions, region_windows, stride_shifts
+
+    assert [stride_shifts(n).tolist() for n in (1, 2, 3, 4)] == [[0], [-1, 0], [-1, 0, 1], [-2, -1, 0, 1]]
+    with pytest.raises(InputError, match="--strides must be >= 1, got 0"):
+        stride_shifts(0)
+    records = [BedRecord("c", 1000, 1100, "r1", 1), BedRecord("c", 300, 600, "", 2), BedRecord("z", 0, 10, "gone", 3)]
+    assert fragments_for(records, 256) == 2  # ceil(300 / 256)
+    assert fragments_for(records[:1], 100) == 1 and fragments_for([], 256) == 1
+    assert fragments_for(records, 256, fragments=3) == 3
+    with pytest.raises(InputError, match="--fragments must be >= 1, got 0"):
+        fragments_for(records, 256, fragments=0)
+
+    rng = np.random.default_rng(1)
+    sequence = genome.decode_codes(rng.integers(0, 4, 3000))
+    path = str(tmp_path / "ref.fa")
+    genome.write_fasta(path, [("c", sequence)])
+    with genome.ReferenceGenome(path) as reference:
+        windows = region_windows(reference, "c", 10, 4, 2, np.array([-1, 0, 1]))
+        assert [genome.decode_codes(w) for w in windows] == [sequence[s:s + 4] for s in (9, 10, 11, 13, 14, 15)]
+        with pytest.raises(InputError, match="outside chromosome"):
+            region_windows(reference, "c", 2993, 4, 2, np.array([0]))  # ends at 3001
+        output = str(tmp_path / "out.npy")
+        result = predict_regions(counting_predictor([0, 3]), reference, records, output, "mouse", strides=3,
+                                 reverse_complement=True, batch=4)
+        array = np.load(output)
+        activity_output = str(tmp_path / "activity.npy")
+        predict_regions(counting_predictor([0, 3]), reference, records, activity_output, "activity", strides=2)
+        activity = np.load(activity_output)
+    assert result.n_regions == 3 and result.n_ok == 2 and result.failed_rows == [2] and result.failed[0][0] == "gone"
+    assert result.fragments == 2 and result.span == 512 and array.shape == (3, 4, 2) and activity.shape == (3, 2, 1)
+    assert np.isnan(array[2]).all() and np.isnan(activity[2]).all()
+    # Region [1000, 1100) centred in 512 bp: start 1000 - (512 - 100) // 2 = 794; [300, 600): 300 - 106 = 194.
+    for row, window_start in ((0, 794), (1, 194)):
+        expected, expected_activity = [], []
+        for fragment in range(2):
+            forward_a, forward_t, gc = [], [], []
+            for shift in (-1, 0, 1):  # strides 3; the reverse strand's A (T) count is the forward T (A) count
+                start = window_start + fragment * 256 + shift
+                window = sequence[start:start + 256]
+                forward_a.append(_bin_counts(window, "A"))
+                forward_t.append(_bin_counts(window, "T"))
+            both = (np.mean(forward_a, axis=0) + np.mean(forward_t, axis=0)) / 2  # strand mean, same for A and T
+            expected.extend([[b, b] for b in both])
+            for shift in (-1, 0):  # strides 2
+                start = window_start + fragment * 256 + shift
+                window = sequence[start:start + 256]
+                gc.append((window.count("G") + window.count("C")) / 256)
+            expected_activity.append([np.mean(gc)])
+        np.testing.assert_allclose(array[row], expected, rtol=1e-6)
+        np.testing.assert_allclose(activity[row], expected_activity, rtol=1e-6)
+
+
+def test_predict_regions_forward_strand_keeps_bin_order(tmp_path):
+    from trainer.predict.regions import predict_regions
+
+    sequence = "A" * 128 + "T" * 128 + "ACGT" * 64
+    path = str(tmp_path / "ref.fa")
+    genome.write_fasta(path, [("c", sequence)])
+    with genome.ReferenceGenome(path) as reference:
+        forward = predict_regions(counting_predictor([0, 3]), reference, [BedRecord("c", 0, 256, "", 1)],
+                                  str(tmp_path / "f.npy"), "mouse")
+        assert forward.shape == (1, 2, 2)
+        np.testing.assert_array_equal(np.load(str(tmp_path / "f.npy"))[0], [[128, 0], [0, 128]])
+        predict_regions(counting_predictor([0, 3]), reference, [BedRecord("c", 0, 256, "", 1)],
+                        str(tmp_path / "rc.npy"), "mouse", reverse_complement=True)
+        np.testing.assert_array_equal(np.load(str(tmp_path / "rc.npy"))[0], [[64, 64], [64, 64]])
+        with pytest.raises(InputError, match="none of the 1 regions could be predicted; first failure: r"):
+            predict_regions(counting_predictor([0]), reference, [BedRecord("c", 400, 700, "r", 1)],
+                            str(tmp_path / "none.npy"), "mouse")
+        assert not (tmp_path / "none.npy").exists()
+        with pytest.raises(InputError, match="the BED file has no regions"):
+            predict_regions(counting_predictor([0]), reference, [], str(tmp_path / "empty.npy"), "mouse")
