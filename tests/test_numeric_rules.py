@@ -456,6 +456,18 @@ def test_plan_windows_errors():
         sampling.plan_windows(intervals, **{**common, "length": 200}, eval_chroms=["b"])
     with pytest.raises(InputError, match="none of the 8 sampled windows fell in the train split"):
         sampling.plan_windows([Region("b", 0, 100)], **common, eval_chroms=["b"])
+    with pytest.raises(InputError, match="sample more windows or change --eval-chroms/--eval-fraction$"):
+        sampling.plan_windows([Region("b", 0, 100)], **common, eval_chroms=["b"])
+    # Intervals exactly one window long are usable (one start each).
+    exact = sampling.plan_windows([Region("a", 0, 10), Region("b", 5, 15)], **{**common, "size": 1}, eval_chroms=["b"])
+    assert sorted((w.chrom, w.start, w.split) for w in exact) == [("a", 0, "train"), ("b", 5, "eval")]
+    # Fraction splits use the given block (not the default of 10 windows) and the seed.
+    blocked = sampling.plan_windows([Region("a", 0, 400)], **{**common, "size": 40, "batches": 1}, eval_fraction=0.5,
+                                    split_block=20)
+    labels = ["eval" if _block_is_eval_by_hand(0, "a", k, 0.5) else "train" for k in range(20)]
+    assert all(w.split == labels[w.start // 20] == labels[(w.end - 1) // 20] for w in blocked)
+    assert blocked == sampling.plan_windows([Region("a", 0, 400)], **{**common, "size": 40, "batches": 1},
+                                            eval_fraction=0.5, split_block=20)
     windows = sampling.plan_windows(intervals, **common, eval_chroms=["b"])
     assert len(windows) == 8 and {w.split for w in windows} == {"train", "eval"}
     assert all(w.end - w.start == 10 and w.shard == i // 4 for i, w in enumerate(windows))
@@ -515,6 +527,8 @@ def test_mean_track_pearson_by_hand():
     assert math.isnan(mean_of_tracks(np.array([np.nan, np.nan]))) and math.isnan(mean_of_tracks(np.array([])))
     with pytest.raises(ValueError, match="shapes differ"):
         mean_track_pearson(labels, predictions[:1])
+    # [N, tracks] rows: one weight per row (the weight-0 row drops out, leaving r = 1/2).
+    assert mean_track_pearson([[1], [2], [3], [9]], [[1], [3], [2], [0]], weights=[1, 1, 1, 0]) == pytest.approx(0.5)
 
 
 # ------------------------------------------------------------------------- prediction averaging
