@@ -8,6 +8,7 @@ the correlations. Conventions: :mod:`trainer.predict.payloads`.
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from typing import Optional
 
@@ -70,6 +71,7 @@ def output_stem(path: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from components.errors import InputError
     from components.outputs import atomic_outputs
+    from components.progress import progress_bar
     from trainer.predict import payloads
     from trainer.predict.predictor import ACTIVITY, load_predictor
 
@@ -94,9 +96,12 @@ def run(args: argparse.Namespace) -> int:
     if warning:
         print(warning + " (peak, peaksum)", file=sys.stderr)
 
+    bar = progress_bar(None, "predict", unit="payload")
+
     def all_rows():
-        yield first
-        yield from rows
+        for row in itertools.chain([first], rows):
+            yield row
+            bar.update(1)  # the previous payload's windows are written when the next one is asked for
 
     with atomic_outputs() as outputs:  # the three files are published together, or none
         handle = sys.stdout if args.output == "-" else open(outputs.reserve(args.output), "w", encoding="utf-8")
@@ -106,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
                 track=args.track, stride=args.stride, sample=sample, seed=args.seed,
                 reverse_complement=args.rc, batch=args.batch)
         finally:
+            bar.close()
             if handle is not sys.stdout:
                 outputs.current = args.output
                 handle.close()

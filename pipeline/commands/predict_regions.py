@@ -107,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
     from components import genome, signal_output
     from components.errors import InputError
     from components.outputs import atomic_outputs
+    from components.progress import progress_bar
     from trainer.predict import regions
     from trainer.predict.predictor import load_predictor
 
@@ -124,9 +125,11 @@ def run(args: argparse.Namespace) -> int:
         if warning:
             print(warning, file=sys.stderr)
         array_path = outputs.reserve(args.output)  # every output is published together, or none
-        result = regions.predict_regions(predictor, reference, records, array_path, output_name,
-                                         strides=args.strides, reverse_complement=args.rc,
-                                         fragments=args.fragments, batch=args.batch)
+        with progress_bar(len(records), "predict-regions", unit="region") as bar:
+            result = regions.predict_regions(predictor, reference, records, array_path, output_name,
+                                             strides=args.strides, reverse_complement=args.rc,
+                                             fragments=args.fragments, batch=args.batch,
+                                             progress=lambda done, total: bar.update(done - bar.n))
         columns = predictor.outputs[output_name]
         stored = list(columns) if columns is not None else list(range(result.shape[2]))
         labels = predictor.track_labels(output_name)
