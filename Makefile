@@ -16,11 +16,12 @@ PYTHON310 ?= $(shell for p in python3.10 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/
 
 $(VENV)/.installed: requirements.lock setup.py
 	@test -n "$(PYTHON310)" || { echo "Python 3.10 not found: install it (see README, 'Python 3.10')"; exit 1; }
-	test -x $(PY) || $(PYTHON310) -m venv $(VENV)
-	$(PY) -m pip install --quiet "uv==$(UV_VERSION)"
-	$(UV) pip sync --python $(PY) requirements.lock
-	$(UV) pip install --python $(PY) --no-deps -e .
-	touch $@
+	@echo "installing $(VENV) from requirements.lock (first run, or after the lock changed; ~1 min)"
+	@test -x $(PY) || $(PYTHON310) -m venv $(VENV)
+	@$(PY) -m pip install -qq "uv==$(UV_VERSION)"
+	@$(UV) pip sync --quiet --python $(PY) requirements.lock
+	@$(UV) pip install --quiet --python $(PY) --no-deps -e .
+	@touch $@
 
 setup: $(VENV)/.installed
 
