@@ -113,7 +113,7 @@ EXTRA_CASES = [
          "{d}/reference.fa"], 2, f"cannot write: {FULL}", full_disk("{w}/full", "4k"),
          absent=("{w}/full/t.0.bedgraph", "{w}/full/t.0.bw")),
     Case("predict-regions on a full disk", swap(REGIONS, "{w}/r.npy", "{w}/full/r.npy"), 2, f"cannot write: {FULL}",
-         full_disk("{w}/full", "4k"), absent=("{w}/full/r.npy", "{w}/full/r.npy.json", "{w}/full/r.0.bw")),
+         full_disk("{w}/full", "4k"), absent=("{w}/full/r.npy", "{w}/full/r.npy.json", "{w}/full/r.activity.bw")),
     Case("predict-regions output on /dev/full", swap(REGIONS, "{w}/r.npy", "/dev/full"), 2, "/dev/full"),
     Case("to-bedgraph prefix on /dev/full", swap(BEDGRAPH, "{w}/bg/t", "/dev/full/t"), 2, "/dev/full"),
     Case("demo-data on a full disk", swap(DEMO, "{w}/ro/demo", "{w}/full/demo"), 2, f"cannot write: {FULL}",

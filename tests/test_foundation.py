@@ -228,7 +228,7 @@ def test_motif_loads_vary_independently():
         else:
             assert len(new.codes) == len(old.codes) and motif_features(decode_codes(new.codes))["ACT2"] == 0
     assert sum(motif_features(decode_codes(p.codes))["ACT1"] for p in loaded) >= 4
-    payloads = demo_generator.build_payloads(np.random.default_rng(7), 1.0)
+    payloads, _ = demo_generator.build_payloads(np.random.default_rng(7), 1.0)
     counts = np.array([[motif_features(seq)[m] for m in MOTIFS] for _, _, seq, _ in payloads if len(seq) < 5000])
     correlation = np.corrcoef(counts.T)[np.triu_indices(3, 1)]
     assert np.all(np.abs(correlation) < 0.35), correlation

@@ -55,6 +55,17 @@ def edit(source: str, target: str, change: Callable[[str], str]) -> Corrupt:
     return apply
 
 
+def replace_field(row: int, column: int, value: str) -> Callable[[str], str]:
+    """A text change for :func:`edit`: field ``column`` of line ``row`` (0 = the header) becomes ``value``."""
+    def change(text: str) -> str:
+        lines = text.split("\n")
+        fields = lines[row].split("\t")
+        fields[column] = value
+        lines[row] = "\t".join(fields)
+        return "\n".join(lines)
+    return change
+
+
 def both(*steps: Corrupt) -> Corrupt:
     def apply(env: Env) -> None:
         for step in steps:
@@ -121,7 +132,7 @@ BEDGRAPH = ["to-bedgraph", "{bed}", "{npy}", "--prefix", "{w}/bg/t"]
 TRAIN = ["train", "{w}/model", "{ds}", "--baseline", "random", "--preset", "tiny", "--length", str(L),
          "--epochs", "1", "--steps", "1", "--batch", "2"]
 PREDICT_OUTPUTS = ("{w}/pred.tsv", "{w}/pred.summary.tsv", "{w}/pred.correlation.tsv")
-REGION_OUTPUTS = ("{w}/r.npy", "{w}/r.npy.json", "{w}/r.0.bedgraph", "{w}/r.0.bw")
+REGION_OUTPUTS = ("{w}/r.npy", "{w}/r.npy.json", "{w}/r.activity.bedgraph", "{w}/r.activity.bw")
 MAKE_DATASET_OUTPUTS = ("{w}/out",)
 TRACK_OUTPUTS = ("{w}/sub",)
 
@@ -179,7 +190,7 @@ CASES = [
          absent=MAKE_DATASET_OUTPUTS),
     Case("make-dataset activity not a number", swap(MAKE_DATASET, "{d}/activity.tsv", "{w}/a.tsv"), 2,
          "a.tsv:2: activity of 'LCR~000' is not a number",
-         edit("{d}/activity.tsv", "{w}/a.tsv", lambda t: t.replace("0.5952", "high", 1)), absent=MAKE_DATASET_OUTPUTS),
+         edit("{d}/activity.tsv", "{w}/a.tsv", replace_field(1, 3, "high")), absent=MAKE_DATASET_OUTPUTS),
     Case("make-dataset binary activity table", swap(MAKE_DATASET, "{d}/activity.tsv", "{w}/a.tsv"), 2,
          "a.tsv: not UTF-8 text", write("{w}/a.tsv", b"MenDel.Name\tgroups\n\xff\xfe\x00junk\n"),
          absent=MAKE_DATASET_OUTPUTS),
@@ -236,16 +247,14 @@ CASES = [
     Case("predict table lacks a column", swap(PREDICT, "{tbl}", "{w}/t.tsv"), 2, "missing column(s) fold",
          edit("{tbl}", "{w}/t.tsv", drop_column("fold")), absent=PREDICT_OUTPUTS),
     Case("predict activity not a number", swap(PREDICT, "{tbl}", "{w}/t.tsv"), 2, "t.tsv:2: activity 'high'",
-         edit("{tbl}", "{w}/t.tsv", lambda t: "\n".join(
-             [t.split("\n")[0], "\t".join(r if i != 4 else "high" for i, r in enumerate(t.split("\n")[1].split("\t")))]
-             + t.split("\n")[2:])), absent=PREDICT_OUTPUTS),
+         edit("{tbl}", "{w}/t.tsv", replace_field(1, 4, "high")), absent=PREDICT_OUTPUTS),
     Case("predict missing table", swap(PREDICT, "{tbl}", "{w}/none.tsv"), 2, "none.tsv: file not found",
          absent=PREDICT_OUTPUTS),
     Case("predict empty table", swap(PREDICT, "{tbl}", "{w}/t.tsv"), 2, "the table has no payloads",
          edit("{tbl}", "{w}/t.tsv", lambda t: t.split("\n")[0] + "\n"), absent=PREDICT_OUTPUTS),
     # ---- predict-regions
     Case("predict-regions gzip BED", swap(REGIONS, "{bed}", "{w}/r.bed.gz"), 0, "regions predicted",
-         gz("{bed}", "{w}/r.bed.gz"), present=("{w}/r.npy", "{w}/r.npy.json", "{w}/r.0.bw")),
+         gz("{bed}", "{w}/r.bed.gz"), present=("{w}/r.npy", "{w}/r.npy.json", "{w}/r.activity.bw")),
     Case("predict-regions bgzip reference", swap(REGIONS, "{d}/reference.fa", "{w}/ref.fa.gz"), 0,
          "regions predicted", bgzip("{d}/reference.fa", "{w}/ref.fa.gz"), present=("{w}/r.npy",)),
     Case("predict-regions plain-gzip reference", swap(REGIONS, "{d}/reference.fa", "{w}/ref.fa.gz"), 2, "bgzip",
@@ -277,7 +286,7 @@ CASES = [
     Case("to-bedgraph prefix under a file", swap(BEDGRAPH, "{w}/bg/t", "{w}/file/t") + ["--bigwig", "--reference",
          "{d}/reference.fa"], 2, "cannot write: Not a directory", write("{w}/file", "x")),
     Case("to-bedgraph bigWig without sizes: no bedGraph either", BEDGRAPH + ["--bigwig"], 2,
-         "needs chromosome sizes", absent=("{w}/bg",)),
+         "pass --reference FA or --chrom-sizes FILE", absent=("{w}/bg",)),
     Case("to-bedgraph unknown chromosome for bigWig", BEDGRAPH + ["--bigwig", "--chrom-sizes", "{w}/sizes"], 2,
          "missing from the chromosome sizes", write("{w}/sizes", "chrZ\t1000\n"), absent=("{w}/bg",)),
     Case("to-bedgraph not an array", swap(BEDGRAPH, "{npy}", "{w}/a.npy"), 2, "not a .npy array",

@@ -276,7 +276,8 @@ def _construct(reference: str, payload: str) -> str:
 
 def _read_bedgraph(path):
     with open(path) as handle:
-        return [(c, int(s), int(e), float(v)) for c, s, e, v in (line.split("\t") for line in handle)]
+        rows = [line for line in handle if not line.startswith("track ")]  # the UCSC header line
+    return [(c, int(s), int(e), float(v)) for c, s, e, v in (line.split("\t") for line in rows)]
 
 
 def test_attribute_ism_outputs_and_coordinates(tiny, locus, workdir, capsys):

@@ -151,7 +151,7 @@ def test_compressed_reference_must_be_bgzip(tmp_path):
     plain = str(tmp_path / "plain.fa.gz")
     with gzip.open(plain, "wt") as handle:
         handle.write(">c\nACGTACGT\n")
-    with pytest.raises(InputError, match="plain gzip reference FASTA cannot be indexed"):
+    with pytest.raises(InputError, match="plain gzip reference FASTA cannot be read at random positions"):
         genome.ReferenceGenome(plain)
     blocked = str(tmp_path / "blocked.fa.gz")
     with bgzf.BgzfWriter(blocked) as handle:
@@ -654,17 +654,22 @@ def test_predict_payloads_by_hand():
 
 
 def test_predict_regions_averages_shifts_and_strands_by_hand(tmp_path):
-    from trainer.predict.regions import fragments_for, predict_regions, region_windows, stride_shifts
+    from components.signal_output import RegionTiles, tile_region
+    from trainer.predict.regions import predict_regions, region_windows, stride_shifts
 
     assert [stride_shifts(n).tolist() for n in (1, 2, 3, 4)] == [[0], [-1, 0], [-1, 0, 1], [-2, -1, 0, 1]]
     with pytest.raises(InputError, match="--strides must be >= 1, got 0"):
         stride_shifts(0)
     records = [BedRecord("c", 1000, 1100, "r1", 1), BedRecord("c", 300, 600, "", 2), BedRecord("z", 0, 10, "gone", 3)]
-    assert fragments_for(records, 256) == 2  # ceil(300 / 256)
-    assert fragments_for(records[:1], 100) == 1 and fragments_for([], 256) == 1
-    assert fragments_for(records, 256, fragments=3) == 3
-    with pytest.raises(InputError, match="--fragments must be >= 1, got 0"):
-        fragments_for(records, 256, fragments=0)
+    # Own span: [300, 600) needs ceil(300 / 256) = 2 windows, 512 bp centred: [194, 706); its bins of
+    # 128 bp overlapping the region are 0..3 (194-322 ... 578-706), the row starts at 194.
+    assert tile_region(300, 600, 256, 128) == RegionTiles(194, 2, 0, 4, 194)
+    # [1000, 1100): one window [922, 1178); bins 0 and 1 overlap (922-1050, 1050-1178).
+    assert tile_region(1000, 1100, 256, 128) == RegionTiles(922, 1, 0, 2, 922)
+    # [1000, 1010) in 64 bp bins: window [877, 1133); bins 1 and 2 (941-1005, 1005-1069) overlap.
+    assert tile_region(1000, 1010, 256, 64) == RegionTiles(877, 1, 1, 2, 941)
+    # Fixed fragments (the original layout): every bin of 2 x 256 bp centred on the region.
+    assert tile_region(1000, 1100, 256, 128, fragments=2) == RegionTiles(794, 2, 0, 4, 794)
 
     rng = np.random.default_rng(1)
     sequence = genome.decode_codes(rng.integers(0, 4, 3000))
@@ -673,17 +678,19 @@ def test_predict_regions_averages_shifts_and_strands_by_hand(tmp_path):
     with genome.ReferenceGenome(path) as reference:
         windows = region_windows(reference, "c", 10, 4, 2, np.array([-1, 0, 1]))
         assert [genome.decode_codes(w) for w in windows] == [sequence[s:s + 4] for s in (9, 10, 11, 13, 14, 15)]
-        with pytest.raises(InputError, match="outside chromosome"):
-            region_windows(reference, "c", 2993, 4, 2, np.array([0]))  # ends at 3001
+        past_end = region_windows(reference, "c", 2993, 4, 2, np.array([0]))  # ends at 3001: N-padded
+        assert [genome.decode_codes(w) for w in past_end] == [sequence[2993:2997], sequence[2997:3000] + "N"]
         output = str(tmp_path / "out.npy")
         result = predict_regions(counting_predictor([0, 3]), reference, records, output, "mouse", strides=3,
-                                 reverse_complement=True, batch=4)
+                                 reverse_complement=True, batch=4, fragments=2)
         array = np.load(output)
         activity_output = str(tmp_path / "activity.npy")
-        predict_regions(counting_predictor([0, 3]), reference, records, activity_output, "activity", strides=2)
+        predict_regions(counting_predictor([0, 3]), reference, records, activity_output, "activity", strides=2,
+                        fragments=2)
         activity = np.load(activity_output)
     assert result.n_regions == 3 and result.n_ok == 2 and result.failed_rows == [2] and result.failed[0][0] == "gone"
-    assert result.fragments == 2 and result.span == 512 and array.shape == (3, 4, 2) and activity.shape == (3, 2, 1)
+    assert [t.windows for t in result.tiles] == [2, 2, 2] and result.step == 128
+    assert array.shape == (3, 4, 2) and activity.shape == (3, 2, 1)
     assert np.isnan(array[2]).all() and np.isnan(activity[2]).all()
     # Region [1000, 1100) centred in 512 bp: start 1000 - (512 - 100) // 2 = 794; [300, 600): 300 - 106 = 194.
     for row, window_start in ((0, 794), (1, 194)):

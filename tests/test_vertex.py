@@ -11,6 +11,7 @@ import json
 import os
 import re
 import socket
+from typing import Any
 
 import pytest
 
@@ -70,9 +71,15 @@ def _executors(document: dict) -> dict:
     return result
 
 
-def _parameter(document: dict, task: str, name: str) -> str:
+def _parameter(document: dict, task: str, name: str) -> Any:
+    """A task's constant parameter: str, int (protobuf JSON writes int64 as a string) or float."""
     parameters = document["pipelineSpec"]["root"]["dag"]["tasks"][task]["inputs"]["parameters"]
-    return parameters[name]["runtimeValue"]["constantValue"]["stringValue"]
+    constant = parameters[name]["runtimeValue"]["constantValue"]
+    if "intValue" in constant:
+        return int(constant["intValue"])
+    if "doubleValue" in constant:
+        return float(constant["doubleValue"])
+    return constant["stringValue"]
 
 
 # ---------------------------------------------------------------------------------------------
