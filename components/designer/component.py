@@ -18,9 +18,9 @@ from typing import Optional
 
 from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
-from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
+from components.after_evaluation import BLESSED_MODEL_INPUTS
 from components.designer import executor
 from components.designer.candidates import DEFAULT_EDIT_KINDS
 from components.payload_example_gen.params import DEFAULT_CONSTRUCT_LENGTH
@@ -56,11 +56,7 @@ class DesignerSpec(types.ComponentSpec):
         "predict_batch": ExecutionParameter(type=int),
         "group": ExecutionParameter(type=str),
     }
-    INPUTS = {
-        "model": ChannelParameter(type=standard_artifacts.Model),
-        "model_blessing": ChannelParameter(type=standard_artifacts.ModelBlessing),
-        "examples": ChannelParameter(type=standard_artifacts.Examples),
-    }
+    INPUTS = BLESSED_MODEL_INPUTS
     OUTPUTS = {"proposals": ChannelParameter(type=DesignProposals)}
 
 

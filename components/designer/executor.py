@@ -17,6 +17,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
+from components.after_evaluation import span_and_blessing
 from components.designer import design, scoring
 from components.designer.candidates import parse_edits
 from components.errors import InputError
@@ -56,12 +57,9 @@ class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict: Dict[str, List[Any]], output_dict: Dict[str, List[Any]],
            exec_properties: Dict[str, Any]) -> None:
         proposals = artifact_utils.get_single_instance(output_dict["proposals"])
-        blessing = artifact_utils.get_single_instance(input_dict["model_blessing"])
-        examples = artifact_utils.get_single_instance(input_dict["examples"])
-        # ExampleGen records the span as a custom property of the Examples artifact.
-        span = int(examples.get_int_custom_property("span")) if examples.has_custom_property("span") else 0
+        span, blessed = span_and_blessing(input_dict)
         proposals.set_int_custom_property("span", span + 1)
-        summary: Dict[str, Any] = {"span": span + 1, "blessed": tf.io.gfile.exists(os.path.join(blessing.uri, "BLESSED"))}
+        summary: Dict[str, Any] = {"span": span + 1, "blessed": blessed}
         if not summary["blessed"]:
             LOG.info("Designer: the model is not blessed; no proposals for span %d", span + 1)
             self._write_summary(proposals.uri, summary)

@@ -15,9 +15,9 @@ from typing import Optional
 
 from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
-from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
+from components.after_evaluation import BLESSED_MODEL_INPUTS
 from components.config_validation import field_default
 from components.interpret import executor
 from components.interpret.params import ARTIFACT_TYPE, InterpretConfig
@@ -50,11 +50,7 @@ class InterpreterSpec(types.ComponentSpec):
         "motifs": ExecutionParameter(type=int),
         "figures": ExecutionParameter(type=int),
     }
-    INPUTS = {
-        "model": ChannelParameter(type=standard_artifacts.Model),
-        "model_blessing": ChannelParameter(type=standard_artifacts.ModelBlessing),
-        "examples": ChannelParameter(type=standard_artifacts.Examples),
-    }
+    INPUTS = BLESSED_MODEL_INPUTS
     OUTPUTS = {"report": ChannelParameter(type=AttributionReport)}
 
 

@@ -15,6 +15,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
+from components.after_evaluation import span_and_blessing
 from components.errors import InputError
 from components.interpret import attribution, held_out
 from components.interpret.params import HELD_OUT_SPLIT, InterpretConfig
@@ -40,12 +41,9 @@ class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict: Dict[str, List[Any]], output_dict: Dict[str, List[Any]],
            exec_properties: Dict[str, Any]) -> None:
         report = artifact_utils.get_single_instance(output_dict["report"])
-        blessing = artifact_utils.get_single_instance(input_dict["model_blessing"])
-        examples = artifact_utils.get_single_instance(input_dict["examples"])
-        # ExampleGen records the span as a custom property of the Examples artifact.
-        span = int(examples.get_int_custom_property("span")) if examples.has_custom_property("span") else 0
+        span, blessed = span_and_blessing(input_dict)
         report.set_int_custom_property("span", span)
-        summary: Dict[str, Any] = {"span": span, "blessed": tf.io.gfile.exists(os.path.join(blessing.uri, "BLESSED"))}
+        summary: Dict[str, Any] = {"span": span, "blessed": blessed}
         if not summary["blessed"]:
             summary["reason"] = "the Evaluator did not bless this model; only blessed models are explained"
             LOG.info("Interpreter: the model is not blessed; no attribution report for span %d", span)
@@ -59,6 +57,7 @@ class Executor(base_executor.BaseExecutor):
         if attribution.ACTIVITY not in signature.outputs:
             raise InputError(f"interpret: {model_dir} serves no {attribution.ACTIVITY!r} output (outputs: "
                              f"{', '.join(sorted(signature.outputs))}); the step explains payload models")
+        examples = artifact_utils.get_single_instance(input_dict["examples"])
         candidates = held_out.held_out_names(examples.uri, HELD_OUT_SPLIT)
         names = held_out.choose_payloads(candidates, options.payloads, options.seed)
         LOG.info("Interpreter: %s attribution of %d of %d held-out payloads (span %d): %s", options.method,
