@@ -243,6 +243,9 @@ def plot_training_curve(rows: Sequence[Dict[str, float]], path: str) -> None:
     loss_axis.plot(epochs, [row["valid_loss"] for row in rows], "s-", label="valid loss")
     loss_axis.set_xlabel("epoch")
     loss_axis.set_ylabel("loss")
+    losses = np.array([row[key] for row in rows for key in ("train_loss", "valid_loss")], dtype=float)
+    if np.all(losses[np.isfinite(losses)] > 0):
+        loss_axis.set_yscale("log")  # one early spike would otherwise flatten the rest of the curve
     r_axis = loss_axis.twinx()
     r_axis.plot(epochs, [row["valid_pearson_r"] for row in rows], "^--", color="tab:green", label="valid r")
     r_axis.set_ylabel("valid Pearson r")
