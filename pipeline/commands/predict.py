@@ -96,18 +96,17 @@ def run(args: argparse.Namespace) -> int:
     if warning:
         print(warning + " (peak, peaksum)", file=sys.stderr)
 
-    bar = progress_bar(None, "predict", unit="payload")
-
-    def all_rows():
+    def all_rows(bar):
         for row in itertools.chain([first], rows):
             yield row
             bar.update(1)  # the previous payload's windows are written when the next one is asked for
 
     with atomic_outputs() as outputs:  # the three files are published together, or none
         handle = sys.stdout if args.output == "-" else open(outputs.reserve(args.output), "w", encoding="utf-8")
+        bar = progress_bar(None, "predict", unit="payload")  # closed (its line ended) before any error line
         try:
             summaries = payloads.predict_payloads(
-                predictor, all_rows(), handle.write, head=args.head if args.head in predictor.outputs else None,
+                predictor, all_rows(bar), handle.write, head=args.head if args.head in predictor.outputs else None,
                 track=args.track, stride=args.stride, sample=sample, seed=args.seed,
                 reverse_complement=args.rc, batch=args.batch)
         finally:
