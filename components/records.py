@@ -65,6 +65,10 @@ DATASET_TABLE = "dataset.tsv"
 MODEL_METADATA = os.path.join("assets.extra", "enformer_tfx.json")
 MODEL_WEIGHTS = os.path.join("assets.extra", "weights")
 
+# The default model window, in bp, of payload constructs, track records and prediction:
+# 25,600 bp = 200 output bins of 128 bp (the original scripts' window).
+DEFAULT_WINDOW_LENGTH = 25_600
+
 
 def split_dir(root: str, split: str) -> str:
     """``<root>/Split-<split>`` (the TFX split layout)."""

@@ -11,13 +11,12 @@ from typing import Any, Dict, Literal, Optional
 from pydantic import Field, field_validator
 
 from components.config_validation import settings_dataclass, validate_settings
+from components.records import DEFAULT_WINDOW_LENGTH
 
 TRAINING_MODES = ("finetune", "tracks")
 LR_SCHEDULES = ("constant", "cosine")
 # Payload-head poolings; defined here (not in trainer.heads) so config code needs no TensorFlow.
 POOLINGS = ("flatten", "mean")
-# The payload assays' model window: 25,600 bp = 200 output bins of 128 bp.
-DEFAULT_WINDOW_LENGTH = 25_600
 BIN_SIZE = 128
 
 

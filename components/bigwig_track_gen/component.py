@@ -9,6 +9,7 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
 from components.bigwig_track_gen import executor
+from components.records import DEFAULT_WINDOW_LENGTH
 
 
 class BigWigTrackGenSpec(ComponentSpec):
@@ -52,7 +53,7 @@ class BigWigTrackGen(base_beam_component.BaseBeamComponent):
         mappable_bed: str,
         tracks: str,
         *,
-        length: int = 25_600,
+        length: int = DEFAULT_WINDOW_LENGTH,
         width: int = 128,
         cutoff: float = 0.0,
         size: int = 25_000,

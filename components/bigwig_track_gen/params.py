@@ -11,6 +11,7 @@ from typing import Literal, Optional
 from pydantic import AliasChoices, Field, model_validator
 
 from components.config_validation import CommaList, KeyedValueError, settings_dataclass
+from components.records import DEFAULT_WINDOW_LENGTH
 
 
 @settings_dataclass
@@ -26,7 +27,7 @@ class TrackDatasetConfig:
     # ``mappable`` (the original script's argument name) is accepted too; giving both is an error.
     mappable_bed: str = Field(validation_alias=AliasChoices("mappable_bed", "mappable"))
     tracks: str = Field()  # required; Field() because a required field cannot follow the one above
-    length: int = Field(default=25_600, ge=1)
+    length: int = Field(default=DEFAULT_WINDOW_LENGTH, ge=1)
     width: int = Field(default=128, ge=1)
     cutoff: float = Field(default=0.0, ge=0.0)
     size: int = Field(default=25_000, ge=1)

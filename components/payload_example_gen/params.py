@@ -12,6 +12,7 @@ from pydantic import Field, field_validator
 
 from components.config_validation import settings_dataclass
 from components.errors import InputError
+from components.records import DEFAULT_WINDOW_LENGTH
 
 # Execution-property keys added to TFX's FileBasedExampleGenSpec parameters.
 PAYLOAD_FASTA_KEY = "payload_fasta"
@@ -24,9 +25,7 @@ SEED_KEY = "seed"
 SPLIT_MODE_KEY = "split_mode"
 RECORDS_PER_SHARD_KEY = "records_per_shard"
 
-# Defaults mirror the original scripts: a 25,600 bp model window plus 1,280 bp of room for
-# random shifts.
-DEFAULT_WINDOW_LENGTH = 25_600
+# Defaults mirror the original scripts: the model window plus 1,280 bp of room for random shifts.
 DEFAULT_CONSTRUCT_LENGTH = DEFAULT_WINDOW_LENGTH + 1_280
 DEFAULT_RECORDS_PER_SHARD = 1_000
 DEFAULT_SEED = 5

@@ -34,6 +34,7 @@ import tensorflow as tf
 from components import genome
 from components.errors import InputError
 from components.genome import format_list
+from components.records import DEFAULT_WINDOW_LENGTH
 from trainer import checkpoints
 from trainer import export as export_lib
 from trainer.checkpoints import ModelSource, SourceKind
@@ -42,7 +43,6 @@ from trainer.heads import PayloadModel, TrackModel
 
 LOG = logging.getLogger(__name__)
 
-DEFAULT_LENGTH = 25_600
 ACTIVITY = "activity"
 TRACKS = "tracks"
 SPECIES_HEADS = ("human", "mouse")
@@ -161,7 +161,7 @@ def _select(request: Request, available: Mapping[str, int], strict: bool, what: 
 
 def _fixed_length(length: Optional[int], model_length: Optional[int], what: str) -> int:
     if model_length is None:
-        chosen = length or DEFAULT_LENGTH
+        chosen = length or DEFAULT_WINDOW_LENGTH
     elif length and length != model_length:
         raise InputError(f"{what} takes {model_length} bp windows; --length {length} does not match "
                          f"(omit --length or pass {model_length})")
@@ -271,7 +271,7 @@ def from_modules(enformer: Any, payload: Optional[PayloadModel] = None, track: O
     if payload is not None and payload.input_bins is not None:
         model_length = payload.input_bins * DOWNSAMPLING
     if not isinstance(enformer, Enformer):
-        length = length or DEFAULT_LENGTH
+        length = length or DEFAULT_WINDOW_LENGTH
         enformer.output_bins(length)  # raises for windows the hub model cannot serve
     input_length = _fixed_length(length, model_length, source)
     fn = _composite_fn(enformer, payload, track, selection)
