@@ -80,30 +80,27 @@ def _vector_array(env: Env) -> None:
     np.save(f"{env['w']}/a.npy", np.zeros(3))
 
 
+def unwritable(name: str, argv: List[str]) -> Case:
+    """A row whose ``argv`` writes below ``{w}/ro``, made read only: exit 2, ``cannot write: <EROFS>``."""
+    return Case(name, argv, 2, f"cannot write: {READ_ONLY}", read_only("{w}/ro"))
+
+
 SCHEMA = ["config-schema", "--output", "{w}/ro/s.json"]
 DEMO = ["demo-data", "{w}/ro/demo", "--scale", "0.05"]
 RUN = ["run", "--config", "{repo}/pipeline/configs/demo.yaml", "--set", "pipeline_root={w}/ro/root"]
 
 EXTRA_CASES = [
     # ---- unwritable locations (read-only file system)
-    Case("run with pipeline_root on a read-only file system", RUN, 2, f"cannot write: {READ_ONLY}",
-         read_only("{w}/ro")),
-    Case("make-dataset into a read-only directory", swap(MAKE_DATASET, "{w}/out/ds.tsv", "{w}/ro/ds.tsv"), 2,
-         f"cannot write: {READ_ONLY}", read_only("{w}/ro")),
-    Case("make-dataset under a read-only directory", swap(MAKE_DATASET, "{w}/out/ds.tsv", "{w}/ro/new/ds.tsv"), 2,
-         f"cannot write: {READ_ONLY}", read_only("{w}/ro")),
-    Case("train into a read-only directory", swap(TRAIN, "{w}/model", "{w}/ro/model"), 2,
-         f"cannot write: {READ_ONLY}", read_only("{w}/ro")),
-    Case("make-track-dataset into a read-only directory", swap(TRACKS, "{w}/sub/dir/tracks", "{w}/ro/tracks"), 2,
-         f"cannot write: {READ_ONLY}", read_only("{w}/ro")),
-    Case("predict into a read-only directory", swap(PREDICT, "{w}/pred.tsv", "{w}/ro/pred.tsv"), 2,
-         f"cannot write: {READ_ONLY}", read_only("{w}/ro")),
-    Case("predict-regions into a read-only directory", swap(REGIONS, "{w}/r.npy", "{w}/ro/r.npy"), 2,
-         f"cannot write: {READ_ONLY}", read_only("{w}/ro")),
-    Case("to-bedgraph into a read-only directory", swap(BEDGRAPH, "{w}/bg/t", "{w}/ro/t"), 2,
-         f"cannot write: {READ_ONLY}", read_only("{w}/ro")),
-    Case("demo-data into a read-only directory", DEMO, 2, f"cannot write: {READ_ONLY}", read_only("{w}/ro")),
-    Case("config-schema into a read-only directory", SCHEMA, 2, f"cannot write: {READ_ONLY}", read_only("{w}/ro")),
+    unwritable("run with pipeline_root on a read-only file system", RUN),
+    unwritable("make-dataset into a read-only directory", swap(MAKE_DATASET, "{w}/out/ds.tsv", "{w}/ro/ds.tsv")),
+    unwritable("make-dataset under a read-only directory", swap(MAKE_DATASET, "{w}/out/ds.tsv", "{w}/ro/new/ds.tsv")),
+    unwritable("train into a read-only directory", swap(TRAIN, "{w}/model", "{w}/ro/model")),
+    unwritable("make-track-dataset into a read-only directory", swap(TRACKS, "{w}/sub/dir/tracks", "{w}/ro/tracks")),
+    unwritable("predict into a read-only directory", swap(PREDICT, "{w}/pred.tsv", "{w}/ro/pred.tsv")),
+    unwritable("predict-regions into a read-only directory", swap(REGIONS, "{w}/r.npy", "{w}/ro/r.npy")),
+    unwritable("to-bedgraph into a read-only directory", swap(BEDGRAPH, "{w}/bg/t", "{w}/ro/t")),
+    unwritable("demo-data into a read-only directory", DEMO),
+    unwritable("config-schema into a read-only directory", SCHEMA),
     # ---- full disk
     Case("make-dataset on a full disk", swap(MAKE_DATASET, "{w}/out/ds.tsv", "{w}/full/ds.tsv"), 2,
          f"cannot write: {FULL}", full_disk("{w}/full"), absent=("{w}/full/ds.tsv", "{w}/full/ds.examples")),
