@@ -65,6 +65,22 @@ def one_hot(codes: np.ndarray) -> np.ndarray:
     return np.eye(5, 4, dtype=np.float32)[np.asarray(codes, dtype=np.uint8)]
 
 
+def window_views(codes: np.ndarray, starts: Sequence[int], length: int) -> np.ndarray:
+    """``[..., L]`` codes -> ``[..., S, length]``: the windows ``codes[..., s:s + length]`` for ``s`` in ``starts``.
+
+    A copy (the windows overlap; a strided view would alias). Every window must lie inside the
+    sequence: ``0 <= s <= L - length``, else ValueError (fancy indexing would wrap negatives).
+    """
+    codes = np.asarray(codes)
+    starts = np.asarray(starts, dtype=np.int64).reshape(-1)
+    if length < 1 or length > codes.shape[-1]:
+        raise ValueError(f"window of {length} bp does not fit a sequence of {codes.shape[-1]} bp")
+    if starts.size and (starts.min() < 0 or starts.max() > codes.shape[-1] - length):
+        raise ValueError(f"window starts {starts.min()}..{starts.max()} leave the {codes.shape[-1]} bp sequence "
+                         f"(windows of {length} bp)")
+    return np.lib.stride_tricks.sliding_window_view(codes, length, axis=-1)[..., starts, :]
+
+
 def is_plain_dna(sequence: str) -> bool:
     """True when ``sequence`` holds only A, C, G, T, N (any case)."""
     return bool(_VALID_SEQUENCE_CHARS.match(sequence))

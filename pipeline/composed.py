@@ -50,7 +50,7 @@ def construct_windows(sequence: str, left_flank: str, right_flank: str, window: 
     shifts = stride_shifts(strides)
     construct_length = window + strides - 1
     construct = genome.encode_sequence(build_construct(sequence, left_flank, right_flank, construct_length))
-    windows = np.stack([construct[k:k + window] for k in range(shifts.size)])
+    windows = genome.window_views(construct, shifts - shifts.min(), window)
     nominal = -int(shifts.min())
     return windows, nominal - layout(len(sequence), construct_length).shift
 

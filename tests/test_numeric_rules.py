@@ -37,6 +37,30 @@ def test_codes_one_hot_and_reverse_complement_by_hand():
     assert not genome.is_plain_dna("ACGU") and not genome.is_plain_dna("AC GT")
 
 
+def test_window_views_by_hand():
+    codes = genome.encode_sequence("ACGTTGCAAC")
+    # The four callers' offsets for a 4 bp window: 1-bp shifts -1..+1 of the window at 1 (strides 3,
+    # ``predict-payload``) -> starts 0, 1, 2; two 4 bp fragments with those shifts (``predict-regions``)
+    # -> 0, 1, 2 and 4, 5, 6; three evenly spaced in [0, 10 - 4] (the Designer) = every 3rd bp
+    # (``predict --stride 3``) -> 0, 3, 6.
+    views = lambda starts: [genome.decode_codes(w) for w in genome.window_views(codes, starts, 4)]
+    assert views([0, 1, 2]) == ["ACGT", "CGTT", "GTTG"]
+    assert views([0, 1, 2, 4, 5, 6]) == ["ACGT", "CGTT", "GTTG", "TGCA", "GCAA", "CAAC"]
+    assert views(np.array([0, 3, 6])) == ["ACGT", "TTGC", "CAAC"]
+    assert views([6]) == ["CAAC"]  # the last whole window
+    batch = genome.window_views(np.stack([codes, genome.reverse_complement_codes(codes)]), [1, 5], 3)
+    assert batch.shape == (2, 2, 3) and [[genome.decode_codes(w) for w in row] for row in batch] == [
+        ["CGT", "GCA"], ["TTG", "AAC"]]  # reverse complement: GTTGCAACGT
+    views_copy = genome.window_views(codes, [0, 1], 4)
+    views_copy[0, 1] = 4
+    assert codes[1] == 1 and views_copy[1, 0] == 1  # a copy: windows do not alias each other or the codes
+    for starts in ([-1], [7]):
+        with pytest.raises(ValueError, match="leave the 10 bp sequence"):
+            genome.window_views(codes, starts, 4)
+    with pytest.raises(ValueError, match="window of 11 bp does not fit"):
+        genome.window_views(codes, [0], 11)
+
+
 def test_parse_region_is_one_based_inclusive():
     region = genome.parse_region(" chr3:11-20 ")
     assert region == Region("chr3", 10, 20) and region.length == 10 and str(region) == "chr3:11-20"

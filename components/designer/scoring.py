@@ -70,7 +70,7 @@ def score_sequences(sequences: Sequence[str], predict: PredictFn, left_flank: st
     for start in range(0, len(sequences), per_call):
         codes = construct_codes(sequences[start:start + per_call], left_flank, right_flank, construct_length)
         n = codes.shape[0]
-        windows = np.stack([codes[:, o:o + window_length] for o in offsets], axis=1)  # [n, shifts, W]
+        windows = genome.window_views(codes, offsets, window_length)  # [n, shifts, W]
         if reverse_complement:
             windows = np.concatenate([windows, genome.reverse_complement_codes(windows)], axis=1)
         outputs = predict(genome.one_hot(windows.reshape(n * views, window_length)))

@@ -178,7 +178,7 @@ def predict_payloads(predictor: Predictor, rows: Iterator[PayloadRow], write: Ca
         peaksums: List[float] = []
         for start in range(0, offsets.size, batch):
             chunk = offsets[start:start + batch]
-            windows = np.stack([row.codes[o:o + length] for o in chunk])
+            windows = genome.window_views(row.codes, chunk, length)
             outputs = predict_codes(predictor, windows, reverse_complement)
             for i, offset in enumerate(chunk.tolist()):
                 value = float(outputs[ACTIVITY][i]) if has_activity else float("nan")
