@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import List, Optional
 
-from pipeline.commands.predict import MODEL_HELP, add_model_arguments
+from pipeline.commands.predict import MODEL_HELP, WINDOW_HELP, add_model_arguments
 
 
 def register(subparsers) -> None:
@@ -32,7 +32,7 @@ def register(subparsers) -> None:
     parser.add_argument("--reference", required=True, help="reference FASTA (indexed or indexable)")
     parser.add_argument("--context", required=True, help="region replaced by payloads, chr:start-end (1-based)")
     parser.add_argument("--length", type=int, help="construct length in bp (default: the window length)")
-    parser.add_argument("--window", type=int, help="model window bp (default: the model's fixed length, else 25600)")
+    parser.add_argument("--window", type=int, help=f"model {WINDOW_HELP}")
     parser.add_argument("--method", choices=("ism", "saliency"), default="ism",
                         help="ism: every base x 3 alternatives, batched; saliency: gradient x input (default %(default)s)")
     target = parser.add_mutually_exclusive_group()

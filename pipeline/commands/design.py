@@ -13,7 +13,7 @@ import logging
 import time
 
 from components.payload_example_gen import params
-from pipeline.commands.predict import MODEL_HELP
+from pipeline.commands.predict import MODEL_HELP, WINDOW_HELP
 
 LOG = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def register(subparsers) -> None:
     parser.add_argument("--length", type=int, default=params.DEFAULT_CONSTRUCT_LENGTH,
                         help="construct length in bp, as make-dataset (default %(default)s)")
     parser.add_argument("--window", type=int,
-                        help="model window in bp (default: the model's fixed length, else 25600)")
+                        help=f"model {WINDOW_HELP}")
     parser.add_argument("--parents", help="comma-separated parent names (default: every annotated payload)")
     parser.add_argument("--edits", default=",".join(DEFAULT_EDIT_KINDS),
                         help=f"edit kinds, comma-separated, from {','.join(EDIT_KINDS)} (default %(default)s; "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.commands.predict import MODEL_HELP, add_model_arguments
+from pipeline.commands.predict import MODEL_HELP, WINDOW_HELP, add_model_arguments
 
 
 def register(subparsers) -> None:
@@ -25,7 +25,7 @@ def register(subparsers) -> None:
     parser.add_argument("sites", help="BEDPE: chrom1 start1 end1 chrom2 start2 end2 [name [score [strand1 strand2]]] "
                                       "(element 1 = fixed site, 2 = mobile element; 0-based half-open)")
     parser.add_argument("--reference", required=True, help="reference FASTA (indexed or indexable)")
-    parser.add_argument("--length", type=int, help="window bp (default: the model's fixed length, else 25600)")
+    parser.add_argument("--length", type=int, help=WINDOW_HELP)
     parser.add_argument("--step-size", type=int, default=128,
                         help="distance step in bp, centre to centre (default %(default)s)")
     parser.add_argument("--shuffles", type=int, default=10, help="backgrounds per site pair (default %(default)s)")

@@ -12,6 +12,10 @@ import itertools
 import sys
 from typing import Optional
 
+from components.records import DEFAULT_WINDOW_LENGTH
+
+# The --length/--window fallback of the prediction commands (the Predictor's default window).
+WINDOW_HELP = f"window bp (default: the model's fixed length, else {DEFAULT_WINDOW_LENGTH})"
 MODEL_HELP = ("exported SavedModel / Pusher dir / Trainer model artifact (Format-Serving), checkpoint dir, "
               "'original' ($ENFORMERBASELINE), 'tensorhub[:handle-or-dir]', or 'random[:preset]' (tests)")
 
@@ -59,7 +63,7 @@ def register(subparsers) -> None:
     parser.add_argument("--batch", type=int, default=4,
                         help="offsets per model call (x2 windows with --rc) (default %(default)s)")
     parser.add_argument("--length", type=int,
-                        help="window bp (default: the model's fixed length, else 25600)")
+                        help=WINDOW_HELP)
     parser.add_argument("--output", required=True, help="output TSV ('-' for stdout; then no summary files)")
     parser.set_defaults(func=run)
 

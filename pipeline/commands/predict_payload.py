@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from pipeline.commands.predict import MODEL_HELP, add_model_arguments
+from pipeline.commands.predict import MODEL_HELP, WINDOW_HELP, add_model_arguments
 from pipeline.commands.predict_regions import MAX_DEFAULT_TRACK_FILES
 
 
@@ -33,7 +33,7 @@ def register(subparsers) -> None:
                         help="'human', 'mouse' or PATH to a track head (checkpoint or exported track model) "
                              "(default %(default)s)")
     parser.add_argument("--tracks", type=int, nargs="+", help="track indices (default: all tracks of --head)")
-    parser.add_argument("--length", type=int, help="window bp (default: the model's fixed length, else 25600)")
+    parser.add_argument("--length", type=int, help=WINDOW_HELP)
     parser.add_argument("--strides", type=int, default=1, help="1-bp shifts averaged (default %(default)s)")
     parser.add_argument("--rc", action="store_true", help="also average reverse-complement predictions")
     parser.add_argument("--output", default="payloads.npy", help="tracks array (default %(default)s)")

@@ -13,7 +13,7 @@ import argparse
 import os
 import sys
 
-from pipeline.commands.predict import MODEL_HELP, add_model_arguments, random_head_warning
+from pipeline.commands.predict import MODEL_HELP, WINDOW_HELP, add_model_arguments, random_head_warning
 
 # Without --tracks every track goes into the .npy, but bedGraph/bigWig files are written only
 # for heads this small (the mouse head alone would mean 1,643 pairs of files).
@@ -35,7 +35,7 @@ def register(subparsers) -> None:
                         help="'human', 'mouse', 'finetune' (payload head; one value per fragment) or PATH to a "
                              "track head (checkpoint or exported track model) (default %(default)s)")
     parser.add_argument("--reference", required=True, help="reference FASTA (indexed or indexable)")
-    parser.add_argument("--length", type=int, help="window bp (default: the model's fixed length, else 25600)")
+    parser.add_argument("--length", type=int, help=WINDOW_HELP)
     parser.add_argument("--strides", type=int, default=10, help="1-bp shifts averaged per window (default %(default)s)")
     parser.add_argument("--fragments", type=int,
                         help="windows for every region, all bins kept (the original predict_array layout; "
