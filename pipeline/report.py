@@ -81,6 +81,7 @@ def print_run_summary(config: PipelineConfig) -> int:
         print_payload_summary(summary)
     pushed = pushed_models(config)
     print(f"pushed models: {pushed[-1] if pushed else 'none'}" + (f" ({len(pushed)} versions)" if len(pushed) > 1 else ""))
+    print_history(config)
     if config.interpret is not None:
         print(attribution_report_line(config))
     if pushed and summary is not None and config.payloads:
@@ -88,6 +89,16 @@ def print_run_summary(config: PipelineConfig) -> int:
     if pushed and config.payloads:
         print_prediction_commands(config)
     return 0
+
+
+def print_history(config: PipelineConfig) -> None:
+    """The loop's rounds so far (what ``enformer-tfx history`` prints), oldest first."""
+    from pipeline.history import format_rounds, open_store, read_rounds
+
+    rounds = read_rounds(open_store(config.metadata_path), config.pipeline_name)
+    if rounds:
+        print(f"rounds so far ({len(rounds)}; `enformer-tfx history` shows them again):")
+        print("\n".join(f"  {line}" for line in format_rounds(rounds).splitlines()))
 
 
 def dataset_table_uri(config: PipelineConfig) -> Optional[str]:

@@ -81,12 +81,16 @@ def test_run_prints_a_short_console_with_one_line_per_node(tmp_path, demo_data, 
     result = run_cli(["run", "--config", path])
     lines = console_lines(result.stdout)
     assert result.returncode == 0, result.stdout
-    assert len(lines) <= 30, "\n".join(lines)
+    assert len(lines) <= 33, "\n".join(lines)
     nodes = [line.split()[0] for line in lines if re.match(r"^\S+\s+(ran|cached)\s+[\d.]+ s", line)]
     assert sorted(nodes) == sorted(["PayloadExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
                                     "latest_blessed_model_resolver", "Trainer", "Evaluator", "Pusher"]), lines
     assert any(line.startswith("Pusher") and "pushed version" in line for line in lines), lines
     assert any(line.startswith("training:") or "training: 100%" in line for line in lines), lines
+    # The summary ends with the loop's history (header, column names, this one round), then the commands.
+    history = lines.index("rounds so far (1; `enformer-tfx history` shows them again):")
+    assert lines[history + 1].split()[:3] == ["run", "spans", "model"] and lines[history + 2].split()[1] == "1"
+    assert lines[history + 3].startswith("why it predicts") or lines[history + 3].startswith("predict with"), lines
     for noise in ("FutureWarning", "Using Any", "cuda", "cuDNN", "node_info", "absl", "INFO"):
         assert noise not in result.stdout, noise
     [log_path] = {line.split("full log: ")[1] for line in lines if line.startswith("full log: ")}
