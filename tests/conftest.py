@@ -38,10 +38,9 @@ def payload_loop(tmp_path_factory, demo_data, demo_manifest) -> list:
 TINY_WINDOW = 1280  # window of the shared tiny model (10 bins): short for speed
 
 
-@pytest.fixture(scope="session")
-def tiny_payload_model(tmp_path_factory) -> dict:
-    """A tiny random payload model (``tiny`` trunk + flatten head, ``TINY_WINDOW`` bp) built once:
-    the modules (``enformer``, ``payload``) and the exported artifact (``serving`` is its
+def build_tiny_payload_model(directory: str) -> dict:
+    """A tiny random payload model (``tiny`` trunk + flatten head, ``TINY_WINDOW`` bp): the modules
+    (``enformer``, ``payload``) and the export under ``directory`` (``serving`` is its
     Format-Serving directory, with weights; ``artifact`` its parent)."""
     import tensorflow as tf
 
@@ -53,7 +52,14 @@ def tiny_payload_model(tmp_path_factory) -> dict:
     tf.random.set_seed(3)
     enformer = build_enformer("tiny")
     payload = PayloadModel(enformer, 16, 16, 1, pooling="flatten", input_length=TINY_WINDOW)
-    serving = os.path.join(str(tmp_path_factory.mktemp("tiny_payload_model")), "artifact", "Format-Serving")
+    serving = os.path.join(directory, "artifact", "Format-Serving")
     export_saved_model(payload, serving, TINY_WINDOW)
     save_weights(payload, serving)
     return dict(enformer=enformer, payload=payload, serving=serving, artifact=os.path.dirname(serving))
+
+
+@pytest.fixture(scope="session")
+def tiny_payload_model(tmp_path_factory) -> dict:
+    """:func:`build_tiny_payload_model`, built once for the suite (prediction, interpretation and
+    the hardening table share it)."""
+    return build_tiny_payload_model(str(tmp_path_factory.mktemp("tiny_payload_model")))

@@ -191,7 +191,9 @@ def main(root: str) -> int:
     generate_demo_data(demo, seed=11, scale=0.25)
     with open(os.path.join(demo, "manifest.json")) as handle:
         context = json.load(handle)["context"]
-    env = build_env(root, demo, context)
+    from tests.conftest import build_tiny_payload_model
+
+    env = build_env(root, demo, context, build_tiny_payload_model(root)["artifact"])
     mismatches, skipped = 0, 0
     print("case\tcommand\texpected\tgot\terror\tleftovers")
     for number, case in enumerate(ALL_CASES):

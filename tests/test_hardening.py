@@ -327,21 +327,11 @@ CASES = [
 
 
 # --------------------------------------------------------------------------- running a row
-def build_env(root: str, demo_data: str, context: str) -> Env:
-    """Template values shared by every row: demo data, a tiny model, a small dataset, regions + array."""
-    import tensorflow as tf
-
+def build_env(root: str, demo_data: str, context: str, model_artifact: str) -> Env:
+    """Template values shared by every row: demo data, a tiny model (``model_artifact``: its
+    Format-Serving directory has weights, window ``L``), a small dataset, regions + array."""
     from pipeline.cli import main
-    from trainer.checkpoints import save_weights
-    from trainer.enformer import build_enformer
-    from trainer.export import export_saved_model
-    from trainer.heads import PayloadModel
 
-    tf.random.set_seed(3)
-    model = PayloadModel(build_enformer("tiny"), 16, 16, 1, pooling="flatten", input_length=L)
-    serving = os.path.join(root, "artifact", "Format-Serving")
-    export_saved_model(model, serving, L)
-    save_weights(model, serving)
     table = os.path.join(root, "dataset.tsv")
     assert main(["make-dataset", os.path.join(demo_data, "activity.tsv"), os.path.join(demo_data, "payloads.fa"),
                  "--annotation", os.path.join(demo_data, "annotation.bed"),
@@ -354,7 +344,7 @@ def build_env(root: str, demo_data: str, context: str) -> Env:
     array = os.path.join(root, "array.npy")
     np.save(array, np.arange(3 * 10 * 2, dtype=np.float32).reshape(3, 10, 2))
     return {"repo": os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "d": demo_data, "ctx": context,
-            "m": os.path.dirname(serving), "tbl": table, "ds": table[:-4] + ".examples", "bed": bed, "npy": array}
+            "m": model_artifact, "tbl": table, "ds": table[:-4] + ".examples", "bed": bed, "npy": array}
 
 
 def run_case(case: Case, env: Env, workdir: str) -> Tuple[Env, int, str, str]:
@@ -374,8 +364,9 @@ def run_case(case: Case, env: Env, workdir: str) -> Tuple[Env, int, str, str]:
 
 
 @pytest.fixture(scope="module")
-def env(demo_data, demo_manifest, tmp_path_factory) -> Env:
-    return build_env(str(tmp_path_factory.mktemp("hardening")), demo_data, demo_manifest["context"])
+def env(demo_data, demo_manifest, tiny_payload_model, tmp_path_factory) -> Env:
+    return build_env(str(tmp_path_factory.mktemp("hardening")), demo_data, demo_manifest["context"],
+                     tiny_payload_model["artifact"])
 
 
 def test_outputs_are_published_together_or_not_at_all(tmp_path):
@@ -526,59 +517,62 @@ def test_interrupted_executions_are_marked_failed_and_orphans_removed(tmp_path):
 EPOCHS = 3
 
 
-def kill_resume_config(env: Env, tmp: str) -> dict:
-    """The smallest pipeline on the demo data: tiny Enformer, 3 epochs x 4 steps of 2 payloads."""
-    return {
-        "pipeline_name": "kill-resume", "pipeline_root": os.path.join(tmp, "root"),
-        "beam_pipeline_args": ["--direct_running_mode=in_memory", "--direct_num_workers=1"],
-        "payloads": {"activity_table": f"{env['d']}/activity.tsv", "payload_fasta": f"{env['d']}/payloads.fa",
-                     "reference_fasta": f"{env['d']}/reference.fa", "context": env["ctx"],
-                     "construct_length": CONSTRUCT, "window_length": L, "folds": {"train": 3, "eval": 1}, "seed": 1},
-        "model": {"preset": "tiny", "baseline": "random", "pooling": "mean", "window_length": L},
-        "training": {"mode": "finetune", "learning_rate": 0.003, "epochs": EPOCHS, "steps": 4, "batch": 2, "seed": 3},
-        "evaluation": {"min_pearson_r": -1.0},
-        "push": {"destination": os.path.join(tmp, "serving")},
-    }
+def kill_resume_config(demo_data: str, context: str, tmp: str) -> dict:
+    """The smallest pipeline: tiny Enformer, 3 epochs x 4 steps of 2 payloads, on 24 GC-assay
+    payloads that fit the construct (no trimming warnings: the console stays one line per node)."""
+    from tests.test_pipeline import pipeline_config, write_gc_assay
+
+    write_gc_assay(os.path.join(tmp, "assays", "batch-1"), n_payloads=24)
+    config = pipeline_config(tmp, demo_data, context, epochs=EPOCHS, steps=4, batch=2, seed=3)
+    config["pipeline_name"] = "kill-resume"
+    config["evaluation"] = {"min_pearson_r": -1.0}
+    return config
+
+
+PIPELINE_NODES = ("PayloadExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
+                  "latest_blessed_model_resolver", "Trainer", "Evaluator", "Pusher")
 
 
 @pytest.mark.slow
-def test_killed_run_resumes_its_trainer_after_the_saved_epoch(env, tmp_path, caplog):
+def test_killed_run_resumes_its_trainer_after_the_saved_epoch(demo_data, demo_manifest, tmp_path):
     """``enformer-tfx run`` in a subprocess, its process group killed (SIGKILL, by pid) once the
-    Trainer saved an epoch checkpoint; the rerun closes the dead execution, removes its orphan
-    folders (and says so) and resumes the Trainer after the saved epoch."""
+    Trainer saved an epoch checkpoint; the rerun, a fresh ``enformer-tfx run`` process too, closes
+    the dead execution, removes its orphan folders (and says so) and resumes the Trainer after the
+    saved epoch.
+
+    Both processes' consoles are what a user sees at default verbosity: short (the demo's budget
+    is 60 lines; 30 here), one line per node, nothing from the libraries (the killed run ran the
+    data components, the rerun the Trainer, Evaluator and Pusher), and the full log file named.
+    """
     import glob
-    import logging
     import signal
-    import subprocess
-    import sys
     import time
 
     import yaml
     from ml_metadata.proto import metadata_store_pb2 as pb
 
-    from pipeline.cli import main
     from pipeline.config import load_config
     from pipeline.report import latest_artifact
+    from tests.console_run import check_short_quiet_console, node_lines, run_cli, start_cli
     from trainer.checkpoints import TRAINING_CHECKPOINT_DIR
     from trainer.run import RESUME_SUBDIR
     from trainer.training import read_training_log
 
     config_path = str(tmp_path / "tiny.yaml")
     with open(config_path, "w") as handle:
-        yaml.safe_dump(kill_resume_config(env, str(tmp_path)), handle)
+        yaml.safe_dump(kill_resume_config(demo_data, demo_manifest["context"], str(tmp_path)), handle)
     config = load_config(config_path)
     resume = os.path.join(config.pipeline_root, "Trainer", RESUME_SUBDIR)
     saved = os.path.join(resume, "*", TRAINING_CHECKPOINT_DIR, "checkpoint")
     with open(tmp_path / "killed.log", "w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", "--config", config_path],
-                                   cwd=env["repo"], env=dict(os.environ, PYTHONPATH=env["repo"]), stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process = start_cli(["run", "--config", config_path], log)
         deadline = time.time() + 1800
         while not glob.glob(saved) and process.poll() is None and time.time() < deadline:
             time.sleep(0.05)
         os.killpg(process.pid, signal.SIGKILL)  # the run and anything it started
         process.wait()
-    assert glob.glob(saved), "no epoch checkpoint before the kill:\n" + (tmp_path / "killed.log").read_text()[-3000:]
+    killed_output = (tmp_path / "killed.log").read_text()
+    assert glob.glob(saved), "no epoch checkpoint before the kill:\n" + killed_output[-3000:]
     [work_dir] = glob.glob(os.path.join(resume, "*"))
     before = read_training_log(os.path.join(work_dir, "training_log.tsv"))
     assert 1 <= len(before) < EPOCHS, "killed after training had finished"
@@ -586,16 +580,35 @@ def test_killed_run_resumes_its_trainer_after_the_saved_epoch(env, tmp_path, cap
     assert killed.type.endswith("Trainer")
     orphans = [os.path.join(config.pipeline_root, "Trainer", key, str(killed.id)) for key in ("model", "model_run")]
     assert all(os.path.isdir(path) for path in orphans)
+    killed_nodes = node_lines(check_short_quiet_console(killed_output))
+    assert {"PayloadExampleGen", "ImportSchemaGen"} <= set(killed_nodes), killed_output  # the Trainer's inputs
+    assert set(killed_nodes.values()) == {"ran"} and "Trainer" not in killed_nodes, killed_output
 
-    with caplog.at_level(logging.INFO):
-        assert main(["run", "--config", config_path]) == 0
-    assert f"after epoch {len(before)}" in caplog.text, "the Trainer did not resume from the saved epoch"
-    assert f"execution {killed.id} (Trainer) was left RUNNING, marked FAILED" in caplog.text
+    result = run_cli(["run", "--config", config_path])
+    assert result.returncode == 0, result.stdout
+    lines = check_short_quiet_console(result.stdout, budget=36)  # + the recovery warning and the history rows
+    assert sorted(node_lines(lines)) == sorted(PIPELINE_NODES), lines
+    # The summary ends with the loop's history (the killed round, failed, and this one), then the commands.
+    history = lines.index("rounds so far (2; `enformer-tfx history` shows them again):")
+    assert lines[history + 1].split()[:3] == ["run", "spans", "model"], lines
+    assert lines[history + 2].split()[-1] == "failed" and lines[history + 3].split()[-1] == "no", lines
+    assert lines[history + 4].startswith(("why it predicts", "predict with")), lines
+    assert node_lines(lines)["Trainer"] == "ran" and node_lines(lines)["PayloadExampleGen"] == "cached", lines
+    assert any(line.startswith("Pusher") and "pushed version" in line for line in lines), lines
+    assert any(line.startswith("training:") or "training: 100%" in line for line in lines), lines
+    assert any(f"execution {killed.id} (Trainer) was left RUNNING" in line for line in lines), "warned on the console"
+    [log_path] = {line.split("full log: ")[1] for line in lines if line.startswith("full log: ")}
+    assert os.path.dirname(log_path) == os.path.join(config.pipeline_root, "logs")
+    with open(log_path) as handle:
+        log = handle.read()
+    assert "Running launcher" in log and "INFO" in log
+    assert f"after epoch {len(before)}" in log, "the Trainer did not resume from the saved epoch"
+    assert f"execution {killed.id} (Trainer) was left RUNNING, marked FAILED" in log
     executions = _store(config.metadata_path).get_executions()
     assert not [e.id for e in executions if e.last_known_state in (pb.Execution.RUNNING, pb.Execution.NEW)]
     assert {e.id: e.last_known_state for e in executions}[killed.id] == pb.Execution.FAILED
     for path in orphans:
-        assert not os.path.exists(path) and path in caplog.text, path
+        assert not os.path.exists(path) and path in log, path
     model = latest_artifact(config, "Model").uri
     after = read_training_log(os.path.join(model, "training_log.tsv"))
     assert [int(row["epoch"]) for row in after] == list(range(1, EPOCHS + 1))

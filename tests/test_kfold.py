@@ -22,16 +22,26 @@ def _folds(table):
     return {row[1]: row[3] for row in rows[1:]}
 
 
-@pytest.fixture(scope="module")
-def kfold_dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("kfold")
+def _kfold_dataset(root, k: int) -> dict:
     inputs = fixture_inputs(str(root / "in"))
     table = str(root / "out" / "dataset.tsv")
     argv = ["make-dataset", inputs.table, inputs.fasta, "--annotation", inputs.bed, "--reference", inputs.reference,
-            "--context", CONTEXT, "--seed", "4200", "--kfolds", "3", "--length", str(LENGTH), "--window", str(WINDOW),
+            "--context", CONTEXT, "--seed", "4200", "--kfolds", str(k), "--length", str(LENGTH), "--window", str(WINDOW),
             "--output", table]
     assert _run(argv) == 0
     return {"root": root, "inputs": inputs, "table": table, "argv": argv, "examples": str(root / "out" / "dataset.examples")}
+
+
+@pytest.fixture(scope="module")
+def kfold_dataset(tmp_path_factory):
+    """The fixture payloads in 3 folds (a middle fold shows that training skips only its own)."""
+    return _kfold_dataset(tmp_path_factory.mktemp("kfold"), 3)
+
+
+@pytest.fixture(scope="module")
+def two_fold_dataset(tmp_path_factory):
+    """The same payloads in 2 folds: cross-validation trains one model per fold, so fewer is quicker."""
+    return _kfold_dataset(tmp_path_factory.mktemp("kfold2"), 2)
 
 
 def test_every_payload_has_one_fold_and_keeps_it(kfold_dataset, tmp_path):
@@ -96,8 +106,11 @@ def test_kfold_errors(kfold_dataset, capsys):
     assert "not the 5 of --num-kfolds" in capsys.readouterr().err
 
 
+CV_WINDOW = 1280  # the tiny model's usual window (10 bins): centred in the fixture's 2,560 bp constructs
+
+
 @pytest.mark.slow
-def test_cross_validate_predicts_every_payload_once_out_of_fold(kfold_dataset, capsys):
+def test_cross_validate_predicts_every_payload_once_out_of_fold(two_fold_dataset, capsys):
     import csv
     import json
 
@@ -107,27 +120,29 @@ def test_cross_validate_predicts_every_payload_once_out_of_fold(kfold_dataset, c
     from trainer.predict import payloads
     from trainer.predict.predictor import load_predictor, predict_codes
 
-    outdir = kfold_dataset["root"] / "cv"
-    argv = ["cross-validate", str(outdir), kfold_dataset["table"], "--num-kfolds", "3", "--baseline", "random",
-            "--preset", "tiny", "--pooling", "mean", "--length", str(WINDOW), "--epochs", "1", "--steps", "2",
+    dataset, k = two_fold_dataset, 2
+    outdir = dataset["root"] / "cv"
+    argv = ["cross-validate", str(outdir), dataset["table"], "--num-kfolds", str(k), "--baseline", "random",
+            "--preset", "tiny", "--pooling", "mean", "--length", str(CV_WINDOW), "--epochs", "1", "--steps", "2",
             "--batch", "2", "--eval-offsets", "1", "--learning-rate", "0.001"]
     assert _run(argv) == 0
     assert "out of fold (14 payloads" in capsys.readouterr().out
     with open(outdir / "cv" / "predictions.tsv") as handle:
         table = list(csv.DictReader(handle, delimiter="\t"))
-    folds = _folds(kfold_dataset["table"])
+    folds = _folds(dataset["table"])
+    assert set(folds.values()) == {f"fold{i}" for i in range(k)}
     assert sorted(row["name"] for row in table) == sorted(folds)  # every payload exactly once
     assert all(row["group"] == folds[row["name"]] for row in table)  # predicted by its own fold's model
     summary = json.load(open(outdir / "cv" / "summary.json"))
     assert summary["n"] == 14 and [f["n"] for f in summary["folds"]] == [
-        sum(1 for fold in folds.values() if fold == f"fold{i}") for i in range(3)]
+        sum(1 for fold in folds.values() if fold == f"fold{i}") for i in range(k)]
     measured = np.array([float(row["activity"]) for row in table])
     predicted = np.array([float(row["predicted"]) for row in table])
     assert summary["pearson_r"] == pytest.approx(pearson_r(predicted, measured), abs=1e-4)
     # one out-of-fold value recomputed with the fold model it came from, on the centred window
-    row = next(r for r in payloads.read_dataset_table(kfold_dataset["table"]) if r.fold == "fold1")
+    row = next(r for r in payloads.read_dataset_table(dataset["table"]) if r.fold == "fold1")
     model = outdir / "fold1" / "model" / "Format-Serving"
-    predictor = load_predictor(str(model), {"activity": None}, WINDOW)
-    start = (row.codes.size - WINDOW) // 2
-    value = predict_codes(predictor, row.codes[None, start:start + WINDOW])["activity"][0]
+    predictor = load_predictor(str(model), {"activity": None}, CV_WINDOW)
+    start = (row.codes.size - CV_WINDOW) // 2
+    value = predict_codes(predictor, row.codes[None, start:start + CV_WINDOW])["activity"][0]
     assert float(next(r["predicted"] for r in table if r["name"] == row.name)) == pytest.approx(value, rel=1e-4)

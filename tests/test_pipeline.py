@@ -107,11 +107,12 @@ def test_config_overrides_and_defaults(tmp_path):
 # ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def gc_dataset(tmp_path_factory, demo_data, demo_manifest):
-    """make-dataset output (TFRecords) of the GC assay spliced into the demo reference."""
+    """make-dataset output (TFRecords) of a small GC assay (24 payloads: the ``train`` CLI test
+    needs a few batches and an eval split, not a learnable amount) spliced into the demo reference."""
     from pipeline.cli import main
 
     root = str(tmp_path_factory.mktemp("gc_dataset"))
-    write_gc_assay(root)
+    write_gc_assay(root, n_payloads=24)
     status = main([
         "make-dataset", os.path.join(root, "activity.tsv"), os.path.join(root, "payloads.fa"),
         "--reference", os.path.join(demo_data, "reference.fa"), "--context", demo_manifest["context"],
