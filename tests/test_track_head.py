@@ -257,11 +257,14 @@ def test_species_head_must_predict_the_dataset_tracks():
 def _augmentations(one_hot: np.ndarray, codes: np.ndarray, reverse: bool, max_shift: int) -> list:
     """Shifts that turn ``codes`` (reverse complemented if ``reverse``) into the window ``one_hot``."""
     from components.genome import reverse_complement_codes
-    from trainer.trunk_training import shift_codes
 
     matches = []
     for shift in range(-max_shift, max_shift + 1):
-        window = shift_codes(codes, shift).numpy()
+        window = np.full_like(codes, 4)  # N
+        if shift >= 0:
+            window[shift:] = codes[:len(codes) - shift]
+        else:
+            window[:shift] = codes[-shift:]
         window = reverse_complement_codes(window) if reverse else window
         if np.array_equal(np.eye(5, dtype=np.float32)[window][:, :4], one_hot):
             matches.append((shift, reverse))
@@ -332,3 +335,32 @@ def test_train_track_head_trunk_train_exports_the_published_layout(tmp_path, hea
     served = tf.saved_model.load(serving).signatures["predict_one_hot"](one_hot=tf.constant(one_hot))["tracks"]
     expected = SpeciesHeadModel(enformer, "human")(one_hot, is_training=False)
     np.testing.assert_allclose(served.numpy(), expected.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_full_size_layout_has_the_tiny_layouts_paths_and_the_published_shapes():
+    """Variable specs of the full-size Enformer (no weights allocated) against the tiny one's,
+    both with the trained trunk's head configuration."""
+    import re
+
+    from tests.test_enformer import REFERENCE_KEYS
+    from trainer import checkpoints
+    from trainer.enformer import REFERENCE_HEADS, REFERENCE_TRAINABLE_PARAMETERS
+
+    heads = {"human": N_TRACKS}
+    full = checkpoints.enformer_layout("full", heads=heads)
+    tiny = checkpoints.enformer_layout("tiny", heads=heads)
+    block = re.compile(r"^(module/_trunk/_layers/2/_layers/)(\d+)/")
+    # The same paths but for the number of transformer blocks (11 vs 1), every one of the same rank.
+    assert {block.sub(r"\g<1>0/", key) for key in full} == set(tiny)
+    assert {match.group(2) for key in full for match in [block.match(key)] if match} == {str(i) for i in range(11)}
+    assert all(len(full[key]) == len(shape) for key, shape in tiny.items())
+    # Trunk shapes as published; the species head reads the 3,072 trunk features.
+    for key, shape in REFERENCE_KEYS.items():
+        if key.startswith(checkpoints.ENFORMER_TRUNK):
+            assert full[key] == shape, key
+    assert full["module/_heads/human/_layers/0/w"] == [3072, N_TRACKS]
+    reference_heads = sum(3072 * n + n for n in REFERENCE_HEADS.values())
+    trainable = sum(int(np.prod(shape)) for key, shape in full.items()
+                    if "/moving_mean/" not in key and "/moving_variance/" not in key)
+    assert trainable == REFERENCE_TRAINABLE_PARAMETERS - reference_heads + 3072 * N_TRACKS + N_TRACKS
