@@ -40,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--baseline", default=os.environ.get("ENFORMERBASELINE", ""),
                         help="trunk: Sonnet checkpoint dir ($ENFORMERBASELINE) or 'random' (must be asked for)")
     parser.add_argument("--preset", default=model.preset,
-                        help="Enformer size for --baseline random: tiny, small, full (default %(default)s)")
+                        help="Enformer size for --baseline random: tiny, small, full (default %(default)s); a "
+                        "checkpoint baseline's configuration (heads included) is read off its variables")
     parser.add_argument("--learning-rate", type=float, default=training.resolved_learning_rate,
                         help="Adam learning rate (default %(default)s)")
     parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=training.lr_schedule)
@@ -88,7 +89,10 @@ def run(args: argparse.Namespace) -> int:
                          "(or set $ENFORMERBASELINE)")
     # A trained trunk predicts the dataset's tracks with its one species head.
     overrides = {"heads": {args.species: int(info["n_tracks"])}} if args.trunk == "train" else {}
-    model_config = ModelConfig(preset=args.preset, baseline=args.baseline, window_length=int(info["length"]),
+    # A checkpoint (the published weights or a trunk trained here) is built as it was written.
+    random = args.baseline == "random" or args.baseline.startswith("random:")
+    model_config = ModelConfig(preset=args.preset if random else "auto", baseline=args.baseline,
+                               window_length=int(info["length"]),
                                overrides=overrides)
     training = TrainingConfig(
         mode="tracks", learning_rate=args.learning_rate, lr_schedule=args.lr_schedule, epochs=args.epochs,
