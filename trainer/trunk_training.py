@@ -16,6 +16,7 @@ from typing import Iterator, List, Sequence, Tuple
 
 import tensorflow as tf
 
+from components import genome
 from components.errors import InputError
 from trainer import encoding, inputs
 from trainer.enformer import Enformer
@@ -45,8 +46,8 @@ def check_species_head(enformer: Enformer, species: str, n_tracks: int, dataset:
 def shift_codes(codes: tf.Tensor, shift: tf.Tensor) -> tf.Tensor:
     """``[L]`` codes moved by ``shift`` bp (positive: right), N-filled; the length is unchanged."""
     length = tf.shape(codes)[0]
-    padded = tf.concat([tf.fill([tf.abs(shift)], tf.constant(4, codes.dtype)), codes,
-                        tf.fill([tf.abs(shift)], tf.constant(4, codes.dtype))], axis=0)
+    padded = tf.concat([tf.fill([tf.abs(shift)], tf.constant(genome.N_CODE, codes.dtype)), codes,
+                        tf.fill([tf.abs(shift)], tf.constant(genome.N_CODE, codes.dtype))], axis=0)
     return padded[tf.abs(shift) - shift: tf.abs(shift) - shift + length]
 
 
