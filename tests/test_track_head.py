@@ -332,7 +332,9 @@ def test_train_track_head_trunk_train_exports_the_published_layout(tmp_path, hea
 
     # The SavedModel predicts the species head's tracks, as the Python model does.
     one_hot = tf.one_hot(np.random.default_rng(0).integers(0, 4, size=(2, WINDOW)), 4).numpy()
-    served = tf.saved_model.load(serving).signatures["predict_one_hot"](one_hot=tf.constant(one_hot))["tracks"]
+    loaded = tf.saved_model.load(serving)
+    assert set(loaded.signatures) == {"serving_default", "predict_one_hot", "decode_target"}, "the Evaluator's labels"
+    served = loaded.signatures["predict_one_hot"](one_hot=tf.constant(one_hot))["tracks"]
     expected = SpeciesHeadModel(enformer, "human")(one_hot, is_training=False)
     np.testing.assert_allclose(served.numpy(), expected.numpy(), rtol=1e-4, atol=1e-5)
 

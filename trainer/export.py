@@ -123,7 +123,7 @@ def export_saved_model(model: Union[Exportable, Mapping[str, Exportable]], expor
 
     signatures = {"serving_default": serve_examples.get_concrete_function(),
                   RAW_SIGNATURE: predict_one_hot.get_concrete_function()}
-    track_models = [item for item in models.values() if isinstance(item, TrackModel)]
+    track_models = [item for item in models.values() if isinstance(item, (TrackModel, SpeciesHeadModel))]
     if track_models:
         # TFMA reads labels from this "preprocessing function": the float16 target bytes of a
         # track example, decoded to the shape of the predictions.
@@ -144,7 +144,7 @@ def export_saved_model(model: Union[Exportable, Mapping[str, Exportable]], expor
             info[f"{name}_head"] = item.head_config
         if isinstance(item, PayloadEnsemble):
             info["outputs"] += [name + SD_SUFFIX, name + MEMBERS_SUFFIX]
-        elif isinstance(item, TrackModel):
+        elif isinstance(item, (TrackModel, SpeciesHeadModel)):
             info[f"{name}_n_tracks"] = item.n_tracks
     info.update(metadata or {})
     metadata_path = os.path.join(export_dir, records.MODEL_METADATA)

@@ -318,6 +318,10 @@ class SpeciesHeadModel(snt.Module):
     def enformer(self) -> Enformer:
         return self._enformer
 
+    @property
+    def n_tracks(self) -> int:
+        return int(self._enformer.config.heads[self._species])
+
     @no_autograph
     def __call__(self, inputs: tf.Tensor, is_training: bool = False) -> tf.Tensor:
         embedding = self._enformer.trunk(inputs, is_training=is_training)
