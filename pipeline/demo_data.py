@@ -28,7 +28,8 @@ Files written to ``OUTDIR`` (same seed and scale -> byte-identical files):
 ``tracks.tsv``, ``tracks/*.bw``, ``mappable.bed``
     4 bigWig tracks covering the reference (pyBigWig, 16 bp resolution) in the seven-column
     Basenji format, with missing (NaN) stretches; ``mappable.bed`` = the reference minus
-    ``N`` gaps and the context locus.
+    ``N`` gaps and the context locus. ``tracks_pretrain.tsv`` (the first three tracks) and
+    ``tracks_heldout.tsv`` (the last) split them for trunk pretraining and a new head.
 ``manifest.json``
     Seed, scale, context locus (``chr3:START-END``, 1-based inclusive), motif definitions and
     the files written.
@@ -103,6 +104,10 @@ class MotifSite:
     @property
     def end(self) -> int:
         return self.start + len(MOTIFS[self.motif])
+
+
+PRETRAIN_TRACKS_TSV = "tracks_pretrain.tsv"
+HELDOUT_TRACKS_TSV = "tracks_heldout.tsv"
 
 
 def random_codes(rng: np.random.Generator, length: int) -> np.ndarray:
@@ -495,9 +500,12 @@ def _write_demo_data(outdir: str, seed: int, scale: float, target: Callable[[str
         identifier = f"DEMO{index:02d}"
         write_bigwig(target(os.path.join("tracks", f"{identifier}.bw")), chrom_sizes, signals, gaps)
         track_rows.append(f"{index}\t{identifier}\ttracks/{identifier}.bw\t384\t1\tsum\tdemo {motif} sd{int(sd_bp)}")
-    with open(target("tracks.tsv"), "w", encoding="ascii") as handle:
-        handle.write("index\tidentifier\tfile\tclip\tscale\tsum_stat\tdescription\n")
-        handle.write("\n".join(track_rows) + "\n")
+    # All tracks, and the two-stage demo's split: pretraining on the first, a new head on the last.
+    for name, rows in (("tracks.tsv", track_rows), (PRETRAIN_TRACKS_TSV, track_rows[:-1]),
+                       (HELDOUT_TRACKS_TSV, track_rows[-1:])):
+        with open(target(name), "w", encoding="ascii") as handle:
+            handle.write("index\tidentifier\tfile\tclip\tscale\tsum_stat\tdescription\n")
+            handle.write("\n".join(rows) + "\n")
 
     manifest: Dict[str, object] = {
         "seed": seed,

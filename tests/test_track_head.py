@@ -205,3 +205,164 @@ def test_train_track_head_writes_a_loadable_head_whose_loss_decreases(tmp_path, 
         summary = json.load(handle)
     assert summary["n_windows"] == len(windows) and summary["kind"] == "tracks"
     assert os.path.exists(os.path.join(report, "track_windows.png"))
+
+
+# ---------------------------------------------------------------------------------------------
+# trunk: train -- the trunk trained on tracks, exported in the published Enformer layout
+# ---------------------------------------------------------------------------------------------
+def test_trunk_settings_apply_to_tracks_mode_only(tmp_path):
+    from pipeline.config import load_config
+    from trainer.settings import TrainingConfig
+
+    assert TrainingConfig(mode="tracks", trunk="train", loss="mse").trunk == "train"
+    with pytest.raises(InputError, match="trunk: applies to training.mode: tracks only"):
+        TrainingConfig(mode="finetune", trunk="train")
+    with pytest.raises(InputError, match="loss: applies to training.mode: tracks only"):
+        TrainingConfig(mode="finetune", loss="mse")
+    with pytest.raises(InputError, match="trunk: expected one of 'frozen' or 'train'"):
+        TrainingConfig(mode="tracks", trunk="thaw")
+    with pytest.raises(InputError, match="max_shift"):
+        TrainingConfig(mode="tracks", max_shift=65)
+    config = load_config(os.path.join(os.path.dirname(__file__), "..", "pipeline", "configs", "demo_pretrain.yaml"))
+    assert (config.training.trunk, config.training.species, config.model.overrides) == (
+        "train", "human", {"heads": {"human": 3}})
+
+
+def test_shift_codes_moves_the_window_and_pads_with_n():
+    from trainer.trunk_training import shift_codes
+
+    codes = np.arange(8, dtype=np.uint8) % 4
+    for shift in (-3, -1, 0, 2):
+        shifted = shift_codes(codes, shift).numpy()
+        expected = np.full(8, 4, np.uint8)
+        if shift >= 0:
+            expected[shift:] = codes[:8 - shift]
+        else:
+            expected[:shift] = codes[-shift:]
+        np.testing.assert_array_equal(shifted, expected, err_msg=f"shift {shift}")
+
+
+def test_species_head_must_predict_the_dataset_tracks():
+    from trainer.enformer import build_enformer
+    from trainer.trunk_training import check_species_head
+
+    enformer = build_enformer("tiny", heads={"human": 3})
+    check_species_head(enformer, "human", 3, "data")
+    with pytest.raises(InputError) as wrong:
+        check_species_head(enformer, "human", 4, "data")
+    assert str(wrong.value) == ("data: the track dataset has 4 track(s), but the Enformer's 'human' head predicts 3 "
+                                "(heads: {'human': 3}); configure it with model.overrides.heads: {human: 4}")
+
+
+def _augmentations(one_hot: np.ndarray, codes: np.ndarray, reverse: bool, max_shift: int) -> list:
+    """Shifts that turn ``codes`` (reverse complemented if ``reverse``) into the window ``one_hot``."""
+    from components.genome import reverse_complement_codes
+
+    matches = []
+    for shift in range(-max_shift, max_shift + 1):
+        window = np.full_like(codes, 4)  # N
+        if shift >= 0:
+            window[shift:] = codes[:len(codes) - shift]
+        else:
+            window[:shift] = codes[-shift:]
+        window = reverse_complement_codes(window) if reverse else window
+        if np.array_equal(np.eye(5, dtype=np.float32)[window][:, :4], one_hot):
+            matches.append((shift, reverse))
+    return matches
+
+
+@pytest.mark.slow
+def test_augmented_track_batches_shift_reverse_and_keep_targets_aligned(head_dataset):
+    from collections import defaultdict
+
+    from components.records import parse_track_record, read_split, shard_pattern
+    from trainer.trunk_training import augmented_track_dataset
+
+    by_target = defaultdict(list)  # target bytes as trained -> (codes, reverse complemented?)
+    for record in read_split(head_dataset, "train"):
+        window = parse_track_record(record, N_TRACKS)
+        target = np.asarray(window["target"], np.float32)
+        by_target[target.tobytes()].append((np.asarray(window["sequence"]), False))
+        by_target[target[::-1].copy().tobytes()].append((np.asarray(window["sequence"]), True))
+    def first_batches() -> list:  # a new dataset each time: one dataset reshuffles per iteration
+        return list(augmented_track_dataset([shard_pattern(head_dataset, "train")], N_TRACKS, 4, seed=5,
+                                            reverse_complement=True, max_shift=3).take(6).as_numpy_iterator())
+
+    batches, again = first_batches(), first_batches()
+    assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(batches, again))
+    seen = set()
+    for one_hot, targets in batches:
+        assert one_hot.shape == (4, WINDOW, 4) and targets.shape == (4, WINDOW // 128, N_TRACKS)
+        for window, target in zip(one_hot, targets):
+            matches = [m for codes, reverse in by_target[target.astype(np.float32).tobytes()]
+                       for m in _augmentations(window, codes, reverse, 3)]
+            assert matches, "every window is a record shifted by <= 3 bp, its target reversed iff it is RC"
+            seen.add(matches[0])
+    assert {reverse for _, reverse in seen} == {False, True} and len({shift for shift, _ in seen}) > 2
+
+
+@pytest.mark.slow
+def test_train_track_head_trunk_train_exports_the_published_layout(tmp_path, head_dataset):
+    import tensorflow as tf
+
+    from pipeline.cli import main
+    from trainer import checkpoints
+    from trainer.heads import SpeciesHeadModel
+
+    model_dir = str(tmp_path / "trunk")
+    assert main(["train-track-head", model_dir, head_dataset, "--baseline", "random", "--preset", "tiny",
+                 "--trunk", "train", "--epochs", "2", "--steps", "3", "--batch", "4", "--learning-rate", "0.01"]) == 0
+    serving = os.path.join(model_dir, "model", "Format-Serving")
+
+    # The weights are an Enformer checkpoint: exactly the variables of the same configuration.
+    source = checkpoints.resolve_model(serving)
+    weights = checkpoints.checkpoint_keys(source.weights)
+    assert checkpoints.checkpoint_kind(source.weights) is checkpoints.SourceKind.ENFORMER
+    layout = checkpoints.enformer_layout("tiny", heads={"human": N_TRACKS})
+    assert {k: v for k, v in weights.items() if k != "save_counter"} == layout
+    assert checkpoints.config_from_checkpoint(source.weights).heads == {"human": N_TRACKS}
+
+    # --baseline loads it like the published weights (strict restore + assert_consumed) ...
+    enformer = checkpoints.load_enformer(serving, config="tiny", heads={"human": N_TRACKS})
+    moving_means = [v.numpy() for v in enformer.trunk_module.variables if "moving_mean/average" in v.name]
+    assert moving_means and all(np.any(m != 0) for m in moving_means), "the trunk trained (batch-norm statistics moved)"
+    # ... and a different head configuration is refused with the keys that differ.
+    with pytest.raises(checkpoints.ModelSourceError, match=r"module/_heads/human/_layers/0/w: checkpoint \[96, 4\]"):
+        checkpoints.load_enformer(serving, config="tiny")
+
+    # The SavedModel predicts the species head's tracks, as the Python model does.
+    one_hot = tf.one_hot(np.random.default_rng(0).integers(0, 4, size=(2, WINDOW)), 4).numpy()
+    loaded = tf.saved_model.load(serving)
+    assert set(loaded.signatures) == {"serving_default", "predict_one_hot", "decode_target"}, "the Evaluator's labels"
+    served = loaded.signatures["predict_one_hot"](one_hot=tf.constant(one_hot))["tracks"]
+    expected = SpeciesHeadModel(enformer, "human")(one_hot, is_training=False)
+    np.testing.assert_allclose(served.numpy(), expected.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_full_size_layout_has_the_tiny_layouts_paths_and_the_published_shapes():
+    """Variable specs of the full-size Enformer (no weights allocated) against the tiny one's,
+    both with the trained trunk's head configuration."""
+    import re
+
+    from tests.test_enformer import REFERENCE_KEYS
+    from trainer import checkpoints
+    from trainer.enformer import REFERENCE_HEADS, REFERENCE_TRAINABLE_PARAMETERS
+
+    heads = {"human": N_TRACKS}
+    full = checkpoints.enformer_layout("full", heads=heads)
+    tiny = checkpoints.enformer_layout("tiny", heads=heads)
+    block = re.compile(r"^(module/_trunk/_layers/2/_layers/)(\d+)/")
+    # The same paths but for the number of transformer blocks (11 vs 1), every one of the same rank.
+    assert {block.sub(r"\g<1>0/", key) for key in full} == set(tiny)
+    assert {match.group(2) for key in full for match in [block.match(key)] if match} == {str(i) for i in range(11)}
+    assert all(len(full[key]) == len(shape) for key, shape in tiny.items())
+    # Trunk shapes as published; the species head reads the 3,072 trunk features.
+    for key, shape in REFERENCE_KEYS.items():
+        if key.startswith(checkpoints.ENFORMER_TRUNK):
+            assert full[key] == shape, key
+    assert full["module/_heads/human/_layers/0/w"] == [3072, N_TRACKS]
+    reference_heads = sum(3072 * n + n for n in REFERENCE_HEADS.values())
+    trainable = sum(int(np.prod(shape)) for key, shape in full.items()
+                    if "/moving_mean/" not in key and "/moving_variance/" not in key)
+    assert trainable == REFERENCE_TRAINABLE_PARAMETERS - reference_heads + 3072 * N_TRACKS + N_TRACKS

@@ -366,8 +366,11 @@ def strict_restore(objects: Dict[str, Any], prefix: str, build: Optional[Callabl
 # --------------------------------------------------------------------------------------------
 # Writing (the same keys)
 # --------------------------------------------------------------------------------------------
-def original_checkpoint(model: Union[PayloadModel, TrackModel], **extra: Any) -> tf.train.Checkpoint:
-    """The original project's format: ``Checkpoint(module=Enformer, finetune=payload)`` or ``Checkpoint(head=Dense)``."""
+def original_checkpoint(model: Union[PayloadModel, TrackModel, Enformer], **extra: Any) -> tf.train.Checkpoint:
+    """The original project's format: ``Checkpoint(module=Enformer, finetune=payload)`` or ``Checkpoint(head=Dense)``;
+    an :class:`Enformer` (a trained trunk) in the published layout ``Checkpoint(module=Enformer)``."""
+    if isinstance(model, Enformer):
+        return tf.train.Checkpoint(**{ENFORMER_ROOT: model}, **extra)
     if isinstance(model, PayloadModel):
         return tf.train.Checkpoint(**{ENFORMER_ROOT: model.enformer, PAYLOAD_ROOT: model}, **extra)
     if isinstance(model, TrackModel):
@@ -375,7 +378,7 @@ def original_checkpoint(model: Union[PayloadModel, TrackModel], **extra: Any) ->
     raise TypeError(f"no original checkpoint format for {type(model).__name__}")
 
 
-def save_weights(model: Union[PayloadModel, TrackModel], serving_dir: str) -> str:
+def save_weights(model: Union[PayloadModel, TrackModel, Enformer], serving_dir: str) -> str:
     """Write ``model`` in the original format into ``serving_dir``'s weights directory; returns the prefix."""
     return original_checkpoint(model).save(os.path.join(weights_dir(serving_dir), "ckpt"))
 
@@ -384,6 +387,34 @@ def training_checkpoint(model: snt.Module, optimizer: Any, epoch: tf.Variable) -
     """Resumable Trainer state: the module being fit, the optimiser and the completed-epoch counter."""
     return tf.train.Checkpoint(**{TRAINING_MODEL_ROOT: model, TRAINING_OPTIMIZER_ROOT: optimizer,
                                   TRAINING_EPOCH_ROOT: epoch})
+
+
+def enformer_layout(config: Union[str, EnformerConfig], **overrides: Any) -> Dict[str, List[int]]:
+    """``{key: shape}`` that ``tf.train.Checkpoint(module=Enformer(config))`` writes (keys as
+    :func:`checkpoint_keys` lists them), without allocating the weights.
+
+    The model is built in a throwaway graph, where variables are symbolic, so even the
+    published 251 M-parameter configuration costs no memory: its layout can be compared with
+    any checkpoint.
+    """
+    snt.Module(name="eager_check")  # Sonnet checks for TF2 (eager) once, at its first module
+    with tf.Graph().as_default():
+        root = tf.train.Checkpoint(**{ENFORMER_ROOT: enformer_lib.build_enformer(config, **overrides)})
+        view = tf.train.TrackableView(root)
+        layout: Dict[str, List[int]] = {}
+        pending, seen = [("", root)], set()
+        while pending:
+            path, parent = pending.pop(0)  # breadth first, like the checkpoint writer names objects
+            if id(parent) in seen:
+                continue
+            seen.add(id(parent))
+            for name, child in view.children(parent).items():
+                key = f"{path}/{name}" if path else name
+                if isinstance(child, tf.Variable):
+                    layout[key] = child.shape.as_list()
+                else:
+                    pending.append((key, child))
+    return layout
 
 
 # --------------------------------------------------------------------------------------------
@@ -513,7 +544,8 @@ def load_enformer(baseline: Union[str, ModelSource, None] = None, config: Union[
     ``model_kwargs``: config overrides such as ``target_length`` and ``jit_compile`` /
     ``compute_dtype``.
     """
-    source = baseline if isinstance(baseline, ModelSource) else resolve_model(baseline, what="--baseline")
+    # An export of a trained trunk stands for its weights (the published layout) like a checkpoint.
+    source = _as_source(baseline, "--baseline")
     if source.kind is SourceKind.TENSORHUB:
         return load_tensorhub(source.location)
     if source.kind is SourceKind.RANDOM:

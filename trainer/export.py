@@ -12,7 +12,8 @@ Signatures:
   already encoded windows.
 
 Both return the same dictionary: ``activity [batch]`` for a :class:`PayloadModel`,
-``tracks [batch, bins, n]`` for a :class:`TrackModel`, for a
+``tracks [batch, bins, n]`` for a :class:`TrackModel` or a :class:`SpeciesHeadModel` (a trained
+trunk's species head), for a
 :class:`~trainer.ensemble.PayloadEnsemble` ``activity`` (member mean), ``activity_sd`` and
 ``activity_members [batch, K]``, ``{head: [batch, bins, n]}`` for an
 :class:`Enformer`; several models sharing one trunk can be exported together by passing a
@@ -30,7 +31,7 @@ from components import records
 from trainer import encoding
 from trainer.enformer import Enformer, check_length
 from trainer.ensemble import PayloadEnsemble
-from trainer.heads import PayloadModel, TrackModel
+from trainer.heads import PayloadModel, SpeciesHeadModel, TrackModel
 
 SERVING_INPUT = "examples"
 RAW_SIGNATURE = "predict_one_hot"
@@ -42,7 +43,7 @@ DECODE_TARGET_SIGNATURE = "decode_target"
 SD_SUFFIX = "_sd"
 MEMBERS_SUFFIX = "_members"
 
-Exportable = Union[PayloadModel, TrackModel, Enformer, PayloadEnsemble]
+Exportable = Union[PayloadModel, TrackModel, SpeciesHeadModel, Enformer, PayloadEnsemble]
 
 
 def _outputs_fn(models: Mapping[str, Exportable]) -> Callable[[tf.Tensor], Dict[str, tf.Tensor]]:
@@ -58,7 +59,7 @@ def _outputs_fn(models: Mapping[str, Exportable]) -> Callable[[tf.Tensor], Dict[
                 outputs[name + MEMBERS_SUFFIX] = members
             elif isinstance(model, PayloadModel):
                 outputs[name] = tf.squeeze(model(one_hot, is_training=False), axis=-1)
-            elif isinstance(model, TrackModel):
+            elif isinstance(model, (TrackModel, SpeciesHeadModel)):
                 outputs[name] = model(one_hot, is_training=False)
             elif isinstance(model, Enformer):
                 outputs.update(model(one_hot, is_training=False))
@@ -70,7 +71,9 @@ def _outputs_fn(models: Mapping[str, Exportable]) -> Callable[[tf.Tensor], Dict[
 
 
 def _default_name(model: Exportable) -> str:
-    return "activity" if isinstance(model, (PayloadModel, PayloadEnsemble)) else "tracks" if isinstance(model, TrackModel) else "heads"
+    if isinstance(model, (PayloadModel, PayloadEnsemble)):
+        return "activity"
+    return "tracks" if isinstance(model, (TrackModel, SpeciesHeadModel)) else "heads"
 
 
 def export_saved_model(model: Union[Exportable, Mapping[str, Exportable]], export_dir: str, input_length: int,
@@ -120,7 +123,7 @@ def export_saved_model(model: Union[Exportable, Mapping[str, Exportable]], expor
 
     signatures = {"serving_default": serve_examples.get_concrete_function(),
                   RAW_SIGNATURE: predict_one_hot.get_concrete_function()}
-    track_models = [item for item in models.values() if isinstance(item, TrackModel)]
+    track_models = [item for item in models.values() if isinstance(item, (TrackModel, SpeciesHeadModel))]
     if track_models:
         # TFMA reads labels from this "preprocessing function": the float16 target bytes of a
         # track example, decoded to the shape of the predictions.
@@ -141,7 +144,7 @@ def export_saved_model(model: Union[Exportable, Mapping[str, Exportable]], expor
             info[f"{name}_head"] = item.head_config
         if isinstance(item, PayloadEnsemble):
             info["outputs"] += [name + SD_SUFFIX, name + MEMBERS_SUFFIX]
-        elif isinstance(item, TrackModel):
+        elif isinstance(item, (TrackModel, SpeciesHeadModel)):
             info[f"{name}_n_tracks"] = item.n_tracks
     info.update(metadata or {})
     metadata_path = os.path.join(export_dir, records.MODEL_METADATA)

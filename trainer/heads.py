@@ -297,3 +297,37 @@ class HeadOnly(snt.Module):
 
     def __call__(self, embedding: tf.Tensor, is_training: bool = False) -> tf.Tensor:
         return self.head(embedding)
+
+
+class SpeciesHeadModel(snt.Module):
+    """An Enformer's trunk and one of its species heads, both trainable.
+
+    ``[B, L, 4]`` one-hot -> ``[B, bins, tracks]`` (softplus). Training checkpoints hold the
+    Enformer under ``_enformer``; the other species heads are kept but not trained.
+    """
+
+    def __init__(self, enformer: Enformer, species: str):
+        super().__init__(name="species_head_model")
+        if species not in enformer.heads:
+            raise InputError(f"training.species: {species!r} is not a head of this Enformer (heads: "
+                             f"{dict(enformer.config.heads)}); set model.overrides.heads")
+        self._enformer = enformer
+        self._species = species
+
+    @property
+    def enformer(self) -> Enformer:
+        return self._enformer
+
+    @property
+    def n_tracks(self) -> int:
+        return int(self._enformer.config.heads[self._species])
+
+    @no_autograph
+    def __call__(self, inputs: tf.Tensor, is_training: bool = False) -> tf.Tensor:
+        embedding = self._enformer.trunk(inputs, is_training=is_training)
+        return self._enformer.apply_heads(embedding, is_training=is_training, heads=[self._species])[self._species]
+
+    @property
+    def trainable_variables(self) -> Tuple[tf.Variable, ...]:
+        return (tuple(self._enformer.trunk_module.trainable_variables)
+                + tuple(self._enformer.heads[self._species].trainable_variables))

@@ -64,14 +64,14 @@ def _records(file_patterns: FilePatterns) -> tf.data.Dataset:
     )
 
 
-def _random_offset(index: tf.Tensor, max_offset: tf.Tensor, seed: int) -> tf.Tensor:
+def random_offset(index: tf.Tensor, max_offset: tf.Tensor, seed: int) -> tf.Tensor:
     """Uniform offset in ``[0, max_offset]`` from stateless randomness keyed by (seed, index)."""
     return tf.random.stateless_uniform(
         [], seed=tf.stack([tf.constant(seed, tf.int64), index]), maxval=max_offset + 1, dtype=tf.int32
     )
 
 
-def _coin(index: tf.Tensor, seed: int) -> tf.Tensor:
+def coin(index: tf.Tensor, seed: int) -> tf.Tensor:
     """A reproducible fair coin per element (True = reverse complement)."""
     return tf.random.stateless_uniform([], seed=tf.stack([tf.constant(seed + 1, tf.int64), index])) < 0.5
 
@@ -114,10 +114,10 @@ def payload_dataset(
 
         def cut_random(index: tf.Tensor, features: dict) -> Tuple[tf.Tensor, tf.Tensor]:
             sequence = features[records.SEQUENCE]
-            offset = _random_offset(index, max_offset_of(sequence), seed)
+            offset = random_offset(index, max_offset_of(sequence), seed)
             codes = encoding.codes_from_bytes(tf.strings.substr(sequence, offset, window_length))
             if reverse_complement:
-                codes = tf.cond(_coin(index, seed), lambda: encoding.reverse_complement_codes(codes), lambda: codes)
+                codes = tf.cond(coin(index, seed), lambda: encoding.reverse_complement_codes(codes), lambda: codes)
             return codes, features[records.ACTIVITY]
 
         windows = examples.enumerate().map(cut_random, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -8,10 +8,13 @@ Two modes, chosen by ``training.mode`` in the Trainer's ``custom_config``:
     Resolver provides one and ``training.warm_start`` is on (iterative improvement across assay
     batches), else ``model.baseline`` (checkpoint / tensorhub / explicit ``random``).
 ``tracks``
-    New bigWig tracks. A ``Dense(n_tracks, softplus)`` head on the frozen trunk, Poisson loss.
-    Trunk embeddings are computed once into an on-disk cache (:mod:`trainer.embedding_cache`)
-    and every epoch trains the head on the cache. The number of tracks comes from the
-    ``dataset_info.json`` that BigWigTrackGen writes next to the splits.
+    BigWig tracks; the number of tracks comes from the ``dataset_info.json`` that
+    BigWigTrackGen writes next to the splits. ``training.trunk: frozen``: a new
+    ``Dense(n_tracks, softplus)`` head on the frozen trunk, trained on trunk embeddings computed
+    once into an on-disk cache (:mod:`trainer.embedding_cache`). ``training.trunk: train``:
+    the trunk and its species head ``training.species`` trained together
+    (:mod:`trainer.trunk_training`); the weights are saved in the published Enformer layout, so
+    ``model.baseline`` of a later run loads them like DeepMind's.
 
 Model artifact layout (``<model>/`` is the Trainer's output URI)::
 
@@ -38,11 +41,12 @@ from trainer import checkpoints
 from trainer import ensemble as ensemble_lib
 from trainer import export as export_lib
 from trainer import inputs
+from trainer import trunk_training
 from trainer.embedding_cache import EmbeddingCache
 from trainer.enformer import Enformer
 from trainer.heads import HeadOnly, PayloadModel, TrackModel
 from trainer.settings import BIN_SIZE, ModelConfig, TrainingConfig, from_custom_config
-from trainer.training import EpochResult, FitConfig, Trainer, mse_loss, poisson_loss
+from trainer.training import EpochResult, FitConfig, Trainer, mse_loss
 
 LOG = logging.getLogger(__name__)
 
@@ -81,11 +85,13 @@ def build_payload_model(model_config: ModelConfig, warm_start: Optional[str] = N
 
 
 def _save_outputs(model: Any, trainer: Trainer, serving_dir: str, window_length: int, metadata: Dict[str, Any],
-                  exported: Any = None) -> None:
-    """SavedModel (of ``exported``, default ``model``) + ``model``'s original-format weights into
-    ``serving_dir``; log, curve and ensemble calibration beside it."""
-    export_lib.export_saved_model(exported if exported is not None else model, serving_dir, window_length,
-                                  metadata=metadata)
+                  exported: Any = None, saved_model: bool = True) -> None:
+    """SavedModel (of ``exported``, default ``model``; unless ``saved_model`` is off: written
+    already) + ``model``'s original-format weights into ``serving_dir``; log, curve and
+    ensemble calibration beside it."""
+    if saved_model:
+        export_lib.export_saved_model(exported if exported is not None else model, serving_dir, window_length,
+                                      metadata=metadata)
     checkpoints.save_weights(model, serving_dir)
     artifact_dir = os.path.dirname(serving_dir.rstrip("/"))
     for name in ("training_log.tsv", "training_curve.png", ensemble_lib.UNCERTAINTY_FILE):
@@ -157,7 +163,9 @@ def train_track_model(
     serving_dir: str,
     warm_start: Optional[str] = None,
 ) -> Tuple[List[EpochResult], Dict[str, EmbeddingCache]]:
-    """Train a new track head on the frozen trunk through the embedding cache; export."""
+    """Tracks mode: ``trunk: frozen`` trains a new track head on the frozen trunk through the
+    embedding cache; ``trunk: train`` trains the trunk with a species head
+    (:func:`train_trunk_model`). Exports to ``serving_dir``."""
     tf.random.set_seed(training.seed)
     info = read_dataset_info(train_files[0])
     n_tracks = int(info["n_tracks"])
@@ -165,6 +173,9 @@ def train_track_model(
         raise InputError(f"{examples_dir_of(train_files[0])}: the track dataset has {info['width']} bp bins; the "
                          f"Enformer trunk predicts {BIN_SIZE} bp bins (rebuild it with --width {BIN_SIZE})")
     enformer = build_enformer(model_config)
+    if training.trunk == "train":
+        return train_trunk_model(enformer, info, model_config, training, train_files, eval_files, work_dir,
+                                 serving_dir), {}
     track_model = (
         checkpoints.load_track_model(checkpoints.weights_dir(warm_start), enformer, n_tracks)
         if warm_start and training.warm_start else TrackModel(enformer, n_tracks)
@@ -176,7 +187,7 @@ def train_track_model(
         "eval": EmbeddingCache(os.path.join(work_dir, "embedding_cache", "eval"), eval_files, n_tracks, trunk, 1),
     }
     trainer = Trainer(
-        HeadOnly(track_model), poisson_loss,
+        HeadOnly(track_model), trunk_training.track_loss(training.loss),
         fit_config(training), work_dir,
     )
     results = trainer.fit(
@@ -188,6 +199,21 @@ def train_track_model(
         "model_config": dataclasses.asdict(model_config), "training": dataclasses.asdict(training),
     })
     return results, caches
+
+
+def train_trunk_model(enformer: Enformer, info: Dict[str, Any], model_config: ModelConfig, training: TrainingConfig,
+                      train_files: Sequence[str], eval_files: Sequence[str], work_dir: str,
+                      serving_dir: str) -> List[EpochResult]:
+    """Train ``enformer``'s trunk and its ``training.species`` head on the tracks; export the
+    Enformer in the published checkpoint layout (weights) and as a SavedModel (``tracks`` output)."""
+    n_tracks = int(info["n_tracks"])
+    trunk_training.check_species_head(enformer, training.species, n_tracks, examples_dir_of(train_files[0]))
+    model, trainer, results = trunk_training.fit_trunk(enformer, training, train_files, eval_files, n_tracks,
+                                                       work_dir, fit_config(training))
+    export_lib.export_saved_model(model, serving_dir, int(info["length"]),
+                                  metadata=trunk_training.trunk_metadata(model_config, training, info.get("tracks", [])))
+    _save_outputs(enformer, trainer, serving_dir, int(info["length"]), {}, exported=None, saved_model=False)
+    return results
 
 
 RESUME_SUBDIR = "resume"

@@ -8,12 +8,16 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, Literal, Optional
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from components.config_validation import settings_dataclass, validate_settings
+from components.config_validation import KeyedValueError, settings_dataclass, validate_settings
 from components.records import DEFAULT_WINDOW_LENGTH
 
 TRAINING_MODES = ("finetune", "tracks")
+# Tracks mode: ``frozen`` trains a new head on the frozen trunk (embedding cache); ``train``
+# trains the trunk together with one of its species heads (pretraining, as DeepMind did).
+TRUNK_MODES = ("frozen", "train")
+TRACK_LOSSES = ("poisson", "mse")
 LR_SCHEDULES = ("constant", "cosine")
 # Payload-head poolings; defined here (not in trainer.heads) so config code needs no TensorFlow.
 POOLINGS = ("flatten", "mean")
@@ -54,7 +58,14 @@ class ModelConfig:
 
 @settings_dataclass
 class TrainingConfig:
-    """Optimisation settings; ``learning_rate`` defaults by mode (finetune 1e-5, tracks 5e-4)."""
+    """Optimisation settings; ``learning_rate`` defaults by mode (finetune 1e-5, tracks 5e-4).
+
+    Tracks mode only: ``trunk`` (``frozen``: new ``Dense`` head on the fixed trunk; ``train``:
+    the trunk and its species head ``species`` trained together, exported in the published
+    checkpoint layout), ``loss`` (``poisson``, as the original Enformer, or ``mse``) and
+    ``max_shift`` (``trunk: train``: random shift of every window by up to this many bp,
+    N-padded; the bins stay put, as in the original's +-3 bp augmentation).
+    """
 
     mode: Literal[TRAINING_MODES] = "finetune"  # type: ignore[valid-type]
     learning_rate: Optional[float] = Field(default=None, gt=0)
@@ -67,6 +78,20 @@ class TrainingConfig:
     eval_offsets: int = Field(default=1, ge=1)
     jit_compile: bool = False
     warm_start: bool = True
+    trunk: Literal[TRUNK_MODES] = "frozen"  # type: ignore[valid-type]
+    loss: Literal[TRACK_LOSSES] = "poisson"  # type: ignore[valid-type]
+    species: str = Field(default="human", min_length=1)
+    max_shift: int = Field(default=3, ge=0, le=BIN_SIZE // 2)
+
+    @model_validator(mode="after")
+    def _tracks_only(self) -> "TrainingConfig":
+        # Payload fine-tuning always trains the trunk with MSE: refuse settings it would ignore.
+        if self.mode == "finetune":
+            for key, default in (("trunk", "frozen"), ("loss", "poisson")):
+                if getattr(self, key) != default:
+                    raise KeyedValueError(key, f"applies to training.mode: tracks only (finetune trains the "
+                                          f"trunk with the MSE loss); got {getattr(self, key)!r}")
+        return self
 
     @property
     def resolved_learning_rate(self) -> float:

@@ -5,6 +5,10 @@ with the Poisson loss through the trunk-embedding cache: exactly the pipeline Tr
 ``training.mode: tracks`` (:func:`trainer.run.train_track_model`), outside TFX. The held-out
 split is the one ``make-track-dataset`` wrote (``--eval-chroms`` / ``--eval-fraction``), where
 the original script took a ``--validation`` fraction of its H5 batches.
+
+``--trunk train`` trains the trunk itself with one species head (``--species``) on the tracks
+(pretraining; :mod:`trainer.trunk_training`): the export's weights are an Enformer checkpoint in
+the published layout, a ``--baseline`` for later runs.
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import argparse
 import json
 import os
 
-from trainer.settings import LR_SCHEDULES, ModelConfig, TrainingConfig
+from trainer.settings import LR_SCHEDULES, TRACK_LOSSES, TRUNK_MODES, ModelConfig, TrainingConfig
 
 REPORT_SUBDIR = "evaluation"
 
@@ -20,7 +24,8 @@ REPORT_SUBDIR = "evaluation"
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train-track-head",
-        help="train a new track head on a frozen trunk from make-track-dataset records (no TFX)",
+        help="train a new track head on a frozen trunk, or the trunk itself (--trunk train), on make-track-dataset "
+        "records (no TFX)",
         description="Same training as the pipeline's Trainer in tracks mode (trainer/run.py): trunk embeddings are "
         "computed once into MODEL/embedding_cache, then the head trains on them. Writes checkpoints (resumable: rerun "
         "the same command), TensorBoard logs (MODEL/logs), training_log.tsv, training_curve.png, the SavedModel "
@@ -35,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--baseline", default=os.environ.get("ENFORMERBASELINE", ""),
                         help="trunk: Sonnet checkpoint dir ($ENFORMERBASELINE) or 'random' (must be asked for)")
     parser.add_argument("--preset", default=model.preset,
-                        help="Enformer size for --baseline random: tiny, small, full (default %(default)s)")
+                        help="Enformer size for --baseline random: tiny, small, full (default %(default)s); a "
+                        "checkpoint baseline's configuration (heads included) is read off its variables")
     parser.add_argument("--learning-rate", type=float, default=training.resolved_learning_rate,
                         help="Adam learning rate (default %(default)s)")
     parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=training.lr_schedule)
@@ -46,6 +52,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=training.seed)
     parser.add_argument("--no-rc", action="store_true",
                         help="no reverse-complement augmentation (the cache then holds the forward strand only)")
+    parser.add_argument("--trunk", choices=TRUNK_MODES, default=training.trunk,
+                        help="frozen: new head on the fixed trunk (embedding cache); train: train the trunk with the "
+                        "--species head (pretraining); MODEL/model/Format-Serving/assets.extra/weights is then an "
+                        "Enformer checkpoint in the published layout, usable as --baseline (default %(default)s)")
+    parser.add_argument("--species", default=training.species,
+                        help="--trunk train: name of the species head that predicts the tracks (default %(default)s)")
+    parser.add_argument("--loss", choices=TRACK_LOSSES, default=training.loss, help="default %(default)s")
     parser.set_defaults(func=run)
 
 
@@ -74,10 +87,17 @@ def run(args: argparse.Namespace) -> int:
     if not args.baseline:
         raise InputError("--baseline is required: an Enformer checkpoint directory or 'random' "
                          "(or set $ENFORMERBASELINE)")
-    model_config = ModelConfig(preset=args.preset, baseline=args.baseline, window_length=int(info["length"]))
+    # A trained trunk predicts the dataset's tracks with its one species head.
+    overrides = {"heads": {args.species: int(info["n_tracks"])}} if args.trunk == "train" else {}
+    # A checkpoint (the published weights or a trunk trained here) is built as it was written.
+    random = args.baseline == "random" or args.baseline.startswith("random:")
+    model_config = ModelConfig(preset=args.preset if random else "auto", baseline=args.baseline,
+                               window_length=int(info["length"]),
+                               overrides=overrides)
     training = TrainingConfig(
         mode="tracks", learning_rate=args.learning_rate, lr_schedule=args.lr_schedule, epochs=args.epochs,
-        steps=args.steps, batch=args.batch, seed=args.seed, reverse_complement=not args.no_rc)
+        steps=args.steps, batch=args.batch, seed=args.seed, reverse_complement=not args.no_rc, trunk=args.trunk,
+        species=args.species, loss=args.loss)
     from components.evaluation_report import track_report
     from components.outputs import atomic_outputs
     from components.records import shard_pattern
@@ -101,7 +121,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"{result.epoch}\t{result.train_loss:.5f}\t{result.valid_loss:.5f}\t{result.valid_pearson_r:.3f}")
     print(f"held-out windows: n={summary['n_windows']}  mean track Pearson r={summary['mean_track_pearson_r']:.3f}")
     print(track_report.format_track_table(track_report.read_track_table(report_dir)))
-    print(f"model: {serving_dir}  (enformer-tfx predict-regions ... --head {serving_dir})")
+    if args.trunk == "train":
+        print(f"trained trunk: {serving_dir}  (published layout: --baseline {serving_dir})")
+    else:
+        print(f"model: {serving_dir}  (enformer-tfx predict-regions ... --head {serving_dir})")
     print(f"report: {report_dir}/{track_report.TABLE_NAME}, {track_report.PLOT_NAME}; "
           f"TensorBoard: tensorboard --logdir {os.path.join(args.model, 'logs')}")
     return 0
