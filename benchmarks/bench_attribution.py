@@ -167,8 +167,6 @@ def _ceiling_and_variants(results, payloads, simulator: List[np.ndarray], ism: b
     mean |score| of non-motif bases by distance to the nearest motif base, and the AUROC of
     motif bases against those bases only (is the excess near the motifs or everywhere?).
     """
-    from scipy.ndimage import uniform_filter1d
-
     from components.interpret.attribution import auroc
     from pipeline.demo_data import MOTIFS
 
@@ -177,7 +175,7 @@ def _ceiling_and_variants(results, payloads, simulator: List[np.ndarray], ism: b
     out: Dict[str, object] = {"oracle_auroc": round(auroc(np.abs(np.concatenate(simulator)), labels), 4)}
     width = len(next(iter(MOTIFS.values())))
     aggregations = {f"mean_abs_score_{width}bp_window": np.concatenate(
-        [uniform_filter1d(np.abs(r.scores), width, mode="constant") for r in results])}
+        [np.convolve(np.abs(r.scores), np.full(width, 1.0 / width), mode="same") for r in results])}
     if ism:  # the matrix holds ISM deltas (saliency: the gradient)
         aggregations["max_abs_delta"] = np.concatenate([np.abs(r.matrix).max(axis=1) for r in results])
     out["aggregations"] = {name: round(auroc(values, labels), 4) for name, values in aggregations.items()}

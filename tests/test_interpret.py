@@ -727,12 +727,12 @@ def test_motif_auroc_ceiling_is_the_rule_itself():
     from pipeline.demo_data import plant_motifs, random_codes
 
     rng = np.random.default_rng(3)
-    codes = random_codes(rng, 700)
-    plant_motifs(rng, codes, {"ACT1": 3, "ACT2": 2, "REP": 2})
+    codes = random_codes(rng, 400)
+    plant_motifs(rng, codes, {"ACT1": 2, "ACT2": 1, "REP": 1})
     sequence = decode_codes(codes)
     oracle = _simulator_scores(sequence)
     payload = Payload("p", sequence)
-    blind = SimpleNamespace(scores=rng.random(700), matrix=rng.random((700, 4)), codes=codes)
+    blind = SimpleNamespace(scores=rng.random(400), matrix=rng.random((400, 4)), codes=codes)
     summary = _ceiling_and_variants([blind], [payload], [oracle], ism=True)
     assert summary["oracle_auroc"] > 0.99
     assert abs(summary["aggregations"]["max_abs_delta"] - 0.5) < 0.1
