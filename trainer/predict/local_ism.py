@@ -154,8 +154,10 @@ class LocalIsm:
         mutant of the reverse strand is at ``L - 1 - p`` with the complementary row).
       batch_size: mutants per compiled call; every call is padded to it, so the function is
         traced (and compiled) once whatever the caller's batch sizes.
-      jit_compile: XLA-compile the mutant pass (off by default: on the 2-core CPU it was slower,
-        51 vs 85 positions/s with the demo architecture at batch 128).
+      jit_compile: XLA-compile the all-bins part of the mutant pass (transformer, final
+        pointwise block, head: the dense per-bin work XLA fuses well). The local part stays a
+        plain graph either way: its many small gathers were slower under XLA on the 2-core CPU
+        (51 vs 85 positions/s when the whole pass was compiled, demo architecture, batch 128).
     """
 
     def __init__(self, enformer: Enformer, head: HeadFn, input_length: int, output: str = ACTIVITY,
@@ -175,11 +177,13 @@ class LocalIsm:
         self._reference_fn = tf.function(self._reference_pass, autograph=False,
                                          input_signature=[tf.TensorSpec([input_length, 4], tf.float32)])
         cache_specs = [tf.TensorSpec(t.shape, tf.float32) for t in self._reference_fn(tf.zeros([input_length, 4]))]
-        self._mutant_fns = {
-            flip: tf.function(lambda p, r, c, flip=flip: self._mutant_pass(p, r, c, flip), autograph=False,
-                              jit_compile=jit_compile,
-                              input_signature=[tf.TensorSpec([batch_size], tf.int32),
-                                               tf.TensorSpec([batch_size, 4], tf.float32), cache_specs])
+        self._tower_fn = tf.function(self._mutant_tower, autograph=False,
+                                     input_signature=[tf.TensorSpec([batch_size], tf.int32),
+                                                      tf.TensorSpec([batch_size, 4], tf.float32), cache_specs])
+        tower_spec = tf.TensorSpec([batch_size] + cache_specs[-1].shape.as_list(), tf.float32)
+        self._all_bins_fns = {
+            flip: tf.function(lambda tower, flip=flip: self._all_bins(tower, flip), autograph=False,
+                              jit_compile=jit_compile, input_signature=[tower_spec])
             for flip in ((False, True) if reverse_complement else (False,))}
 
     def _reference_pass(self, one_hot: tf.Tensor) -> List[tf.Tensor]:
@@ -193,17 +197,21 @@ class LocalIsm:
                 x = call_layer(op.layer, x, False)
         return cache + [x[0]]
 
-    def _mutant_pass(self, positions: tf.Tensor, rows: tf.Tensor, cache: Sequence[tf.Tensor], flip: bool
-                     ) -> tf.Tensor:
+    def _mutant_tower(self, positions: tf.Tensor, rows: tf.Tensor, cache: Sequence[tf.Tensor]) -> tf.Tensor:
+        """Conv-tower output ``[B, bins, C]`` of each mutant: the reference with the recomputed region spliced in."""
         start, region = positions, rows[:, tf.newaxis, :]
         references = iter(cache[:-1])
         with compute_dtype_scope(tf.float32):
             for op in self._ops:
                 reference = None if op.kind == POINTWISE else next(references)
                 start, region = _local_step(op, reference, start, region)
-            tower = cache[-1]
-            batch = tf.shape(positions)[0]
-            embedding = _merge(tf.tile(tower[tf.newaxis], [batch, 1, 1]), region, start)
+        tower = cache[-1]
+        return _merge(tf.tile(tower[tf.newaxis], [tf.shape(positions)[0], 1, 1]), region, start)
+
+    def _all_bins(self, tower: tf.Tensor, flip: bool) -> tf.Tensor:
+        """``[B, bins, C]`` tower output -> ``[B]`` scores (transformer, crop, final block, head)."""
+        embedding = tower
+        with compute_dtype_scope(tf.float32):
             for layer in self._rest:
                 embedding = call_layer(layer, embedding, False)
             values = self._head(embedding)
@@ -227,7 +235,8 @@ class LocalIsm:
                 count = min(self.batch_size, size - start)
                 chunk_positions[:count] = positions[start:start + count]
                 chunk_rows[:count] = rows[start:start + count]
-                out.append(self._mutant_fns[flip](chunk_positions, chunk_rows, strands[flip]).numpy()[:count])
+                tower = self._tower_fn(chunk_positions, chunk_rows, strands[flip])
+                out.append(self._all_bins_fns[flip](tower).numpy()[:count])
             return np.concatenate(out)
 
         def score(positions: np.ndarray, rows: np.ndarray) -> np.ndarray:
