@@ -641,6 +641,8 @@ def test_payload_table_columns_blank_lines_and_error_places(tmp_path):
     rows = list(read_dataset_table(str(table)))
     assert [(r.index, r.name, r.fold, r.activity, r.sites, r.codes.tolist()) for r in rows] == [
         ("0", "P", "train", 1.0, (), [0, 1, 2, 4]), ("1", "Q", "valid", 2.0, (Site("s", 0, 1),), [3])]
+    table.write_text("index\tname\tgroup\tfold\tactivity\tannotation\tsequence\n0\tP\tg\ttrain\t1\t\tCAX\n")
+    assert next(read_dataset_table(str(table))).codes.tolist() == [1, 0, 4]  # a last column ending in X keeps it
     table.write_text("index\tname\tgroup\tfold\tactivity\tannotation\tsequence\n0\tP\tg\ttrain\t1\ts:5-5\tA\n")
     with pytest.raises(InputError, match=f"^{table}:2: annotation 's:5-5': expected 'site:start-end'"):
         list(read_dataset_table(str(table)))
