@@ -95,6 +95,18 @@ def test_read_bed_columns_comments_and_empty_intervals(tmp_path):
         list(genome.read_bed(str(tmp_path / "c.bed")))
 
 
+
+def test_read_bed_fields_are_tab_separated_to_the_line_end(tmp_path):
+    bed = tmp_path / "f.bed"
+    # TAB lines keep spaces inside a name and its trailing space or X; 5 columns have no strand.
+    bed.write_text("c\t0\t10\tmy name \t0\t-\nc\t5\t9\tchrX\t0\nc 1 2 spaced\n")
+    assert [(r.start, r.end, r.name, r.strand, r.line) for r in genome.read_bed(str(bed))] == [
+        (0, 10, "my name ", "-", 1), (5, 9, "chrX", ".", 2), (1, 2, "spaced", ".", 3)]
+    bed.write_text("c\ta\tb\n")
+    with pytest.raises(InputError) as error:
+        list(genome.read_bed(str(bed)))
+    assert str(error.value) == f"{bed}:1: start/end must be integers, got 'a', 'b'"
+
 def test_open_text_plain_gzip_and_errors(tmp_path):
     (tmp_path / "plain.txt").write_text("a\nb\n")
     with gzip.open(tmp_path / "named.txt", "wt") as handle:  # compression found by content, not name
@@ -257,8 +269,9 @@ def test_track_reader_checks_regions_against_every_bigwig(tmp_path):
         reader.check_region("c", 0, 1000)  # the whole chromosome is inside
         with pytest.raises(InputError, match=r"interval c:901-1001: beyond the end of c \(length 1000\)"):
             reader.check_region("c", 900, 1001)
-        with pytest.raises(InputError, match=r"chromosome 'z' is not in the bigWig of track 0 'a'"):
-            reader.check_region("z", 0, 10)
+        with pytest.raises(InputError, match=r"^interval z:11-20: chromosome 'z' is not in the bigWig of track 0 'a' "
+                                             r"\(.*a\.bw; has c\)$"):
+            reader.check_region("z", 10, 20)  # 0-based [10, 20) is 1-based 11-20
         # Bins [400, 500) and [500, 600): means 2 and 6.
         assert reader.read("c", 400, 600).tolist() == [[2.0], [6.0]] and reader.n_tracks == 1
         with pytest.raises(InputError, match="length 150 is not a multiple of width 100"):
@@ -285,9 +298,9 @@ def test_layout_pads_and_trims_by_hand():
     assert constructs.layout(14, 10) == constructs.Layout(left=0, right=0, trim=2, kept=10)
     assert constructs.layout(7, 10).shift == 1 and constructs.layout(13, 10).shift == -1
     assert constructs.build_construct("ACG", "TTA", "GG", 6) == "aACGgg"  # pad 3: the flanks' inner 1 + 2 bases
-    with pytest.raises(ValueError, match="flanks shorter"):
+    with pytest.raises(ValueError, match="^flanks shorter than the padding required$"):
         constructs.build_construct("ACG", "T", "G", 6)  # needs 1 left (has 1) and 2 right (has 1)
-    with pytest.raises(ValueError, match="flanks shorter"):
+    with pytest.raises(ValueError, match="^flanks shorter than the padding required$"):
         constructs.build_construct("ACG", "", "GGG", 6)
 
 
@@ -497,6 +510,16 @@ def test_plan_windows_errors():
     assert all(w.end - w.start == 10 and w.shard == i // 4 for i, w in enumerate(windows))
 
 
+
+def test_sample_listed_draws_all_or_refuses_more():
+    listed = [("a", 0, "train"), ("a", 10, "eval"), ("b", 5, "train")]
+    drawn = sampling.sample_listed(listed, 3, seed=1, what="hotspot windows")
+    assert sorted(drawn) == sorted(listed)  # as many as listed: every one, once
+    with pytest.raises(InputError) as error:
+        sampling.sample_listed(listed, 4, seed=1, what="hotspot windows")
+    assert str(error.value) == ("requested 4 windows (size x batches) but only 3 hotspot windows exist; "
+                                "lower --size/--batches")
+
 # --------------------------------------------------------------------------------- correlation
 def test_pearson_and_spearman_by_hand():
     # x = 1,2,3; y = 1,3,2: centred -1,0,1 and -1,1,0 -> Sxy = 1, Sxx = Syy = 2 -> r = 1/2.
@@ -627,6 +650,49 @@ def test_payload_table_parsing_by_hand(tmp_path):
         with pytest.raises(InputError, match=message):
             list(read_dataset_table(str(table)))
 
+
+
+
+def test_payload_table_columns_blank_lines_and_error_places(tmp_path):
+    from trainer.predict.payloads import Site, read_dataset_table
+
+    table = tmp_path / "t.tsv"
+    # Any column order; a blank line between rows; empty annotations are empty TAB fields (not
+    # collapsed whitespace); the last field is read up to the line end, an X included (-> N).
+    table.write_text("sequence\tindex\tname\tgroup\tfold\tactivity\tannotation\n"
+                     "acgX\t0\tP\tg\ttrain\t1\t\n\n"
+                     "T\t1\tQ\tg\tvalid\t2\ts:0-1\r\n")
+    rows = list(read_dataset_table(str(table)))
+    assert [(r.index, r.name, r.fold, r.activity, r.sites, r.codes.tolist()) for r in rows] == [
+        ("0", "P", "train", 1.0, (), [0, 1, 2, 4]), ("1", "Q", "valid", 2.0, (Site("s", 0, 1),), [3])]
+    table.write_text("index\tname\tgroup\tfold\tactivity\tannotation\tsequence\n0\tP\tg\ttrain\t1\t\tCAX\n")
+    assert next(read_dataset_table(str(table))).codes.tolist() == [1, 0, 4]  # a last column ending in X keeps it
+    table.write_text("index\tname\tgroup\tfold\tactivity\tannotation\tsequence\n0\tP\tg\ttrain\t1\ts:5-5\tA\n")
+    with pytest.raises(InputError, match=f"^{table}:2: annotation 's:5-5': expected 'site:start-end'"):
+        list(read_dataset_table(str(table)))
+    table.write_text("index name group fold activity annotation sequence\n")
+    with pytest.raises(InputError, match=f"^{table}:1: the header is not TAB-separated"):
+        list(read_dataset_table(str(table)))
+    table.write_text("index\tname\n")
+    with pytest.raises(InputError) as error:
+        list(read_dataset_table(str(table)))
+    assert str(error.value) == (f"{table}: not a make-dataset table: missing column(s) group, fold, activity, "
+                                "annotation, sequence (expected index name group fold activity annotation sequence)")
+
+def test_dataset_table_path_file_artifact_and_error(tmp_path):
+    from trainer.predict.payloads import dataset_table_path
+
+    table = tmp_path / "t.tsv"
+    table.write_text("x")
+    assert dataset_table_path(str(table)) == str(table)  # a file is the table itself
+    artifact = tmp_path / "Split-train"
+    artifact.mkdir()
+    with pytest.raises(InputError) as error:
+        dataset_table_path(str(artifact))
+    assert str(error.value) == (f"{artifact}: a directory without dataset.tsv; pass the make-dataset table (TSV) "
+                                "or a payload Examples artifact written by PayloadExampleGen")
+    (artifact / "dataset.tsv").write_text("x")
+    assert dataset_table_path(str(artifact)) == str(artifact / "dataset.tsv")
 
 def test_predict_payloads_by_hand():
     from trainer.predict.payloads import PayloadRow, Site, correlations, predict_payloads, summary_lines
