@@ -29,7 +29,7 @@ NUM_KFOLDS = 5
 DATASET = {"--length": "5376", "--window": "4096", "--seed": "4200"}
 MODEL = ["--baseline", "random", "--preset", "small", "--pooling", "mean", "--length", "4096",
          "--learning-rate", "0.002", "--lr-schedule", "cosine", "--batch", "8", "--seed", "0"]
-TRAINING = {"full": {"epochs": 2, "steps": 30}, "quick": {"epochs": 1, "steps": 3}}
+TRAINING = {"full": {"epochs": 2, "steps": 15}, "quick": {"epochs": 1, "steps": 3}}
 
 
 def _cli(argv: List[str]) -> None:
