@@ -11,7 +11,7 @@ times, with the same model and training settings:
   on 4/5 of the payloads, plus the out-of-fold predictions), the same code the pipeline's
   ``evaluation.cross_validation`` step runs.
 
-The demo config trains 15 epochs x 60 steps (~12 min per model on 2 cores); five folds of that do
+The demo config trains 15 epochs x 60 steps per model; five folds and one more model of that do
 not fit a benchmark run, so training here is shortened to ``epochs`` x ``steps`` (in the JSON).
 The out-of-fold r is therefore that of a briefly trained model; the cost ratio is what carries over.
 """
