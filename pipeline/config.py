@@ -46,7 +46,7 @@ import os
 import re
 from typing import Any, Dict, List, Literal, Optional, Sequence
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from components.bigwig_track_gen.params import TrackDatasetConfig
 from components.config_validation import KeyedValueError, json_schema, settings_dataclass, validate_settings
@@ -62,11 +62,23 @@ _ACCELERATOR_TYPE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 @settings_dataclass
 class EvaluationConfig:
-    """Blessing thresholds: value floors and "no worse than the latest blessed model"."""
+    """Blessing thresholds: value floors and "no worse than the latest blessed model".
+
+    ``cross_validation: K`` (K >= 2; 0 = off) adds a k-fold cross-validation of the same training
+    on every payload of the run (an estimate reported beside the Evaluator's; it blesses nothing).
+    """
 
     min_pearson_r: float = 0.0
     min_spearman_rho: Optional[float] = None
     max_pearson_r_drop: Optional[float] = 0.0
+    cross_validation: int = Field(default=0, ge=0)
+
+    @field_validator("cross_validation")
+    @classmethod
+    def _folds(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError("must be 0 (off) or a number of folds K >= 2, got 1")
+        return value
 
 
 @settings_dataclass
@@ -181,6 +193,8 @@ class PipelineConfig:
         self._check_spans()
         if self.design is not None:
             self._check_design()
+        if self.evaluation.cross_validation:
+            self._check_cross_validation()
         if self.interpret is not None and (self.training.mode != "finetune" or self.payloads is None):
             raise KeyedValueError("interpret", "the attribution step explains payload activity; it needs "
                                   "training.mode: finetune and payloads")
@@ -192,6 +206,14 @@ class PipelineConfig:
         if not self.push.destination:
             self.push.destination = os.path.join(self.pipeline_root, "serving")
         return self
+
+    def _check_cross_validation(self) -> None:
+        if self.training.mode != "finetune" or self.payloads is None:
+            raise KeyedValueError("evaluation.cross_validation", "cross-validates payload models; it needs "
+                                  "training.mode: finetune and payloads")
+        if self.payloads.split_mode != "payload":
+            raise KeyedValueError("evaluation.cross_validation", "folds hold out whole payloads; it needs "
+                                  f"payloads.split_mode: payload, got {self.payloads.split_mode!r}")
 
     def _check_design(self) -> None:
         # The Designer's own option checks; numpy only, so a config is still checked before TFX loads.

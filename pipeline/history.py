@@ -3,8 +3,9 @@
 Everything comes from the SQLite ML Metadata store that the runs wrote: run contexts, each
 node's execution state (``CACHED`` when an earlier run's outputs were reused), the Examples'
 spans, the Trainer's model and its ``base_model`` (warm-start parent), the metrics the
-Evaluator records as custom properties of the ModelEvaluation artifact, the blessing and the
-Pusher's pushed version.
+Evaluator records as custom properties of the ModelEvaluation artifact, the blessing, the
+Pusher's pushed version and, when the run cross-validated (``evaluation.cross_validation``), the
+out-of-fold Pearson r the CrossValidation step records on its report.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any, Dict, List, Optional
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from components.cross_validation import ARTIFACT_TYPE as CV_REPORT_TYPE
 from components.model_card.card import exact_metrics
 
 CACHED = metadata_store_pb2.Execution.CACHED
@@ -40,6 +42,7 @@ class Round:
     pushed_version: Optional[str]
     cached: bool
     states: Dict[str, str]
+    cv_pearson_r: Optional[float] = None
 
 
 def open_store(metadata_path: str) -> metadata_store.MetadataStore:
@@ -98,6 +101,8 @@ def read_rounds(store: metadata_store.MetadataStore, pipeline_name: str) -> List
         blessing = linked("Evaluator", metadata_store_pb2.Event.OUTPUT, "ModelBlessing")
         pushed = linked("Pusher", metadata_store_pb2.Event.OUTPUT, "PushedModel")
         metrics = exact_metrics(properties(evaluation[0])) if evaluation else {}
+        cv_report = linked("CrossValidation", metadata_store_pb2.Event.OUTPUT, CV_REPORT_TYPE)
+        cv_metrics = exact_metrics(properties(cv_report[0])) if cv_report else {}
         rounds.append(Round(
             run_id=run.name,
             spans=sorted({int(_value(a, "span")) for a in examples if _value(a, "span") is not None}),
@@ -111,11 +116,13 @@ def read_rounds(store: metadata_store.MetadataStore, pipeline_name: str) -> List
             pushed_version=(_value(pushed[0], "pushed_version") if pushed and _value(pushed[0], "pushed") else None),
             cached=states.get("Evaluator") == "cached",
             states=states,
+            cv_pearson_r=cv_metrics.get("pearson_r"),
         ))
     return rounds
 
 
 COLUMNS = ("run", "spans", "model", "parent", "r", "rho", "MSE", "blessed", "pushed", "cached")
+CV_COLUMN = "cv_r"  # shown only when some round cross-validated
 
 
 def _shown(value: Any, digits: int = 3) -> str:
@@ -129,13 +136,19 @@ def _shown(value: Any, digits: int = 3) -> str:
 
 
 def format_rounds(rounds: List[Round]) -> str:
-    """A plain-text table with :data:`COLUMNS` (``-`` for missing values)."""
-    rows = [COLUMNS] + [(
-        r.run_id, ",".join(map(str, r.spans)) or "-", _shown(r.model), _shown(r.parent), _shown(r.pearson_r),
-        _shown(r.spearman_rho), _shown(r.mse, 4), _shown(r.blessed), _shown(r.pushed_version),
-        "yes" if r.cached else ("failed" if "failed" in r.states.values() else "no"),
-    ) for r in rounds]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    """A plain-text table with :data:`COLUMNS` (``-`` for missing values), plus :data:`CV_COLUMN`
+    (the out-of-fold r) after ``r`` when any round cross-validated."""
+    with_cv = any(r.cv_pearson_r is not None for r in rounds)
+
+    def cells(r: Round) -> tuple:
+        row = (r.run_id, ",".join(map(str, r.spans)) or "-", _shown(r.model), _shown(r.parent), _shown(r.pearson_r),
+               _shown(r.spearman_rho), _shown(r.mse, 4), _shown(r.blessed), _shown(r.pushed_version),
+               "yes" if r.cached else ("failed" if "failed" in r.states.values() else "no"))
+        return row[:5] + (_shown(r.cv_pearson_r),) + row[5:] if with_cv else row
+
+    header = COLUMNS[:5] + (CV_COLUMN,) + COLUMNS[5:] if with_cv else COLUMNS
+    rows = [header] + [cells(r) for r in rounds]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
 
 

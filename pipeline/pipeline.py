@@ -14,6 +14,10 @@ Data flow::
                                                           └─ Interpreter (optional ``interpret:``;
                                                               attributions of held-out payloads)
 
+    Optional ``evaluation.cross_validation: K`` (see :func:`cross_validation_components`):
+    CrossValidationExampleGen (folds fold0..fold<K-1>) ─ CrossValidationTrainer<i> x K
+                                                       ─ CrossValidation (out-of-fold report)
+
 Custom code is referenced by importable paths (``trainer.run.run_fn``, ``trainer.metrics``)
 so the same definition compiles for Vertex, where the package is installed in the image.
 
@@ -32,11 +36,13 @@ import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
 from components.bigwig_track_gen.component import BigWigTrackGen
+from components.cross_validation.component import CrossValidation
 from components.designer.component import Designer
 from components.evaluation_report.component import ReportingEvaluator
 from components.interpret.component import Interpreter
 from components.model_card.component import CardPusher
 from components.payload_example_gen.component import PayloadExampleGen
+from components.payload_example_gen.params import KFOLD_PREFIX, folds_to_dict, kfold_folds
 from pipeline.config import PipelineConfig, all_spans_pattern
 from pipeline.recovery import close_interrupted_executions
 from trainer import export
@@ -159,6 +165,38 @@ def make_eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     )
 
 
+def cross_validation_components(config: PipelineConfig, platform: Platform, schema: Any) -> List[Any]:
+    """The k-fold cross-validation of ``config.evaluation.cross_validation = K`` folds.
+
+    A second PayloadExampleGen splits the same payloads into ``fold0..fold<K-1>`` (the stable
+    name hash of ``make-dataset --kfolds K``, so every payload is in exactly one fold); fold
+    ``i``'s model is a stock Trainer node (same ``run_fn``, settings and platform as the main
+    Trainer, so on Vertex each fold is its own training job) that trains on every other fold and
+    validates on fold ``i``. It never warm-starts: the latest blessed model may have seen the
+    held-out fold. ``CrossValidation`` then predicts each fold with its model (out of fold).
+    The fold models only measure; the main Trainer's model is the one evaluated and pushed.
+    """
+    num_kfolds = config.evaluation.cross_validation
+    arguments = payload_example_gen_arguments(config)
+    arguments["folds"] = folds_to_dict(kfold_folds(num_kfolds))
+    example_gen = PayloadExampleGen(**arguments).with_id("CrossValidationExampleGen")
+    folds = [f"{KFOLD_PREFIX}{i}" for i in range(num_kfolds)]
+    trainers = [
+        platform.make_trainer(
+            config,
+            examples=example_gen.outputs["examples"],
+            schema=schema,
+            train_args=tfx.proto.TrainArgs(splits=[f for f in folds if f != held_out],
+                                           num_steps=config.training.epochs * config.training.steps),
+            eval_args=tfx.proto.EvalArgs(splits=[held_out], num_steps=None),
+        ).with_id(f"CrossValidationTrainer{i}")
+        for i, held_out in enumerate(folds)
+    ]
+    report = CrossValidation(examples=example_gen.outputs["examples"],
+                             models=[trainer.outputs["model"] for trainer in trainers]).with_id("CrossValidation")
+    return [example_gen, *trainers, report]
+
+
 def create_pipeline(config: PipelineConfig, platform: Platform = LOCAL) -> tfx.dsl.Pipeline:
     """The whole pipeline for ``config`` (see module docstring) on ``platform``."""
     mode = config.training.mode
@@ -198,6 +236,8 @@ def create_pipeline(config: PipelineConfig, platform: Platform = LOCAL) -> tfx.d
     components: List[Any] = [
         example_gen, statistics_gen, schema_gen, example_validator, latest_blessed, trainer, evaluator, pusher,
     ]
+    if config.evaluation.cross_validation:  # an added estimate; blesses and pushes nothing
+        components.extend(cross_validation_components(config, platform, schema_gen.outputs["schema"]))
     if config.design is not None:  # proposes the next span's batch when the model is blessed
         components.append(Designer(model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
                                    examples=examples, **config.design))

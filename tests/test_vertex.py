@@ -432,7 +432,8 @@ def test_new_batch_is_ingested_warm_started_and_compared_to_the_previous_model(p
 
 def test_compile_with_the_designer(tmp_path):
     """A ``design:`` section adds a Designer task fed by the Trainer, Evaluator and ExampleGen;
-    an ``interpret:`` section adds an Interpreter task fed the same way (one compile for both)."""
+    an ``interpret:`` section adds an Interpreter task fed the same way; ``evaluation.cross_validation``
+    adds a k-fold ExampleGen, one Vertex training task per fold and the report (one compile for all)."""
     from pipeline.cli import main
 
     output = str(tmp_path / "design.json")
@@ -440,7 +441,7 @@ def test_compile_with_the_designer(tmp_path):
         "model.ensemble=2", "payloads.annotation_bed=gs://lab-bucket/assays/annotation.bed",
         "design={acquisition: ucb, candidates: 500, batch_size: 12, "
         "output_location: 'gs://lab-bucket/proposals/batch-{SPAN}/design'}",
-        "interpret={payloads: 3, method: saliency, seed: 4}",
+        "interpret={payloads: 3, method: saliency, seed: 4}", "evaluation.cross_validation=3",
     ]
     status = main(["compile", "--config", DEMO_CONFIG, "--image", IMAGE, "--trainer-image", GPU_IMAGE,
                    "--output", output, *[arg for override in overrides for arg in ("--set", override)]])
@@ -468,3 +469,18 @@ def test_compile_with_the_designer(tmp_path):
     assert _parameter(document, "Interpreter", "annotation_bed") == "gs://lab-bucket/assays/annotation.bed"
     args = _executors(document)["Interpreter"]["container"]["args"]
     assert args[args.index("--executor_class_path") + 1] == "components.interpret.executor.Executor"
+
+    producers = {name: spec["taskOutputArtifact"]["producerTask"]
+                 for name, spec in tasks["CrossValidation"]["inputs"]["artifacts"].items()}
+    assert producers == {"examples": "CrossValidationExampleGen", **{
+        f"fold{i}_model": f"CrossValidationTrainer{i}" for i in range(3)}}
+    args = _executors(document)["CrossValidation"]["container"]["args"]
+    assert args[args.index("--executor_class_path") + 1] == "components.cross_validation.executor.Executor"
+    executors = _executors(document)
+    for i in range(3):  # each fold trains like the main Trainer: a Vertex GPU job, no warm start
+        assert executors[f"CrossValidationTrainer{i}"] == executors["Trainer"]
+        assert "base_model" not in tasks[f"CrossValidationTrainer{i}"]["inputs"]["artifacts"]
+        train_args = json.loads(_parameter(document, f"CrossValidationTrainer{i}", "train_args"))
+        assert sorted(train_args["splits"]) == [f"fold{j}" for j in range(3) if j != i]
+        assert _parameter(document, f"CrossValidationTrainer{i}", "custom_config") == _parameter(
+            document, "Trainer", "custom_config")

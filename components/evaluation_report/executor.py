@@ -29,7 +29,7 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
 from components import records
-from components.evaluation_report.report import write_payload_report
+from components.evaluation_report.report import predict_payloads, write_payload_report
 from components.evaluation_report.track_report import predict_track_windows, write_track_report
 
 LOG = logging.getLogger(__name__)
@@ -41,27 +41,6 @@ def _eval_files(examples: Any, splits: List[str]) -> List[str]:
         uri = artifact_utils.get_split_uri([examples], split)
         files.extend(sorted(tf.io.gfile.glob(os.path.join(uri, "*"))))
     return files
-
-
-def predict_payloads(model_dir: str, files: List[str], batch_size: int = 16) -> Dict[str, np.ndarray]:
-    """Run ``serving_default`` over payload records: names, groups, measured and predicted."""
-    serve = tf.saved_model.load(model_dir).signatures["serving_default"]
-    names, groups, measured, predicted = [], [], [], []
-    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(batch_size)
-    spec = records.payload_feature_spec()
-    for serialized in dataset:
-        features = tf.io.parse_example(serialized, spec)
-        outputs = serve(examples=serialized)
-        predicted.append(np.asarray(outputs[records.ACTIVITY]).reshape(-1))
-        measured.append(features[records.ACTIVITY].numpy())
-        names.extend(n.decode() for n in features[records.NAME].numpy())
-        groups.extend(g.decode() for g in features[records.GROUP].numpy())
-    return {
-        "name": np.array(names),
-        "group": np.array(groups),
-        "activity": np.concatenate(measured),
-        "predicted": np.concatenate(predicted),
-    }
 
 
 def tfma_metric_values(evaluation_uri: str) -> Dict[str, Dict[str, float]]:

@@ -3,12 +3,38 @@ from __future__ import annotations
 
 import csv
 import os
-from typing import Dict
+from typing import Dict, List
 
 import numpy as np
 import tensorflow as tf
 
+from components import records
 from components.correlation import pearson_r, spearman_rho
+
+
+def predict_payloads(model_dir: str, files: List[str], batch_size: int = 16) -> Dict[str, np.ndarray]:
+    """Run ``serving_default`` (the centred window) over payload records ``files``.
+
+    Returns:
+      ``name``, ``group`` (``[n]`` str), ``activity`` (measured), ``predicted`` (``[n]`` float), in file order.
+    """
+    serve = tf.saved_model.load(model_dir).signatures["serving_default"]
+    names, groups, measured, predicted = [], [], [], []
+    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(batch_size)
+    spec = records.payload_feature_spec()
+    for serialized in dataset:
+        features = tf.io.parse_example(serialized, spec)
+        outputs = serve(examples=serialized)
+        predicted.append(np.asarray(outputs[records.ACTIVITY]).reshape(-1))
+        measured.append(features[records.ACTIVITY].numpy())
+        names.extend(n.decode() for n in features[records.NAME].numpy())
+        groups.extend(g.decode() for g in features[records.GROUP].numpy())
+    return {
+        "name": np.array(names),
+        "group": np.array(groups),
+        "activity": np.concatenate(measured),
+        "predicted": np.concatenate(predicted),
+    }
 
 
 def write_payload_report(table: Dict[str, np.ndarray], outdir: str, title: str = "") -> Dict[str, float]:

@@ -32,12 +32,9 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
+    import glob
     import os
 
-    import numpy as np
-
-    from components.correlation import pearson_r, spearman_rho
     from components.errors import InputError
     from components.payload_example_gen.params import KFOLD_PREFIX
     from pipeline.commands.make_dataset import default_examples_dir
@@ -52,25 +49,14 @@ def run(args: argparse.Namespace) -> int:
     patterns = [fold_patterns(examples, i, args.num_kfolds) for i in range(args.num_kfolds)]
     model_config, training = training_configs(args)
 
-    from components.evaluation_report.report import write_payload_report
+    from components.cross_validation.report import summary_line, write_cross_validation_report
+    from components.evaluation_report.report import predict_payloads
     from components.outputs import atomic_outputs
     from trainer.checkpoints import SERVING_SUBDIR
-    from trainer.predict import payloads
-    from trainer.predict.predictor import ACTIVITY, load_predictor, predict_codes
     from trainer.run import train_payload_model
 
     folds = [f"{KFOLD_PREFIX}{i}" for i in range(args.num_kfolds)]
-    rows = list(payloads.read_dataset_table(args.dataset))
-    stray = [f"{row.name} ({row.fold})" for row in rows if row.fold not in folds]
-    if stray:
-        raise InputError(f"{args.dataset}: payloads outside {folds[0]}..{folds[-1]}: {', '.join(stray[:5])}"
-                         f"{' ...' if len(stray) > 5 else ''} (a make-dataset --kfolds {args.num_kfolds} table?)")
-    window = model_config.window_length
-    short = [row.name for row in rows if row.codes.size < window]
-    if short:
-        raise InputError(f"{args.dataset}: constructs shorter than the {window} bp window: {', '.join(short[:5])}")
-    oof = np.full(len(rows), np.nan)
-    per_fold = []
+    tables, last_valid_r = [], []
     with atomic_outputs() as outputs:
         outputs.directory(args.outdir)  # fails here, before any training, when it cannot be written
         for i, (train_files, eval_files) in enumerate(patterns):
@@ -80,48 +66,13 @@ def run(args: argparse.Namespace) -> int:
                   flush=True)
             results = train_payload_model(model_config, training, train_files, eval_files, work_dir=fold_dir,
                                           serving_dir=serving_dir)
-            predictor = load_predictor(serving_dir, {ACTIVITY: None}, window)
-            members = [k for k, row in enumerate(rows) if row.fold == folds[i]]
-            for first in range(0, len(members), args.predict_batch):
-                chunk = members[first:first + args.predict_batch]
-                windows = np.stack([rows[k].codes[(rows[k].codes.size - window) // 2:][:window] for k in chunk])
-                oof[chunk] = predict_codes(predictor, windows)[ACTIVITY]
-            measured = np.array([rows[k].activity for k in members])
-            per_fold.append({"fold": folds[i], "n": len(members), "pearson_r": pearson_r(oof[members], measured),
-                             "spearman_rho": spearman_rho(oof[members], measured),
-                             "valid_pearson_r_last_epoch": results[-1].valid_pearson_r if results else float("nan")})
-            print(f"    {folds[i]}: n={len(members)} r={per_fold[-1]['pearson_r']:.4f} "
-                  f"rho={per_fold[-1]['spearman_rho']:.4f}", flush=True)
+            last_valid_r.append(results[-1].valid_pearson_r if results else float("nan"))
+            # the centred window, as serving and the Evaluator score it
+            files = sorted(path for pattern in eval_files for path in glob.glob(pattern))
+            tables.append((folds[i], predict_payloads(serving_dir, files, batch_size=args.predict_batch)))
+            print(f"    {folds[i]}: n={len(tables[-1][1]['name'])} predicted out of fold", flush=True)
         report_dir = outputs.directory(os.path.join(args.outdir, "cv"))
-        table = {"name": np.array([f"{row.name}" for row in rows]), "group": np.array([row.fold for row in rows]),
-                 "activity": np.array([row.activity for row in rows]), "predicted": oof}
-        summary = write_payload_report(table, report_dir, f"{args.num_kfolds}-fold cross-validation (out of fold)")
-        fold_r = np.array([f["pearson_r"] for f in per_fold], dtype=float)
-        fold_rho = np.array([f["spearman_rho"] for f in per_fold], dtype=float)
-        summary.update({
-            "num_kfolds": args.num_kfolds, "dataset": args.dataset,
-            "fold_pearson_r_mean": float(np.nanmean(fold_r)), "fold_pearson_r_sd": float(np.nanstd(fold_r, ddof=1)),
-            "fold_spearman_rho_mean": float(np.nanmean(fold_rho)),
-            "fold_spearman_rho_sd": float(np.nanstd(fold_rho, ddof=1)), "folds": per_fold,
-        })
-        with open(os.path.join(report_dir, "folds.tsv"), "w") as handle:
-            handle.write("fold\tn\tpearson_r\tspearman_rho\n")
-            handle.writelines(f"{f['fold']}\t{f['n']}\t{f['pearson_r']:.6g}\t{f['spearman_rho']:.6g}\n"
-                              for f in per_fold)
-        with open(os.path.join(report_dir, "summary.json"), "w") as handle:
-            json.dump(_finite(summary), handle, indent=2)
-    print(f"out of fold ({summary['n']} payloads, each predicted once by the model that did not train on it): "
-          f"r = {summary['pearson_r']:.4f}, rho = {summary['spearman_rho']:.4f}; per fold r = "
-          f"{summary['fold_pearson_r_mean']:.4f} +/- {summary['fold_pearson_r_sd']:.4f} -> {report_dir}")
+        summary = write_cross_validation_report(tables, report_dir, {
+            "dataset": args.dataset, "valid_pearson_r_last_epoch": last_valid_r})
+    print(f"{summary_line(summary)} -> {report_dir}")
     return 0
-
-
-def _finite(value):
-    """NaN -> None, recursively (JSON has no NaN)."""
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_finite(item) for item in value]
-    if isinstance(value, float) and value != value:
-        return None
-    return value

@@ -1,0 +1,11 @@
+"""k-fold cross-validation of payload models: the out-of-fold report and the pipeline step.
+
+- :mod:`.report`     out-of-fold table, per-fold spread, ``folds.tsv`` / ``summary.json`` (shared with
+                     ``enformer-tfx cross-validate``)
+- :mod:`.component`  ``CrossValidation``: the pipeline step reading the K fold models
+- :mod:`.executor`   its executor (SavedModels only; no trainer import)
+"""
+
+# The step's output artifact type in ML Metadata (Vertex only compiles "<namespace>.<Name>" types);
+# here, free of TFX, so ``enformer-tfx history`` can find the report without importing TFX.
+ARTIFACT_TYPE = "enformer_tfx.CrossValidationReport"
