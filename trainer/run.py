@@ -49,7 +49,7 @@ LOG = logging.getLogger(__name__)
 
 def fit_config(training: TrainingConfig) -> FitConfig:
     return FitConfig(training.resolved_learning_rate, training.epochs, training.steps, training.jit_compile,
-                     schedule=training.lr_schedule)
+                     schedule=training.lr_schedule, precision=training.precision, recompute=training.recompute)
 
 
 def build_enformer(model_config: ModelConfig) -> Enformer:

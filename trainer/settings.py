@@ -16,6 +16,8 @@ TRAINING_MODES = ("finetune", "tracks")
 LR_SCHEDULES = ("constant", "cosine")
 # Payload-head poolings; defined here (not in trainer.heads) so config code needs no TensorFlow.
 POOLINGS = ("flatten", "mean")
+# Training compute precisions (trainer.precision): bfloat16 = mixed precision, float32 variables.
+PRECISIONS = ("float32", "bfloat16")
 # The payload assays' model window: 25,600 bp = 200 output bins of 128 bp.
 DEFAULT_WINDOW_LENGTH = 25_600
 BIN_SIZE = 128
@@ -68,6 +70,10 @@ class TrainingConfig:
     eval_offsets: int = Field(default=1, ge=1)
     jit_compile: bool = False
     warm_start: bool = True
+    # bfloat16: matmuls/convolutions in bfloat16, variables and optimiser state float32.
+    precision: Literal[PRECISIONS] = "float32"  # type: ignore[valid-type]
+    # Gradient checkpointing of the transformer and conv-tower blocks: less memory, ~1 more forward.
+    recompute: bool = False
 
     @property
     def resolved_learning_rate(self) -> float:

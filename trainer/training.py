@@ -28,6 +28,7 @@ import tensorflow as tf
 from components.correlation import pearson_r
 from components.progress import progress_bar
 from trainer import checkpoints
+from trainer.precision import step_scope
 
 LOG = logging.getLogger(__name__)
 
@@ -58,6 +59,8 @@ class FitConfig:
     # "constant", or "cosine": decay to 0 over epochs x steps, so the last epochs settle
     # (steadier weights and batch-norm statistics for the exported model).
     schedule: str = "constant"
+    precision: str = "float32"  # or "bfloat16": trainer.precision
+    recompute: bool = False  # gradient checkpointing: trainer.recompute
 
     def learning_rate_at(self, step: int) -> float:
         """Learning rate for the 0-based global ``step``."""
@@ -111,14 +114,18 @@ class Trainer:
             self._checkpoint, os.path.join(work_dir, checkpoints.TRAINING_CHECKPOINT_DIR), max_to_keep=2)
         self._writer = tf.summary.create_file_writer(os.path.join(work_dir, "logs"))
         self._train_step = tf.function(self._train_step_eager, jit_compile=config.jit_compile, reduce_retracing=True)
-        self._predict = tf.function(lambda x: model(x, is_training=False), reduce_retracing=True)
+        self._predict = tf.function(self._predict_eager, reduce_retracing=True)
 
     @property
     def variables(self) -> Sequence[tf.Variable]:
         return self._variables if self._variables is not None else self.model.trainable_variables
 
+    def _predict_eager(self, inputs: tf.Tensor) -> tf.Tensor:
+        with step_scope(self.config.precision, training=False):
+            return self.model(inputs, is_training=False)
+
     def _train_step_eager(self, inputs: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-        with tf.GradientTape() as tape:
+        with step_scope(self.config.precision, self.config.recompute), tf.GradientTape() as tape:
             loss = self.loss_fn(labels, self.model(inputs, is_training=True))
         gradients = tape.gradient(loss, self.variables)
         if self.config.clip_norm:
