@@ -114,3 +114,26 @@ def test_recompute_gives_the_same_gradients_and_updates_batch_norm_once(monkeypa
     for plain, checkpointed in zip(statistics, statistics_rc):
         np.testing.assert_allclose(checkpointed, plain, rtol=1e-6, atol=1e-7)
 
+
+
+def test_cluster_role_from_tf_config_and_vertex_cluster_spec():
+    import json
+
+    from components.errors import InputError
+    from trainer.distribute import cluster_role
+
+    assert cluster_role({}).num_workers == 1 and cluster_role({}).is_chief
+    cluster = {"chief": ["a:2222"], "worker": ["b:2222", "c:2222"]}
+    worker = cluster_role({"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}})})
+    assert worker.num_workers == 3 and not worker.is_chief
+    chief = cluster_role({"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "chief", "index": 0}})})
+    assert chief.is_chief
+    vertex = {"cluster": {"workerpool0": ["a:2222"], "workerpool1": ["b:2222"]},
+              "task": {"type": "workerpool1", "index": 0}, "environment": "cloud"}
+    role = cluster_role({"CLUSTER_SPEC": json.dumps(vertex)})
+    assert (role.task_type, role.num_workers, role.is_chief) == ("worker", 2, False)
+    with pytest.raises(InputError, match="TF_CONFIG"):
+        cluster_role({"TF_CONFIG": "{not json"})
+    with pytest.raises(InputError, match="workerpool2"):
+        cluster_role({"CLUSTER_SPEC": json.dumps({"cluster": {"workerpool0": ["a"], "workerpool2": ["p"]}})})
+

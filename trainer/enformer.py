@@ -695,7 +695,17 @@ class Enformer(snt.Module):
 
     # -- construction helpers ------------------------------------------------------------------
     def _build(self) -> None:
-        """Create every variable with one float32 inference pass on a 2-bin dummy input."""
+        """Create every variable with one float32 inference pass on a 2-bin dummy input.
+
+        Under a tf.distribute strategy's scope the pass runs on its replicas: the
+        cross-replica batch norms only run in a replica context.
+        """
+        if tf.distribute.has_strategy() and tf.distribute.in_cross_replica_context():
+            tf.distribute.get_strategy().run(self._build_variables)
+        else:
+            self._build_variables()
+
+    def _build_variables(self) -> None:
         with tf.init_scope(), compute_dtype_scope(tf.float32):
             x = tf.zeros([1, 2 * DOWNSAMPLING, 4])
             for index, layer in enumerate(self._trunk._layers):
