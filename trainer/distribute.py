@@ -147,6 +147,19 @@ def scope(strategy: Optional[tf.distribute.Strategy]) -> contextlib.AbstractCont
     return strategy.scope() if strategy is not None else contextlib.nullcontext()
 
 
+def create_optimizer_slots(strategy: Optional[tf.distribute.Strategy], optimizer: Any,
+                           variables: Sequence[tf.Variable]) -> None:
+    """Create a Sonnet optimiser's slots for ``variables`` now, under ``strategy``'s scope.
+
+    Sonnet creates them lazily in the first ``apply()`` behind a run-once guard; inside a
+    replicated step only the first replica would create them while the others never reach the
+    variable-creation barrier, and the step hangs.
+    """
+    if strategy is not None:
+        with strategy.scope():
+            optimizer._initialize(list(variables))  # dm-sonnet 2.0.2: the slot builder of Adam
+
+
 def replica_slice(*tensors: tf.Tensor) -> Tuple[tf.Tensor, ...]:
     """This replica's rows of each global-batch tensor ``[B, ...] -> [B / n, ...]`` (all of them
     outside a multi-replica context)."""

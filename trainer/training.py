@@ -114,6 +114,7 @@ class Trainer:
                                               name="learning_rate")
             self.optimizer = snt.optimizers.Adam(learning_rate=self._learning_rate)
             self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="completed_epochs")
+        distribute.create_optimizer_slots(strategy, self.optimizer, self.variables)
         tf.io.gfile.makedirs(work_dir)
         self._checkpoint = checkpoints.training_checkpoint(model, self.optimizer, self.epoch)
         self._manager = tf.train.CheckpointManager(
