@@ -102,13 +102,16 @@ def vertex_training_args(vertex: VertexConfig) -> Dict[str, Any]:
         machine_spec["accelerator_count"] = trainer.accelerator_count
     worker_pool: Dict[str, Any] = {
         "machine_spec": machine_spec,
-        "replica_count": 1,  # run_fn trains on one machine (no distribution strategy)
+        "replica_count": 1,  # pool 0 is the chief; Vertex sets TF_CONFIG / CLUSTER_SPEC on every machine
         # Without an image TFX would use the stock TFX image, which lacks trainer.run.
         "container_spec": {"image_uri": trainer.image},
     }
     if trainer.boot_disk_size_gb:
         worker_pool["disk_spec"] = {"boot_disk_size_gb": trainer.boot_disk_size_gb}
-    job_spec: Dict[str, Any] = {"worker_pool_specs": [worker_pool]}
+    pools = [worker_pool]
+    if trainer.replica_count > 1:  # the same machines as workers (run_fn: MultiWorkerMirroredStrategy)
+        pools.append({**copy.deepcopy(worker_pool), "replica_count": trainer.replica_count - 1})
+    job_spec: Dict[str, Any] = {"worker_pool_specs": pools}
     if vertex.service_account:
         job_spec["service_account"] = vertex.service_account
     return {"project": vertex.project, "job_spec": job_spec}

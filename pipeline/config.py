@@ -110,6 +110,9 @@ class VertexTrainerConfig:
     machine_type: str = ""
     accelerator_type: str = ""  # e.g. NVIDIA_TESLA_T4, NVIDIA_L4, NVIDIA_TESLA_A100
     accelerator_count: int = Field(default=0, ge=0)
+    # Machines: 1 = one machine (several GPUs train under MirroredStrategy); N > 1 = a chief and
+    # N - 1 workers under MultiWorkerMirroredStrategy (training.batch is the global batch).
+    replica_count: int = Field(default=1, ge=1)
     image: str = ""  # default: the image given to `enformer-tfx compile --image`
     boot_disk_size_gb: Optional[int] = Field(default=None, ge=1)
 

@@ -484,3 +484,21 @@ def test_compile_with_the_designer(tmp_path):
         assert sorted(train_args["splits"]) == [f"fold{j}" for j in range(3) if j != i]
         assert _parameter(document, f"CrossValidationTrainer{i}", "custom_config") == _parameter(
             document, "Trainer", "custom_config")
+
+def test_replica_count_adds_a_worker_pool_of_the_same_machines():
+    from deploy.vertex import vertex_training_args
+    from pipeline.config import VertexConfig, VertexTrainerConfig
+
+    trainer = VertexTrainerConfig(machine_type="g2-standard-8", accelerator_type="NVIDIA_L4", accelerator_count=1,
+                                  replica_count=3, image=GPU_IMAGE)
+    chief, workers = vertex_training_args(VertexConfig(project="lab-project", trainer=trainer))["job_spec"][
+        "worker_pool_specs"]
+    assert chief["replica_count"] == 1 and workers["replica_count"] == 2
+    assert chief["machine_spec"] == workers["machine_spec"] == {
+        "machine_type": "g2-standard-8", "accelerator_type": "NVIDIA_L4", "accelerator_count": 1}
+    assert workers["container_spec"]["image_uri"] == GPU_IMAGE
+    (single,) = vertex_training_args(VertexConfig(project="lab-project", trainer=VertexTrainerConfig(
+        machine_type="g2-standard-8", image=GPU_IMAGE)))["job_spec"]["worker_pool_specs"]
+    assert single["replica_count"] == 1
+    with pytest.raises(ValueError, match="replica_count"):
+        VertexTrainerConfig(machine_type="g2-standard-8", replica_count=0)

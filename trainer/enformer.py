@@ -44,6 +44,7 @@ import tensorflow as tf
 from sonnet.src.batch_norm import BaseBatchNorm
 
 from components.errors import InputError
+from trainer import recompute
 
 # Total downsampling of the trunk: stem pooling + 6 conv-tower poolings = 2**7.
 DOWNSAMPLING = 128
@@ -171,6 +172,20 @@ def compute_dtype_scope(dtype: tf.DType):
         _policy.dtype = previous
 
 
+@contextlib.contextmanager
+def model_compute_dtype(dtype: Union[str, tf.DType, None]):
+    """Every :class:`Enformer` called (or traced) inside runs in ``dtype``, whatever its own
+    ``compute_dtype``; ``None`` leaves each model's own. Mixed-precision training uses it so the
+    trained model exports (and restores) with its configured dtype.
+    """
+    previous = getattr(_policy, "model_dtype", None)
+    _policy.model_dtype = None if dtype is None else tf.as_dtype(dtype)
+    try:
+        yield
+    finally:
+        _policy.model_dtype = previous
+
+
 def _to_compute(x: tf.Tensor) -> tf.Tensor:
     dtype = _compute_dtype()
     return x if x.dtype == dtype else tf.cast(x, dtype)
@@ -245,6 +260,13 @@ def call_layer(layer: Any, x: tf.Tensor, is_training: bool) -> tf.Tensor:
         return apply_conv1d(layer, x)
     if isinstance(layer, snt.Linear):
         return apply_linear(layer, x)
+    if is_training and isinstance(layer, snt.Dropout):
+        # Through the recompute module, so a recomputed block draws the same masks
+        # (dm-sonnet 2.0.2 keeps the rate in ``_rate``).
+        return recompute.dropout(x, layer._rate)
+    if is_training and isinstance(layer, BaseBatchNorm) and not recompute.update_statistics():
+        # A recomputed forward: batch statistics as in training, moving averages left alone.
+        return layer(x, is_training=False, test_local_stats=True)
     if isinstance(layer, _TAKES_IS_TRAINING):
         return layer(x, is_training=is_training)
     return layer(x)
@@ -271,6 +293,22 @@ class Sequential(snt.Module, TrainingAware):
         outputs = inputs
         for layer in self._layers:
             outputs = call_layer(layer, outputs, is_training)
+        return outputs
+
+
+class BlockSequential(Sequential):
+    """A :class:`Sequential` of blocks (conv tower, transformer); in training, each block runs
+    through :func:`trainer.recompute.run_block` (gradient checkpointing when enabled).
+
+    Same ``_layers`` attribute, so checkpoints are unchanged.
+    """
+
+    def __call__(self, inputs: tf.Tensor, is_training: bool = False) -> tf.Tensor:
+        if not is_training:
+            return super().__call__(inputs, is_training)
+        outputs = inputs
+        for layer in self._layers:
+            outputs = recompute.run_block(lambda x, layer=layer: call_layer(layer, x, True), outputs)
         return outputs
 
 
@@ -515,7 +553,7 @@ class MultiheadAttention(snt.Module, TrainingAware):
                                            self._relative_position_functions,
                                            self._relative_position_symmetric)[tf.newaxis]  # [1, 2T-1, F]
             if is_training:
-                features = tf.nn.dropout(features, rate=self._positional_dropout_rate)
+                features = recompute.dropout(features, self._positional_dropout_rate)
             r_k = self._heads(self._r_k_layer, features)  # [1, H, 2T-1, K]
             content_logits = tf.matmul(q + self._r_w_bias, k, transpose_b=True)  # [B, H, T, T]
             relative_logits = relative_shift(tf.matmul(q + self._r_r_bias, r_k, transpose_b=True))
@@ -524,7 +562,7 @@ class MultiheadAttention(snt.Module, TrainingAware):
             logits = tf.matmul(q, k, transpose_b=True)
         weights = tf.nn.softmax(logits)
         if is_training:
-            weights = tf.nn.dropout(weights, rate=self._attention_dropout_rate)
+            weights = recompute.dropout(weights, self._attention_dropout_rate)
         attended = tf.transpose(tf.matmul(weights, v), [0, 2, 1, 3])  # [B, T, H, V]
         attended = tf.reshape(attended, [-1, length, self._value_size * self._num_heads])
         return apply_linear(self._embedding_layer, attended)
@@ -615,7 +653,7 @@ class Enformer(snt.Module):
                 pooling(),
             ], name="stem")
             filters = exponential_linspace_int(channels // 2, channels, 6, filters_divisible_by)
-            conv_tower = Sequential(lambda: [
+            conv_tower = BlockSequential(lambda: [
                 Sequential(lambda: [
                     conv_block(n_filters, 5),
                     Residual(conv_block(n_filters, 1, name="pointwise_conv_block")),
@@ -632,7 +670,7 @@ class Enformer(snt.Module):
                     snt.Linear(channels),
                     snt.Dropout(dropout_rate)], name="mlp")
 
-            transformer = Sequential(lambda: [
+            transformer = BlockSequential(lambda: [
                 Sequential(lambda: [
                     Residual(Sequential(lambda: [
                         snt.LayerNorm(axis=-1, create_scale=True, create_offset=True,
@@ -657,7 +695,17 @@ class Enformer(snt.Module):
 
     # -- construction helpers ------------------------------------------------------------------
     def _build(self) -> None:
-        """Create every variable with one float32 inference pass on a 2-bin dummy input."""
+        """Create every variable with one float32 inference pass on a 2-bin dummy input.
+
+        Under a tf.distribute strategy's scope the pass runs on its replicas: the
+        cross-replica batch norms only run in a replica context.
+        """
+        if tf.distribute.has_strategy() and tf.distribute.in_cross_replica_context():
+            tf.distribute.get_strategy().run(self._build_variables)
+        else:
+            self._build_variables()
+
+    def _build_variables(self) -> None:
         with tf.init_scope(), compute_dtype_scope(tf.float32):
             x = tf.zeros([1, 2 * DOWNSAMPLING, 4])
             for index, layer in enumerate(self._trunk._layers):
@@ -716,8 +764,11 @@ class Enformer(snt.Module):
         check_length(inputs.shape[1], self._config.target_length)
         return inputs if inputs.dtype == tf.float32 else tf.cast(inputs, tf.float32)
 
+    def _active_dtype(self) -> tf.DType:
+        return getattr(_policy, "model_dtype", None) or self._dtype
+
     def _trunk_impl(self, inputs: tf.Tensor, is_training: bool) -> tf.Tensor:
-        with compute_dtype_scope(self._dtype):
+        with compute_dtype_scope(self._active_dtype()):
             return self._trunk(inputs, is_training=is_training)
 
     def _heads_impl(self, embedding: tf.Tensor, is_training: bool,
@@ -726,7 +777,7 @@ class Enformer(snt.Module):
         unknown = [name for name in names if name not in self._heads]
         if unknown:
             raise InputError(f"unknown head(s) {unknown}: this model has {list(self._heads)}")
-        with compute_dtype_scope(self._dtype):
+        with compute_dtype_scope(self._active_dtype()):
             return {name: self._heads[name](embedding, is_training=is_training) for name in names}
 
     def _full_impl(self, inputs: tf.Tensor, is_training: bool) -> Dict[str, tf.Tensor]:
@@ -742,7 +793,7 @@ class Enformer(snt.Module):
         """Trunk embedding: ``[B, L, 4]`` one-hot -> ``[B, bins, 2 * channels]`` float32."""
         inputs = self._check_inputs(inputs)
         if self._jit_compile:
-            return self._compiled(f"trunk_{bool(is_training)}", lambda x: self._trunk_impl(x, bool(is_training)))(inputs)
+            return self._compiled(f"trunk_{bool(is_training)}_{self._active_dtype().name}", lambda x: self._trunk_impl(x, bool(is_training)))(inputs)
         return self._trunk_impl(inputs, is_training)
 
     @no_autograph
@@ -756,5 +807,5 @@ class Enformer(snt.Module):
         """``[B, L, 4]`` one-hot -> ``{head: [B, bins, tracks]}`` (softplus, float32)."""
         inputs = self._check_inputs(inputs)
         if self._jit_compile:
-            return self._compiled(f"full_{bool(is_training)}", lambda x: self._full_impl(x, bool(is_training)))(inputs)
+            return self._compiled(f"full_{bool(is_training)}_{self._active_dtype().name}", lambda x: self._full_impl(x, bool(is_training)))(inputs)
         return self._full_impl(inputs, is_training)

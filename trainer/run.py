@@ -37,7 +37,7 @@ import tensorflow as tf
 
 from components import records
 from components.errors import InputError
-from trainer import checkpoints
+from trainer import checkpoints, distribute
 from trainer import ensemble as ensemble_lib
 from trainer import export as export_lib
 from trainer import inputs
@@ -53,7 +53,7 @@ LOG = logging.getLogger(__name__)
 
 def fit_config(training: TrainingConfig) -> FitConfig:
     return FitConfig(training.resolved_learning_rate, training.epochs, training.steps, training.jit_compile,
-                     schedule=training.lr_schedule)
+                     schedule=training.lr_schedule, precision=training.precision, recompute=training.recompute)
 
 
 def build_enformer(model_config: ModelConfig) -> Enformer:
@@ -109,12 +109,21 @@ def train_payload_model(
     serving_dir: str,
     warm_start: Optional[str] = None,
 ) -> List[EpochResult]:
-    """Fine-tune trunk + payload head; export to ``serving_dir``. Resumes from ``work_dir``."""
+    """Fine-tune trunk + payload head; export to ``serving_dir``. Resumes from ``work_dir``.
+
+    Data parallel over several GPUs or Vertex replicas when there are any (:mod:`trainer.distribute`).
+    """
     window = model_config.window_length
     for files in (train_files, eval_files):
         inputs.check_window_fits(files, window)
+    strategy = distribute.strategy_for_environment()
+    distribute.check_global_batch(strategy, training.batch)
+    if strategy is not None and model_config.ensemble > 1:
+        raise InputError(f"model.ensemble {model_config.ensemble} trains its heads on one device: use one GPU "
+                         "and one replica (vertex.trainer accelerator_count 1, replica_count 1)")
     tf.random.set_seed(training.seed)
-    model = build_payload_model(model_config, warm_start if training.warm_start else None)
+    with distribute.scope(strategy):
+        model = build_payload_model(model_config, warm_start if training.warm_start else None)
     train_data = inputs.payload_dataset(
         train_files, window, training.batch, training=True, seed=training.seed,
         reverse_complement=training.reverse_complement,
@@ -126,7 +135,7 @@ def train_payload_model(
 
     trainer = Trainer(
         model, lambda labels, predictions: mse_loss(labels, tf.squeeze(predictions, -1)),
-        fit_config(training), work_dir,
+        fit_config(training), work_dir, strategy=strategy,
     )
     results = trainer.fit(lambda skip: iter(train_data.skip(skip)), eval_batches)
     metadata = {"mode": "finetune", "warm_start": warm_start or "", "baseline": model_config.baseline,
@@ -259,6 +268,9 @@ def run_fn(fn_args: Any) -> None:
                                   fn_args.base_model)
     LOG.info("Trainer work directory (kept until training completes): %s", work_dir)
     train = train_payload_model if training.mode == "finetune" else train_track_model
-    train(model_config, training, train_files, eval_files, work_dir, fn_args.serving_model_dir,
-          warm_start=fn_args.base_model)
-    _move_tree(work_dir, fn_args.model_run_dir)
+    role = distribute.cluster_role()
+    # Several Vertex replicas all run this; only the chief's checkpoints, logs and export count.
+    with distribute.worker_directories(role, work_dir, fn_args.serving_model_dir) as (work_dir, serving_dir):
+        train(model_config, training, train_files, eval_files, work_dir, serving_dir, warm_start=fn_args.base_model)
+        if role.is_chief:
+            _move_tree(work_dir, fn_args.model_run_dir)

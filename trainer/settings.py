@@ -21,6 +21,8 @@ TRACK_LOSSES = ("poisson", "mse")
 LR_SCHEDULES = ("constant", "cosine")
 # Payload-head poolings; defined here (not in trainer.heads) so config code needs no TensorFlow.
 POOLINGS = ("flatten", "mean")
+# Training compute precisions (trainer.precision): bfloat16 = mixed precision, float32 variables.
+PRECISIONS = ("float32", "bfloat16")
 BIN_SIZE = 128
 
 
@@ -78,6 +80,10 @@ class TrainingConfig:
     eval_offsets: int = Field(default=1, ge=1)
     jit_compile: bool = False
     warm_start: bool = True
+    # bfloat16: matmuls/convolutions in bfloat16, variables and optimiser state float32.
+    precision: Literal[PRECISIONS] = "float32"  # type: ignore[valid-type]
+    # Gradient checkpointing of the transformer and conv-tower blocks: less memory, ~1 more forward.
+    recompute: bool = False
     trunk: Literal[TRUNK_MODES] = "frozen"  # type: ignore[valid-type]
     loss: Literal[TRACK_LOSSES] = "poisson"  # type: ignore[valid-type]
     species: str = Field(default="human", min_length=1)

@@ -27,7 +27,8 @@ import tensorflow as tf
 
 from components.correlation import pearson_r
 from components.progress import progress_bar
-from trainer import checkpoints
+from trainer import checkpoints, distribute
+from trainer.precision import step_scope
 
 LOG = logging.getLogger(__name__)
 
@@ -58,6 +59,8 @@ class FitConfig:
     # "constant", or "cosine": decay to 0 over epochs x steps, so the last epochs settle
     # (steadier weights and batch-norm statistics for the exported model).
     schedule: str = "constant"
+    precision: str = "float32"  # or "bfloat16": trainer.precision
+    recompute: bool = False  # gradient checkpointing: trainer.recompute
 
     def learning_rate_at(self, step: int) -> float:
         """Learning rate for the 0-based global ``step``."""
@@ -86,6 +89,8 @@ class Trainer:
       loss_fn: ``loss(labels, predictions) -> scalar``.
       work_dir: checkpoints, TensorBoard logs, ``training_log.tsv`` and ``training_curve.png``.
       variables: optional explicit list of variables to train (e.g. a head on a frozen trunk).
+      strategy: a tf.distribute strategy the model was built under (:mod:`trainer.distribute`);
+        batches are global and split over its replicas.
     """
 
     def __init__(
@@ -95,36 +100,54 @@ class Trainer:
         config: FitConfig,
         work_dir: str,
         variables: Optional[Sequence[tf.Variable]] = None,
+        strategy: Optional[tf.distribute.Strategy] = None,
     ):
         self.model = model
+        self.strategy = strategy
         self.loss_fn = loss_fn
         self.config = config
         self.work_dir = work_dir
         self._variables = variables
-        # A variable, so a schedule can change it without retracing the train step.
-        self._learning_rate = tf.Variable(config.learning_rate, dtype=tf.float32, trainable=False, name="learning_rate")
-        self.optimizer = snt.optimizers.Adam(learning_rate=self._learning_rate)
-        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="completed_epochs")
+        with distribute.scope(strategy):
+            # A variable, so a schedule can change it without retracing the train step.
+            self._learning_rate = tf.Variable(config.learning_rate, dtype=tf.float32, trainable=False,
+                                              name="learning_rate")
+            self.optimizer = snt.optimizers.Adam(learning_rate=self._learning_rate)
+            self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="completed_epochs")
+        distribute.create_optimizer_slots(strategy, self.optimizer, self.variables)
         tf.io.gfile.makedirs(work_dir)
         self._checkpoint = checkpoints.training_checkpoint(model, self.optimizer, self.epoch)
         self._manager = tf.train.CheckpointManager(
             self._checkpoint, os.path.join(work_dir, checkpoints.TRAINING_CHECKPOINT_DIR), max_to_keep=2)
         self._writer = tf.summary.create_file_writer(os.path.join(work_dir, "logs"))
         self._train_step = tf.function(self._train_step_eager, jit_compile=config.jit_compile, reduce_retracing=True)
-        self._predict = tf.function(lambda x: model(x, is_training=False), reduce_retracing=True)
+        self._predict = tf.function(self._predict_eager, reduce_retracing=True)
 
     @property
     def variables(self) -> Sequence[tf.Variable]:
         return self._variables if self._variables is not None else self.model.trainable_variables
 
+    def _predict_eager(self, inputs: tf.Tensor) -> tf.Tensor:
+        with step_scope(self.config.precision, training=False):
+            return self.model(inputs, is_training=False)
+
     def _train_step_eager(self, inputs: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-        with tf.GradientTape() as tape:
+        return distribute.run_replicated(self.strategy, self._replica_step, inputs, labels)
+
+    def _replica_step(self, inputs: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+        """One step on this replica's slice of the global batch; gradients averaged over replicas."""
+        inputs, labels = distribute.replica_slice(inputs, labels)
+        with step_scope(self.config.precision, self.config.recompute), tf.GradientTape() as tape:
             loss = self.loss_fn(labels, self.model(inputs, is_training=True))
-        gradients = tape.gradient(loss, self.variables)
+        gradients = distribute.mean_over_replicas(tape.gradient(loss, self.variables))
         if self.config.clip_norm:
             gradients, _ = tf.clip_by_global_norm(gradients, self.config.clip_norm)
         self.optimizer.apply(gradients, self.variables)
         return loss
+
+    def train_step(self, inputs: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+        """One optimisation step on ``(inputs, labels)`` (traced per input signature); the loss."""
+        return self._train_step(inputs, labels)
 
     def restore(self) -> int:
         """Restore the latest checkpoint in ``work_dir`` if any; returns completed epochs."""

@@ -5,7 +5,7 @@ import argparse
 import os
 from typing import List, Optional, Tuple
 
-from trainer.settings import LR_SCHEDULES, POOLINGS, ModelConfig, TrainingConfig
+from trainer.settings import LR_SCHEDULES, POOLINGS, PRECISIONS, ModelConfig, TrainingConfig
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -55,6 +55,11 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-rc", action="store_true", help="no reverse-complement augmentation")
     parser.add_argument("--eval-offsets", type=int, default=training.eval_offsets,
                         help="fixed evaluation windows per payload (default %(default)s)")
+    parser.add_argument("--precision", choices=PRECISIONS, default=training.precision,
+                        help="bfloat16: mixed precision (bfloat16 matmuls/convolutions, float32 variables and "
+                             "optimiser state; README 'Training throughput and memory') (default %(default)s)")
+    parser.add_argument("--recompute", action="store_true",
+                        help="gradient checkpointing of the trunk's blocks: less memory, about one more forward pass")
 
 
 def training_configs(args: argparse.Namespace) -> Tuple[ModelConfig, TrainingConfig]:
@@ -71,7 +76,7 @@ def training_configs(args: argparse.Namespace) -> Tuple[ModelConfig, TrainingCon
     training = TrainingConfig(
         mode="finetune", learning_rate=args.learning_rate, lr_schedule=args.lr_schedule, epochs=args.epochs,
         steps=args.steps, batch=args.batch, seed=args.seed, reverse_complement=not args.no_rc,
-        eval_offsets=args.eval_offsets,
+        eval_offsets=args.eval_offsets, precision=args.precision, recompute=args.recompute,
     )
     return model_config, training
 
