@@ -76,7 +76,7 @@ def test_compile_and_set_overrides_validate_before_importing_tfx(tmp_path):
                                     str(tmp_path / "p.json"), "--set", "vertex.trainer.gpus=1")
     assert (status, heavy) == (2, [])
     assert stderr == ["error: demo.yaml: vertex.project: required key is missing; vertex.trainer.gpus: unknown key; "
-                      "expected one of: machine_type, accelerator_type, accelerator_count, image, boot_disk_size_gb"]
+                      "expected one of: machine_type, accelerator_type, accelerator_count, replica_count, image, boot_disk_size_gb"]
     assert not os.path.exists(tmp_path / "p.json")
 
 
