@@ -9,3 +9,8 @@
 # The step's output artifact type in ML Metadata (Vertex only compiles "<namespace>.<Name>" types);
 # here, free of TFX, so ``enformer-tfx history`` can find the report without importing TFX.
 ARTIFACT_TYPE = "enformer_tfx.CrossValidationReport"
+
+
+def model_key(fold: int) -> str:
+    """Input key of fold ``fold``'s model in the step (shared by its spec and its executor)."""
+    return f"fold{fold}_model"

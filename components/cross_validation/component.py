@@ -19,12 +19,7 @@ from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-from components.cross_validation import ARTIFACT_TYPE, executor
-
-
-def model_key(fold: int) -> str:
-    """Input key of fold ``fold``'s model."""
-    return f"fold{fold}_model"
+from components.cross_validation import ARTIFACT_TYPE, executor, model_key
 
 
 class CrossValidationReport(types.Artifact):

@@ -15,6 +15,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
+from components.cross_validation import model_key
 from components.cross_validation.report import summary_line, write_cross_validation_report
 from components.errors import InputError
 from components.evaluation_report.executor import record_metrics
@@ -47,8 +48,6 @@ class Executor(base_executor.BaseExecutor):
 
     def Do(self, input_dict: Dict[str, List[Any]], output_dict: Dict[str, List[Any]],
            exec_properties: Dict[str, Any]) -> None:
-        from components.cross_validation.component import model_key
-
         num_kfolds = int(exec_properties["num_kfolds"])
         examples = artifact_utils.get_single_instance(input_dict["examples"])
         tables, model_uris = [], []
