@@ -9,10 +9,9 @@ from pipeline.config import PipelineConfig
 
 
 def _store(config: PipelineConfig):
-    from ml_metadata.metadata_store import metadata_store
-    from tfx.orchestration import metadata
+    from pipeline.history import open_store
 
-    return metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(config.metadata_path))
+    return open_store(config.metadata_path)
 
 
 def latest_artifact(config: PipelineConfig, type_name: str) -> Optional[Any]:
