@@ -336,6 +336,37 @@ def test_attribute_ism_outputs_and_coordinates(tiny, locus, workdir, capsys):
     assert all(os.path.exists(f"{prefix}.motif.{name}.png") for name in meme)
 
 
+def test_attribute_shifts_average_independent_shifted_windows(tiny, locus, workdir, capsys):
+    """--shifts 3: per base, the mean over the windows shifted by -1, 0, +1 bp of ISM computed
+    independently on each shifted window (the command through the exported signature, the
+    expectation through the plain predictor)."""
+    from components.interpret.attribution import ism_deltas, ism_scores, output_score_fn
+
+    prefix = os.path.join(workdir, "shifts", "run")
+    argv = ["attribute", tiny["serving"], "--payloads", locus["fasta"], "--names", "P~a",
+            "--reference", locus["reference"], "--context", locus["context"], "--length", str(CONSTRUCT),
+            "--shifts", "3", "--ism-path", "windows", "--batch", "64", "--no-figures", "--output", prefix]
+    assert _run(argv) == 0
+    assert "3 1-bp shifts" in capsys.readouterr().out
+    data = np.load(prefix + ".npz")
+    sequence = locus["payloads"]["P~a"]
+    size = len(sequence)
+    left = (CONSTRUCT - size) // 2
+    centred = left + size // 2 - L // 2
+    construct = _construct(locus["reference"], sequence)
+    score = output_score_fn(tiny["predictor"].function, L, "activity")
+    scores, deltas = [], []
+    for start in (centred - 1, centred, centred + 1):
+        window = genome.one_hot(genome.encode_sequence(construct[start:start + L]))
+        positions = np.arange(size) + left - start
+        deltas.append(ism_deltas(score, window, batch_size=64, positions=positions))
+        scores.append(ism_scores(deltas[-1], window[positions]))
+    assert np.abs(scores[0] - scores[2]).max() > 1e-6  # the shifts do differ
+    np.testing.assert_allclose(data["P_a/deltas"], np.mean(deltas, axis=0), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(data["P_a/scores"], np.mean(scores, axis=0), rtol=1e-4, atol=1e-6)
+    assert int(data["P_a/window_offset"]) == centred - left  # the centred window's offset
+
+
 def test_attribute_saliency_long_payload_track_rc(tiny, locus, workdir):
     from components.interpret.attribution import gradient_x_input, output_score_fn
 
@@ -374,6 +405,7 @@ def test_attribute_errors(tiny, locus, workdir, capsys):
         (["--context", "chr9:1-100"], "chromosome 'chr9' is not in"),
         (["--context", "chr2:100-200", "--length", "9000"], "flanks run off chromosome chr2"),
         (["--batch", "0"], "--batch must be >= 1"),
+        (["--shifts", "0"], "--shifts must be >= 1"),
     ]
     for extra, message in cases:
         assert _run(base + extra) == 2, extra

@@ -83,60 +83,97 @@ def _score_fn(model_fn: attribution.ModelFn, input_length: int, output: str, bin
                                        reverse_complement=reverse_complement)
 
 
+def shift_starts(centred: attribution.PayloadWindow, shifts: int, construct_length: int) -> np.ndarray:
+    """Window starts of ``shifts`` 1-bp shifts around the centred window (construct coordinates).
+
+    Offsets ``-(shifts - 1) // 2 ... shifts // 2`` (one shift = the centred window), each start
+    kept inside the construct; starts that coincide after that are evaluated once.
+    """
+    if shifts < 1:
+        raise ValueError(f"shifts must be >= 1, got {shifts}")
+    offsets = np.arange(shifts) - (shifts - 1) // 2
+    return np.unique(np.clip(centred.start + offsets, 0, construct_length - centred.length))
+
+
+def _shifted(centred: attribution.PayloadWindow, start: int, payload_length: int) -> attribution.PayloadWindow:
+    """The window of the same length starting at construct position ``start``."""
+    first = max(0, start - centred.shift)
+    last = min(payload_length, start + centred.length - centred.shift)
+    return attribution.PayloadWindow(int(start), centred.length, centred.shift, first, last)
+
+
 def attribute_payload(model_fn: attribution.ModelFn, input_length: int, payload: Payload, left_flank: str,
                       right_flank: str, construct_length: int, target: Target, method: str = "ism",
                       reverse_complement: bool = False, batch_size: int = 8,
-                      mutant_scorers: Optional[attribution.MutantScorerFactory] = None) -> PayloadAttribution:
+                      mutant_scorers: Optional[attribution.MutantScorerFactory] = None,
+                      shifts: int = 1) -> PayloadAttribution:
     """Splice, centre the window, attribute (module docstring). Flanks as in ``build_construct``.
 
     ``mutant_scorers`` (ISM only): scores single-base mutants of a window without building the
     mutant windows (e.g. local recomputation of the model); default: mutant windows through
-    ``model_fn``.
+    ``model_fn``. ``shifts``: attribute each of that many 1-bp shifted windows
+    (:func:`shift_starts`) and average, per payload base, the scores and the ``[P, 4]`` matrix
+    over the windows that contain the base (the reference score: over all windows); the result's
+    ``window`` is the centred one with ``first``/``last`` widened to every base scored.
     """
     if method not in METHODS:
         raise ValueError(f"method {method!r}: expected one of {', '.join(METHODS)}")
     began = time.perf_counter()
     construct = build_construct(payload.sequence, left_flank, right_flank, construct_length)
     size = len(payload.sequence)
-    shift = layout(size, construct_length).shift
-    window = attribution.centred_window(size, shift, construct_length, input_length)
-    one_hot = genome.one_hot(genome.encode_sequence(construct[window.start:window.start + input_length]))
-    bins = window.bins(BIN_SIZE) if target.output != attribution.ACTIVITY else None
-    score_fn = _score_fn(model_fn, input_length, target.output, bins, target.column, reverse_complement)
-    positions = window.positions
+    centred = attribution.centred_window(size, layout(size, construct_length).shift, construct_length, input_length)
+    totals = np.zeros(size)
+    matrix_totals = np.zeros((size, 4))
+    counts = np.zeros(size)
+    reference_scores = []
+    starts = shift_starts(centred, shifts, construct_length)
+    for number, start in enumerate(starts, start=1):
+        window = _shifted(centred, start, size)
+        one_hot = genome.one_hot(genome.encode_sequence(construct[window.start:window.start + input_length]))
+        bins = window.bins(BIN_SIZE) if target.output != attribution.ACTIVITY else None
+        score_fn = _score_fn(model_fn, input_length, target.output, bins, target.column, reverse_complement)
+        positions = window.positions
+        scored = slice(window.first, window.last)
+        if method == "ism":
+            label = payload.name if starts.size == 1 else f"{payload.name} shift {number}/{starts.size}"
+
+            def progress(done: int, total: int, label: str = label) -> None:
+                if done == total or done // batch_size % max(1, total // batch_size // 10) == 0:
+                    LOG.info("  %s: %d/%d mutants", label, done, total)
+
+            scorer = None
+            if mutant_scorers is not None:
+                scorer = mutant_scorers(one_hot, target.output, bins, target.column, reverse_complement)
+            deltas = attribution.ism_deltas(score_fn, one_hot, batch_size, positions, progress, mutant_scorer=scorer)
+            matrix_totals[scored] += deltas
+            totals[scored] += attribution.ism_scores(deltas, one_hot[positions])
+        else:
+            gradient, per_base = attribution.gradient_x_input(score_fn, one_hot[None])
+            matrix_totals[scored] += gradient[0, positions]
+            totals[scored] += per_base[0, positions]
+        counts[scored] += 1
+        reference_scores.append(float(np.asarray(score_fn(one_hot[None]))[0]))
+    inside = counts > 0
     scores = np.full(size, np.nan)
     matrix = np.full((size, 4), np.nan)
-    scored = slice(window.first, window.last)
-    if method == "ism":
-        def progress(done: int, total: int) -> None:
-            if done == total or done // batch_size % max(1, total // batch_size // 10) == 0:
-                LOG.info("  %s: %d/%d mutants", payload.name, done, total)
-
-        scorer = None
-        if mutant_scorers is not None:
-            scorer = mutant_scorers(one_hot, target.output, bins, target.column, reverse_complement)
-        deltas = attribution.ism_deltas(score_fn, one_hot, batch_size, positions, progress, mutant_scorer=scorer)
-        matrix[scored] = deltas
-        scores[scored] = attribution.ism_scores(deltas, one_hot[positions])
-    else:
-        gradient, per_base = attribution.gradient_x_input(score_fn, one_hot[None])
-        matrix[scored] = gradient[0, positions]
-        scores[scored] = per_base[0, positions]
-    reference_score = float(np.asarray(score_fn(one_hot[None]))[0])
+    scores[inside] = totals[inside] / counts[inside]
+    matrix[inside] = matrix_totals[inside] / counts[inside, None]
+    covered = np.flatnonzero(inside)
+    window = dataclasses.replace(centred, first=int(covered[0]), last=int(covered[-1]) + 1)
     return PayloadAttribution(payload.name, genome.encode_sequence(payload.sequence), scores, matrix, window,
-                              reference_score, payload.sites, time.perf_counter() - began)
+                              float(np.mean(reference_scores)), payload.sites, time.perf_counter() - began)
 
 
 def attribute_payloads(model_fn: attribution.ModelFn, input_length: int, payloads: Sequence[Payload],
                        reference_fasta: Optional[str], context: Optional[str], construct_length: int, target: Target,
                        method: str = "ism", reverse_complement: bool = False, batch_size: int = 8,
                        on_result: Optional[Callable[[int, PayloadAttribution], None]] = None,
-                       mutant_scorers: Optional[attribution.MutantScorerFactory] = None
+                       mutant_scorers: Optional[attribution.MutantScorerFactory] = None, shifts: int = 1
                        ) -> List[PayloadAttribution]:
     """:func:`attribute_payload` for each payload, spliced into ``context`` of ``reference_fasta``.
 
     ``on_result(number, result)`` (1-based) is called after each payload (progress);
-    ``mutant_scorers`` as in :func:`attribute_payload`.
+    ``mutant_scorers`` and ``shifts`` as in :func:`attribute_payload`.
 
     Raises:
       InputError: ``construct_length`` is shorter than the model window, or the context is not
@@ -148,7 +185,7 @@ def attribute_payloads(model_fn: attribution.ModelFn, input_length: int, payload
     results = []
     for number, payload in enumerate(payloads, start=1):
         results.append(attribute_payload(model_fn, input_length, payload, left, right, construct_length, target,
-                                         method, reverse_complement, batch_size, mutant_scorers))
+                                         method, reverse_complement, batch_size, mutant_scorers, shifts))
         if on_result is not None:
             on_result(number, results[-1])
     return results

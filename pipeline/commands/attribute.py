@@ -40,6 +40,9 @@ def register(subparsers) -> None:
     target.add_argument("--head", help="explain a species head track instead (human / mouse), mean over the payload bins")
     parser.add_argument("--track", type=int, help="track of --head (required with --head)")
     parser.add_argument("--rc", action="store_true", help="score = mean of forward and reverse-complement predictions")
+    parser.add_argument("--shifts", type=int, default=1,
+                        help="average the attribution over this many windows shifted by 1 bp around the centred one "
+                             "(offsets -(N-1)//2 .. N//2; costs N times one window; default %(default)s)")
     parser.add_argument("--batch", type=int, help="mutants per model call (default 128 with local ISM, else 8)")
     parser.add_argument("--ism-path", choices=("auto", "local", "windows"), default="auto",
                         help="local: recompute only each mutant's receptive field in the conv trunk (exact, fast; "
@@ -93,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch is not None and args.batch < 1:
         raise InputError(f"--batch must be >= 1, got {args.batch}")
+    if args.shifts < 1:
+        raise InputError(f"--shifts must be >= 1, got {args.shifts}")
     if args.head is not None and args.track is None:
         raise InputError("--head needs --track (the track index to explain)")
     if args.track is not None and args.head is None:
@@ -137,13 +142,14 @@ def run(args: argparse.Namespace) -> int:
 
     results = report.attribute_payloads(predictor.function, window, payloads, args.reference, args.context,
                                         construct_length, target, args.method, args.rc, batch, progress,
-                                        mutant_scorers)
+                                        mutant_scorers, args.shifts)
     options = None
     if args.motifs:
         options = report.MotifOptions(width=args.seqlet_width, threshold=args.seqlet_threshold,
                                       min_similarity=args.min_similarity, min_seqlets=args.min_seqlets)
     paths = report.write_report(args.output, results, args.method, target, options, figures=not args.no_figures)
     print(f"{args.method} attribution of {target.label} for {len(results)} payload(s) with {predictor.source} "
-          f"({'forward + reverse complement' if args.rc else 'forward'}) -> {', '.join(paths[:2])}"
+          f"({'forward + reverse complement' if args.rc else 'forward'}"
+          f"{f', {args.shifts} 1-bp shifts' if args.shifts > 1 else ''}) -> {', '.join(paths[:2])}"
           f"{f' (+{len(paths) - 2} files)' if len(paths) > 2 else ''}")
     return 0
