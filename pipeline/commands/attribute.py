@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         modules = predictor.modules
         if modules is not None and local_ism.supports(modules[0]):
             mutant_scorers = local_ism.scorer_factory(*modules, window, predictor.outputs,
-                                                      args.batch or local_ism.DEFAULT_BATCH)
+                                                      args.batch or local_ism.DEFAULT_BATCH, jit_compile=True)
         elif args.ism_path == "local":
             raise InputError(f"--ism-path local needs a float32 Sonnet model; {predictor.source} is served "
                              "through a SavedModel signature or TF Hub (use --ism-path windows)")
