@@ -174,6 +174,7 @@ def track_examples(tmp_path_factory, demo_data):
     return prefix
 
 
+@pytest.mark.slow
 def test_embedding_cache_runs_trunk_once_and_matches_uncached_training(tmp_path, track_examples):
     import sonnet as snt
 
