@@ -553,8 +553,9 @@ def test_killed_run_resumes_its_trainer_after_the_saved_epoch(payload_loop):
     history = lines.index("rounds so far (4; `enformer-tfx history` shows them again):")
     assert lines[history + 1].split()[:3] == ["run", "spans", "model"], lines
     assert lines[history + 4].split()[-1] == "failed" and lines[history + 5].split()[-1] == "no", lines
+    assert lines[history + 6].startswith("attribution report (saliency of held-out"), lines
     if run.summary["blessed"]:  # pushed: the commands to use the new model follow
-        assert lines[history + 6].startswith(("why it predicts", "predict with")), lines
+        assert lines[history + 7].startswith(("why it predicts", "predict with")), lines
     assert node_lines(lines)["Trainer"] == "ran" and node_lines(lines)["PayloadExampleGen"] == "cached", lines
     assert any(line.startswith("Pusher") for line in lines), lines
     assert any(line.startswith("training:") or "training: 100%" in line for line in lines), lines
