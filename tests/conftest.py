@@ -5,6 +5,19 @@ import os
 
 import pytest
 
+# Fixtures that build, train, export or run a TensorFlow model (tiny ones included) or the shared
+# pipeline loop: every test using one is marked slow, so `make test-fast` (-m "not slow") keeps
+# the NumPy, I/O, config and CLI-parsing rules and stays a short inner loop.
+MODEL_FIXTURES = frozenset({"tiny_payload_model", "tiny_models", "tiny_checkpoint", "tiny", "models", "env",
+                            "payload_loop"})
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 DEMO_SCALE = 0.25  # 50 payloads, ~0.5 Mb genome: big enough for every component, quick to build
 DEMO_SEED = 11
 

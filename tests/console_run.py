@@ -6,6 +6,7 @@ warnings, progress bars) only shows in a fresh process.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import subprocess
@@ -58,3 +59,51 @@ def check_short_quiet_console(output: str, budget: int = 30) -> List[str]:
     for noise in LIBRARY_NOISE:
         assert noise not in output, noise
     return lines
+
+
+@dataclasses.dataclass(frozen=True)
+class KilledRun:
+    """What an ``enformer-tfx run`` killed during training left behind, read right after the kill."""
+
+    output: str  # the killed process's console
+    execution_id: int  # the Trainer execution it left RUNNING in ML Metadata
+    execution_type: str
+    orphans: List[str]  # that execution's unpublished output folders (they existed after the kill)
+    epochs_before: List[Dict[str, float]]  # training_log.tsv rows the killed Trainer had written
+
+
+def kill_after_saved_epoch(argv: List[str], pipeline_root: str, metadata_path: str, log_path: str,
+                           timeout: float = 1800) -> KilledRun:
+    """Start ``enformer-tfx ARGV`` (a ``run``), SIGKILL its process group as soon as the Trainer has
+    saved an epoch checkpoint, and return what the kill left (asserting there was something)."""
+    import glob
+    import signal
+    import time
+
+    from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2 as pb
+    from tfx.orchestration import metadata
+
+    from trainer.checkpoints import TRAINING_CHECKPOINT_DIR
+    from trainer.run import RESUME_SUBDIR
+    from trainer.training import read_training_log
+
+    resume = os.path.join(pipeline_root, "Trainer", RESUME_SUBDIR)
+    saved = os.path.join(resume, "*", TRAINING_CHECKPOINT_DIR, "checkpoint")
+    with open(log_path, "w") as log:
+        process = start_cli(argv, log)
+        deadline = time.time() + timeout
+        while not glob.glob(saved) and process.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        os.killpg(process.pid, signal.SIGKILL)  # the run and anything it started
+        process.wait()
+    with open(log_path) as log:
+        output = log.read()
+    assert glob.glob(saved), "no epoch checkpoint before the kill:\n" + output[-3000:]
+    [work_dir] = glob.glob(os.path.join(resume, "*"))
+    store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(metadata_path))
+    [killed] = [e for e in store.get_executions() if e.last_known_state == pb.Execution.RUNNING]
+    orphans = [os.path.join(pipeline_root, "Trainer", key, str(killed.id)) for key in ("model", "model_run")]
+    assert all(os.path.isdir(path) for path in orphans), orphans
+    return KilledRun(output, killed.id, killed.type, orphans,
+                     read_training_log(os.path.join(work_dir, "training_log.tsv")))

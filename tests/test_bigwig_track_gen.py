@@ -292,6 +292,7 @@ def test_dataset_side_files(inputs, built):
     assert bed_train == [(r["chrom"], r["start"], r["end"]) for r in train]  # record order
 
 
+@pytest.mark.slow
 def test_schema_parses_and_matches_records(built):
     import tensorflow_data_validation as tfdv
     from google.protobuf import text_format

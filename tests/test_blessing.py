@@ -65,6 +65,7 @@ def validate(eval_config, name: str, baseline: Optional[float], candidate: float
     return metrics_validator.validate_metrics(((), metrics), eval_config).validation_ok
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode,metric", [("finetune", "pearson_r"), ("tracks", "mean_track_pearson_r")])
 def test_blessing_rule_table(tmp_path, mode, metric):
     verdicts = {}
@@ -74,6 +75,7 @@ def test_blessing_rule_table(tmp_path, mode, metric):
     assert verdicts == {row[:4]: row[4] for row in BLESSING_TABLE}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("candidate,floor,blessed", [(0.31, 0.3, True), (0.3, 0.3, True), (0.29, 0.3, False),
                                                      (-0.99, -1.0, True)])
 def test_first_model_needs_only_the_floor(tmp_path, candidate, floor, blessed):

@@ -64,6 +64,7 @@ def demo_with(tmp_path, change) -> str:
          "error: demo.yaml: vertex.trainer.accelerator_type: required when accelerator_count is set"),
     ],
 )
+@pytest.mark.slow
 def test_invalid_config_is_one_line_exit_2_without_heavy_imports(tmp_path, change, expected):
     status, heavy, stderr = run_cli("run", "--config", demo_with(tmp_path, change))
     assert status == 2
@@ -71,6 +72,7 @@ def test_invalid_config_is_one_line_exit_2_without_heavy_imports(tmp_path, chang
     assert len(stderr) == 1 and stderr[0].startswith(expected), stderr
 
 
+@pytest.mark.slow
 def test_compile_and_set_overrides_validate_before_importing_tfx(tmp_path):
     status, heavy, stderr = run_cli("compile", "--config", DEMO_CONFIG, "--image", "img", "--output",
                                     str(tmp_path / "p.json"), "--set", "vertex.trainer.gpus=1")
@@ -80,6 +82,7 @@ def test_compile_and_set_overrides_validate_before_importing_tfx(tmp_path):
     assert not os.path.exists(tmp_path / "p.json")
 
 
+@pytest.mark.slow
 def test_train_flags_are_validated_before_tensorflow(tmp_path):
     for split in ("train", "eval"):
         os.makedirs(tmp_path / "data" / f"Split-{split}")

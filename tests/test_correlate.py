@@ -78,6 +78,7 @@ def setup(demo_data, tmp_path_factory):
             "predicted": predicted, "starts": starts, "chrom": chrom, "n_tracks": n_tracks}
 
 
+@pytest.mark.slow
 def test_correlate_matches_numpy_and_scipy(setup, capsys):
     prefix = str(setup["root"] / "out" / "c")
     # --columns 0 1: array column of track 0 first, so they line up with the table's rows 0, 1

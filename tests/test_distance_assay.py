@@ -239,6 +239,7 @@ def _run(argv):
     return main(argv)
 
 
+@pytest.mark.slow
 def test_distance_assay_command(world, capsys):
     import tensorflow as tf
 

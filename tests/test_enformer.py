@@ -118,6 +118,7 @@ def test_mismatched_checkpoint_is_a_clear_error(tiny_checkpoint):
         checkpoints.load_enformer(tiny_checkpoint, "small")
 
 
+@pytest.mark.slow
 def test_is_training_is_dispatched_by_module_type(rng):
     model = enformer.build_enformer("tiny", heads={"human": 3})
     x = _one_hot(rng, 2, 1_280)
@@ -264,6 +265,7 @@ def test_bfloat16_and_jit_agree_with_float32(tiny_checkpoint, rng):
     np.testing.assert_allclose(jit, reference, rtol=1e-3, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_pooling_gradient_does_not_materialise_channel_squares():
     """The logit Linear runs on a 2-D view: no [B, L/2, C, C] tensor in the gradient graph."""
     model = enformer.build_enformer("tiny", heads={"human": 2})
@@ -438,6 +440,7 @@ def test_legacy_track_head_loads_and_checks_size(tmp_path, tiny, rng):
         checkpoints.load_track_model(str(tmp_path / "head"), tiny, n_tracks=7)
 
 
+@pytest.mark.slow
 def test_baseline_resolution_errors(tmp_path, monkeypatch):
     with pytest.raises(checkpoints.ModelSourceError, match="path not found"):
         checkpoints.load_enformer(str(tmp_path / "does-not-exist"), "tiny")
@@ -453,6 +456,7 @@ def test_baseline_resolution_errors(tmp_path, monkeypatch):
     assert isinstance(checkpoints.load_enformer("random", "tiny"), enformer.Enformer)
 
 
+@pytest.mark.slow
 def test_tensorhub_savedmodel_window_alignment(tmp_path, rng):
     """A local SavedModel with the hub interface (393,216 bp in, 896 bins out).
 

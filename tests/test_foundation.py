@@ -65,6 +65,7 @@ def _tree_digest(directory: str) -> dict:
     return digests
 
 
+@pytest.mark.slow
 def test_demo_data_is_deterministic(tmp_path, demo_data):
     from tests.conftest import DEMO_SCALE, DEMO_SEED
 
@@ -248,6 +249,7 @@ def test_track_signal_follows_planted_motifs(demo_data):
     assert at_motifs > 5 * np.median(signal)
 
 
+@pytest.mark.slow
 def test_cli_demo_data_help_and_run(tmp_path):
     help_text = subprocess.run(
         [sys.executable, "-m", "pipeline.cli", "demo-data", "--help"], capture_output=True, text=True, check=True

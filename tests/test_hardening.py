@@ -514,104 +514,69 @@ def test_interrupted_executions_are_marked_failed_and_orphans_removed(tmp_path):
     assert close_interrupted_executions(path, str(root)) == []
 
 
-EPOCHS = 3
-
-
-def kill_resume_config(demo_data: str, context: str, tmp: str) -> dict:
-    """The smallest pipeline: tiny Enformer, 3 epochs x 4 steps of 2 payloads, on 24 GC-assay
-    payloads that fit the construct (no trimming warnings: the console stays one line per node)."""
-    from tests.test_pipeline import pipeline_config, write_gc_assay
-
-    write_gc_assay(os.path.join(tmp, "assays", "batch-1"), n_payloads=24)
-    config = pipeline_config(tmp, demo_data, context, epochs=EPOCHS, steps=4, batch=2, seed=3)
-    config["pipeline_name"] = "kill-resume"
-    config["evaluation"] = {"min_pearson_r": -1.0}
-    return config
-
-
 PIPELINE_NODES = ("PayloadExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
-                  "latest_blessed_model_resolver", "Trainer", "Evaluator", "Pusher")
+                  "latest_blessed_model_resolver", "Trainer", "Evaluator", "Pusher", "Interpreter")
 
 
 @pytest.mark.slow
-def test_killed_run_resumes_its_trainer_after_the_saved_epoch(demo_data, demo_manifest, tmp_path):
-    """``enformer-tfx run`` in a subprocess, its process group killed (SIGKILL, by pid) once the
-    Trainer saved an epoch checkpoint; the rerun, a fresh ``enformer-tfx run`` process too, closes
-    the dead execution, removes its orphan folders (and says so) and resumes the Trainer after the
-    saved epoch.
+def test_killed_run_resumes_its_trainer_after_the_saved_epoch(payload_loop):
+    """Run 3 of the shared loop: ``enformer-tfx run`` in a subprocess, its process group killed
+    (SIGKILL, by pid) once the Trainer saved an epoch checkpoint; the rerun, a fresh ``enformer-tfx
+    run`` process too, closes the dead execution, removes its orphan folders (and says so) and
+    resumes the Trainer after the saved epoch (see tests.test_pipeline.run_payload_loop).
 
     Both processes' consoles are what a user sees at default verbosity: short (the demo's budget
     is 60 lines; 30 here), one line per node, nothing from the libraries (the killed run ran the
     data components, the rerun the Trainer, Evaluator and Pusher), and the full log file named.
     """
-    import glob
-    import signal
-    import time
-
-    import yaml
     from ml_metadata.proto import metadata_store_pb2 as pb
 
-    from pipeline.config import load_config
     from pipeline.report import latest_artifact
-    from tests.console_run import check_short_quiet_console, node_lines, run_cli, start_cli
-    from trainer.checkpoints import TRAINING_CHECKPOINT_DIR
+    from tests.console_run import check_short_quiet_console, node_lines
     from trainer.run import RESUME_SUBDIR
     from trainer.training import read_training_log
 
-    config_path = str(tmp_path / "tiny.yaml")
-    with open(config_path, "w") as handle:
-        yaml.safe_dump(kill_resume_config(demo_data, demo_manifest["context"], str(tmp_path)), handle)
-    config = load_config(config_path)
-    resume = os.path.join(config.pipeline_root, "Trainer", RESUME_SUBDIR)
-    saved = os.path.join(resume, "*", TRAINING_CHECKPOINT_DIR, "checkpoint")
-    with open(tmp_path / "killed.log", "w") as log:
-        process = start_cli(["run", "--config", config_path], log)
-        deadline = time.time() + 1800
-        while not glob.glob(saved) and process.poll() is None and time.time() < deadline:
-            time.sleep(0.05)
-        os.killpg(process.pid, signal.SIGKILL)  # the run and anything it started
-        process.wait()
-    killed_output = (tmp_path / "killed.log").read_text()
-    assert glob.glob(saved), "no epoch checkpoint before the kill:\n" + killed_output[-3000:]
-    [work_dir] = glob.glob(os.path.join(resume, "*"))
-    before = read_training_log(os.path.join(work_dir, "training_log.tsv"))
-    assert 1 <= len(before) < EPOCHS, "killed after training had finished"
-    [killed] = [e for e in _store(config.metadata_path).get_executions() if e.last_known_state == pb.Execution.RUNNING]
-    assert killed.type.endswith("Trainer")
-    orphans = [os.path.join(config.pipeline_root, "Trainer", key, str(killed.id)) for key in ("model", "model_run")]
-    assert all(os.path.isdir(path) for path in orphans)
-    killed_nodes = node_lines(check_short_quiet_console(killed_output))
-    assert {"PayloadExampleGen", "ImportSchemaGen"} <= set(killed_nodes), killed_output  # the Trainer's inputs
-    assert set(killed_nodes.values()) == {"ran"} and "Trainer" not in killed_nodes, killed_output
+    run = payload_loop[2]
+    config, killed = run.config, run.killed
+    epochs = config.training.epochs
+    assert 1 <= len(killed.epochs_before) < epochs, "killed after training had finished"
+    assert killed.execution_type.endswith("Trainer")
+    killed_nodes = node_lines(check_short_quiet_console(killed.output))
+    # The Trainer's inputs were ready: span 2 is new, so its examples were made; the schema import.
+    assert killed_nodes["PayloadExampleGen"] == "ran" and "ImportSchemaGen" in killed_nodes, killed.output
+    assert "Trainer" not in killed_nodes, killed.output
 
-    result = run_cli(["run", "--config", config_path])
-    assert result.returncode == 0, result.stdout
-    lines = check_short_quiet_console(result.stdout, budget=36)  # + the recovery warning and the history rows
+    lines = check_short_quiet_console(run.console, budget=40)  # + the recovery warning and the history rows
     assert sorted(node_lines(lines)) == sorted(PIPELINE_NODES), lines
-    # The summary ends with the loop's history (the killed round, failed, and this one), then the commands.
-    history = lines.index("rounds so far (2; `enformer-tfx history` shows them again):")
+    # The summary ends with the loop's history (runs 1 and 2, the killed round, failed, and this
+    # one), then the commands.
+    history = lines.index("rounds so far (4; `enformer-tfx history` shows them again):")
     assert lines[history + 1].split()[:3] == ["run", "spans", "model"], lines
-    assert lines[history + 2].split()[-1] == "failed" and lines[history + 3].split()[-1] == "no", lines
-    assert lines[history + 4].startswith(("why it predicts", "predict with")), lines
+    assert lines[history + 4].split()[-1] == "failed" and lines[history + 5].split()[-1] == "no", lines
+    assert lines[history + 6].startswith("attribution report (saliency of held-out"), lines
+    if run.summary["blessed"]:  # pushed: the commands to use the new model follow
+        assert lines[history + 7].startswith(("why it predicts", "predict with")), lines
     assert node_lines(lines)["Trainer"] == "ran" and node_lines(lines)["PayloadExampleGen"] == "cached", lines
-    assert any(line.startswith("Pusher") and "pushed version" in line for line in lines), lines
+    assert any(line.startswith("Pusher") for line in lines), lines
     assert any(line.startswith("training:") or "training: 100%" in line for line in lines), lines
-    assert any(f"execution {killed.id} (Trainer) was left RUNNING" in line for line in lines), "warned on the console"
+    assert any(f"execution {killed.execution_id} (Trainer) was left RUNNING" in line for line in lines), \
+        "warned on the console"
     [log_path] = {line.split("full log: ")[1] for line in lines if line.startswith("full log: ")}
     assert os.path.dirname(log_path) == os.path.join(config.pipeline_root, "logs")
     with open(log_path) as handle:
         log = handle.read()
     assert "Running launcher" in log and "INFO" in log
-    assert f"after epoch {len(before)}" in log, "the Trainer did not resume from the saved epoch"
-    assert f"execution {killed.id} (Trainer) was left RUNNING, marked FAILED" in log
+    assert f"after epoch {len(killed.epochs_before)}" in log, "the Trainer did not resume from the saved epoch"
+    assert f"execution {killed.execution_id} (Trainer) was left RUNNING, marked FAILED" in log
     executions = _store(config.metadata_path).get_executions()
     assert not [e.id for e in executions if e.last_known_state in (pb.Execution.RUNNING, pb.Execution.NEW)]
-    assert {e.id: e.last_known_state for e in executions}[killed.id] == pb.Execution.FAILED
-    for path in orphans:
+    assert {e.id: e.last_known_state for e in executions}[killed.execution_id] == pb.Execution.FAILED
+    for path in killed.orphans:
         assert not os.path.exists(path) and path in log, path
     model = latest_artifact(config, "Model").uri
     after = read_training_log(os.path.join(model, "training_log.tsv"))
-    assert [int(row["epoch"]) for row in after] == list(range(1, EPOCHS + 1))
-    assert after[0]["train_loss"] == pytest.approx(before[0]["train_loss"]), "epoch 1 is not redone"
+    assert [int(row["epoch"]) for row in after] == list(range(1, epochs + 1))
+    assert after[0]["train_loss"] == pytest.approx(killed.epochs_before[0]["train_loss"]), "epoch 1 is not redone"
+    resume = os.path.join(config.pipeline_root, "Trainer", RESUME_SUBDIR)
     assert os.listdir(resume) == [], "the resume directory is removed once training completed"
     assert os.path.exists(os.path.join(model, "Format-Serving", "saved_model.pb"))

@@ -127,6 +127,7 @@ def test_mean_track_pearson_is_mean_of_per_track_r():
     assert mean_track_pearson(labels, predictions) == pytest.approx(expected, abs=1e-12)
 
 
+@pytest.mark.slow
 def test_tfma_run_with_custom_metrics(tmp_path):
     """TFMA evaluates predictions stored in the examples with our metrics (no model needed)."""
     import tensorflow as tf

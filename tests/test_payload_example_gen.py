@@ -224,6 +224,7 @@ def test_artifact_properties_and_payload_split(fixture_run):
     assert not glob.glob(os.path.join(uri, ".staging-*"))
 
 
+@pytest.mark.slow
 def test_schema_matches_records(fixture_run):
     import tensorflow_data_validation as tfdv
 

@@ -174,6 +174,7 @@ def track_examples(tmp_path_factory, demo_data):
     return prefix
 
 
+@pytest.mark.slow
 def test_embedding_cache_runs_trunk_once_and_matches_uncached_training(tmp_path, track_examples):
     import sonnet as snt
 
@@ -311,6 +312,8 @@ class LoopRun:
     counts: dict  # component -> ["run" | "cached", ...], one entry per execution so far
     attribution: dict  # attribution_snapshot: the newest Interpreter report and what it was made from
     config_path: str  # the loop's config file
+    killed: Any = None  # tests.console_run.KilledRun: run 3's first process, killed during training
+    console: str = ""  # run 3's rerun: what its ``enformer-tfx run`` process printed
 
 
 def run_payload_loop(tmp: str, demo_data: str, context: str) -> List[LoopRun]:
@@ -319,12 +322,14 @@ def run_payload_loop(tmp: str, demo_data: str, context: str) -> List[LoopRun]:
     1. batch 1 of learnable data, no baseline -> value threshold only -> blessed and pushed;
     2. the same data (cached upstream) and a deliberately worse model (random init, barely trained,
        no warm start) -> fails "no worse than the latest blessed model" -> nothing pushed;
-    3. the lab adds batch 2 (``enformer-tfx run``, allowed drop 0.1) -> span 2 ingested, the Trainer
-       warm-starts from run 1's blessed model and the Evaluator compares against it.
+    3. the lab adds batch 2 (``enformer-tfx run`` in a child process, allowed drop 0.1) -> span 2
+       ingested, the Trainer warm-starts from run 1's blessed model and the Evaluator compares
+       against it. That process is killed once the Trainer saved its first epoch; the rerun (a
+       child process too) resumes the Trainer (both consoles and the recovery: tests/test_hardening.py).
     """
-    from pipeline.cli import main
     from pipeline.pipeline import run_locally
     from pipeline.report import latest_summary, pushed_models
+    from tests.console_run import kill_after_saved_epoch, run_cli
 
     write_gc_assay(os.path.join(tmp, "assays", "batch-1"), seed=0)
     loop = pipeline_config(tmp, demo_data, context)
@@ -332,10 +337,10 @@ def run_payload_loop(tmp: str, demo_data: str, context: str) -> List[LoopRun]:
     config_path = write_config(os.path.join(tmp, "loop.yaml"), loop)
     runs = []
 
-    def record(config) -> None:
+    def record(config, **interrupted) -> None:
         runs.append(LoopRun(config, latest_summary(config), pushed_models(config),
                             _executions_by_component(config.metadata_path), attribution_snapshot(config),
-                            config_path))
+                            config_path, **interrupted))
 
     config = load_config(config_path)
     run_locally(config)
@@ -345,9 +350,13 @@ def run_payload_loop(tmp: str, demo_data: str, context: str) -> List[LoopRun]:
     run_locally(worse)
     record(worse)
     write_gc_assay(os.path.join(tmp, "assays", "batch-2"), seed=1)
-    new_batch = ["evaluation.max_pearson_r_drop=0.1", "training.epochs=1"]  # a new batch may be a little harder
-    assert main(["run", "--config", config_path, *[arg for o in new_batch for arg in ("--set", o)]]) == 0
-    record(load_config(config_path, new_batch))
+    # A new batch may be a little harder; two epochs, so there is a saved epoch to resume after.
+    new_batch = ["evaluation.max_pearson_r_drop=0.1", "training.epochs=2"]
+    argv = ["run", "--config", config_path, *[arg for o in new_batch for arg in ("--set", o)]]
+    killed = kill_after_saved_epoch(argv, config.pipeline_root, config.metadata_path, os.path.join(tmp, "killed.log"))
+    rerun = run_cli(argv)
+    assert rerun.returncode == 0, rerun.stdout
+    record(load_config(config_path, new_batch), killed=killed, console=rerun.stdout)
     return runs
 
 
@@ -395,7 +404,10 @@ def check_history_and_model_card(payload_loop: list) -> None:
     pushed, config_path = payload_loop[0].pushed, payload_loop[0].config_path
     config = load_config(config_path)
     rounds = read_rounds(open_store(config.metadata_path), config.pipeline_name)
-    assert len(rounds) == 3
+    assert len(rounds) == 4, "run 3's killed process is a round of its own"
+    killed = rounds.pop(2)
+    assert killed.spans == rounds[2].spans and killed.states["Trainer"] == "failed", killed
+    assert killed.pushed_version is None and killed.model is None, killed
     for round_, summary in zip(rounds, (first, second, third)):
         for key in ("pearson_r", "spearman_rho", "mse"):
             assert math.isclose(getattr(round_, key), summary[key], rel_tol=0, abs_tol=0), (key, round_, summary)

@@ -162,6 +162,7 @@ def test_train_track_head_refuses_missing_baseline_and_non_track_datasets(tmp_pa
     assert not model_dir.exists(), "nothing is written for bad input"
 
 
+@pytest.mark.slow
 def test_train_track_head_writes_a_loadable_head_whose_loss_decreases(tmp_path, head_dataset, demo_data, capsys):
     import tensorflow as tf
 

@@ -96,6 +96,7 @@ def _gradients_and_statistics(model: PayloadModel, recompute_blocks: bool):
     return float(loss), [g.numpy() for g in gradients], updated
 
 
+@pytest.mark.slow
 def test_recompute_gives_the_same_gradients_and_updates_batch_norm_once(monkeypatch):
     model = _tiny_payload_model()
     calls = []

@@ -413,19 +413,22 @@ def test_new_batch_is_ingested_warm_started_and_compared_to_the_previous_model(p
     example_gen = _node_executions(store, "PayloadExampleGen")
     trainer = _node_executions(store, "Trainer")
     evaluator = _node_executions(store, "Evaluator")
-    assert len(example_gen) == len(trainer) == len(evaluator) == 3
+    # Run 3 ran twice: killed during training, then rerun (ExampleGen cached, the Trainer resumed).
+    assert (len(example_gen), len(trainer), len(evaluator)) == (4, 4, 3)
 
     examples = [store.get_artifacts_by_id(run["outputs"]["examples"])[0] for run in example_gen]
     # ExampleGen's driver records span (and the input fingerprint) as custom properties.
-    assert [e.custom_properties["span"].int_value for e in examples] == [1, 1, 2], "span 2 is ingested"
+    assert [e.custom_properties["span"].int_value for e in examples] == [1, 1, 2, 2], "span 2 is ingested"
     assert examples[1].id == examples[0].id, "run 2 reused span 1's examples from the cache"
+    assert examples[3].id == examples[2].id, "the rerun reused the killed run's span-2 examples"
     first_model = trainer[0]["outputs"]["model"]
     assert "base_model" not in trainer[0]["inputs"], "nothing blessed before batch 1"
     assert "base_model" not in trainer[1]["inputs"], "run 2 was told not to warm start"
-    assert trainer[2]["inputs"]["base_model"] == first_model, "warm start from batch 1's blessed model"
-    assert trainer[2]["inputs"]["examples"] == [examples[2].id]
+    for attempt in trainer[2:]:  # the killed Trainer and the resumed one
+        assert attempt["inputs"]["base_model"] == first_model, "warm start from batch 1's blessed model"
+        assert attempt["inputs"]["examples"] == [examples[2].id]
     assert evaluator[2]["inputs"]["baseline_model"] == first_model, "blessing compares against batch 1's model"
-    assert evaluator[2]["inputs"]["model"] == trainer[2]["outputs"]["model"]
+    assert evaluator[2]["inputs"]["model"] == trainer[3]["outputs"]["model"]
     # Pushed only if blessed.
     assert len(third.pushed) == 1 + int(third.summary["blessed"]), third.summary
 

@@ -151,13 +151,14 @@ def create_optimizer_slots(strategy: Optional[tf.distribute.Strategy], optimizer
                            variables: Sequence[tf.Variable]) -> None:
     """Create a Sonnet optimiser's slots for ``variables`` now, under ``strategy``'s scope.
 
-    Sonnet creates them lazily in the first ``apply()`` behind a run-once guard; inside a
+    Sonnet creates them lazily in the first ``apply()`` behind a run-once guard. Inside a
     replicated step only the first replica would create them while the others never reach the
-    variable-creation barrier, and the step hangs.
+    variable-creation barrier, and the step hangs. On one device, variables created inside the
+    first call make ``tf.function`` trace the train step twice (once to create them, once
+    without), and tracing is most of a short training run's time.
     """
-    if strategy is not None:
-        with strategy.scope():
-            optimizer._initialize(list(variables))  # dm-sonnet 2.0.2: the slot builder of Adam
+    with scope(strategy):
+        optimizer._initialize(list(variables))  # dm-sonnet 2.0.2: the slot builder of Adam
 
 
 def replica_slice(*tensors: tf.Tensor) -> Tuple[tf.Tensor, ...]:

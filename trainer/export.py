@@ -119,7 +119,7 @@ def export_saved_model(model: Union[Exportable, Mapping[str, Exportable]], expor
         window = encoding.center_window_bytes(features[records.SEQUENCE], input_length)
         one_hot = encoding.one_hot_from_bytes(window)
         one_hot = tf.ensure_shape(one_hot, [None, input_length, 4])
-        return predict(one_hot)
+        return predict_one_hot(one_hot)  # the traced model above, called rather than traced again
 
     signatures = {"serving_default": serve_examples.get_concrete_function(),
                   RAW_SIGNATURE: predict_one_hot.get_concrete_function()}

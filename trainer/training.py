@@ -120,8 +120,11 @@ class Trainer:
         self._manager = tf.train.CheckpointManager(
             self._checkpoint, os.path.join(work_dir, checkpoints.TRAINING_CHECKPOINT_DIR), max_to_keep=2)
         self._writer = tf.summary.create_file_writer(os.path.join(work_dir, "logs"))
-        self._train_step = tf.function(self._train_step_eager, jit_compile=config.jit_compile, reduce_retracing=True)
-        self._predict = tf.function(self._predict_eager, reduce_retracing=True)
+        # Traced once each (slots exist, the model has no tensor-dependent Python control flow, so
+        # no autograph); tracing is most of a short run's time.
+        self._train_step = tf.function(self._train_step_eager, jit_compile=config.jit_compile,
+                                       reduce_retracing=True, autograph=False)
+        self._predict_fn: Optional[Callable[[tf.Tensor], tf.Tensor]] = None
 
     @property
     def variables(self) -> Sequence[tf.Variable]:
@@ -130,6 +133,14 @@ class Trainer:
     def _predict_eager(self, inputs: tf.Tensor) -> tf.Tensor:
         with step_scope(self.config.precision, training=False):
             return self.model(inputs, is_training=False)
+
+    def _predict(self, inputs: tf.Tensor) -> tf.Tensor:
+        """The model in inference mode, ``[B, ...] -> predictions``, traced once for any batch size
+        (an evaluation pass ends with a smaller batch)."""
+        if self._predict_fn is None:
+            spec = tf.TensorSpec([None, *inputs.shape[1:]], inputs.dtype)
+            self._predict_fn = tf.function(self._predict_eager, input_signature=[spec], autograph=False)
+        return self._predict_fn(inputs)
 
     def _train_step_eager(self, inputs: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
         return distribute.run_replicated(self.strategy, self._replica_step, inputs, labels)
