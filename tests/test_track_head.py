@@ -366,3 +366,41 @@ def test_full_size_layout_has_the_tiny_layouts_paths_and_the_published_shapes():
     trainable = sum(int(np.prod(shape)) for key, shape in full.items()
                     if "/moving_mean/" not in key and "/moving_variance/" not in key)
     assert trainable == REFERENCE_TRAINABLE_PARAMETERS - reference_heads + 3072 * N_TRACKS + N_TRACKS
+
+
+# ---------------------------------------------------------------------------------------------
+# Transfer: a fresh payload head on a loud (pretrained) trunk starts with a gradient
+# ---------------------------------------------------------------------------------------------
+def test_payload_head_scaled_to_a_loud_trunk_starts_unsaturated():
+    import tensorflow as tf
+
+    from trainer.enformer import build_enformer
+    from trainer.heads import PayloadModel
+
+    tf.random.set_seed(3)
+    enformer = build_enformer("tiny", heads={"human": 2})
+    model = PayloadModel(enformer, 16, 16, 1, pooling="mean", input_length=WINDOW)
+    codes = np.random.default_rng(0).integers(0, 4, size=(4, WINDOW))
+    one_hot = tf.constant(np.eye(4, dtype=np.float32)[codes])
+
+    def preactivations() -> np.ndarray:
+        """``[4]`` inputs of the head's softplus (inference mode)."""
+        pooled = model._layers[2](model.attention(enformer.trunk(one_hot)))
+        return np.asarray(tf.matmul(pooled, model.dense.kernel) + model.dense.bias).ravel()
+
+    quiet_kernels = [v.numpy().copy() for v in model.head_variables]
+    quiet = model.scale_head_to_inputs(one_hot)
+    assert quiet["embedding_rms"] < 1.0  # a random trunk: the default initialisation is kept
+    assert all(np.array_equal(before, v.numpy()) for before, v in zip(quiet_kernels, model.head_variables))
+
+    # A trunk as loud as one pretrained on tracks (the embedding's last convolution x 50).
+    final_conv = enformer.trunk_module._layers[-1]._layers[0]._layers[-1]
+    final_conv.w.assign(final_conv.w * 50.0)
+    saturated = preactivations()
+    assert np.abs(saturated).max() > 8.0  # the default head: softplus flat or wild on these inputs
+    loud = model.scale_head_to_inputs(one_hot)
+    assert loud["embedding_rms"] > 5.0
+    scaled = preactivations()
+    assert np.abs(scaled).max() < 3.0
+    # Every output of the scaled head still passes a gradient (softplus' slope is the sigmoid).
+    assert (1.0 / (1.0 + np.exp(-scaled))).min() > 0.05
