@@ -235,8 +235,9 @@ class PayloadModel(snt.Module, TrainingAware):
         embedding = self.enformer.trunk(inputs, is_training=is_training and self.train_trunk)
         return self.head(embedding, is_training)
 
-    def scale_head_to_inputs(self, inputs: tf.Tensor) -> Dict[str, float]:
-        """Data-dependent initialisation of a fresh head on ``inputs`` ``[B, L, 4]`` (one batch).
+    def scale_head_to_embedding(self, embedding: tf.Tensor) -> Dict[str, float]:
+        """Data-dependent initialisation of a fresh head on the trunk's embedding ``[B, bins, 2C]``
+        of one batch (inference mode).
 
         The head's default initialisation assumes inputs of about unit scale. A pretrained trunk's
         embedding can be far louder (a trunk trained on the demo tracks: RMS 7.7, peaks of 84,
@@ -244,13 +245,12 @@ class PayloadModel(snt.Module, TrainingAware):
         ``Dense(1, softplus)`` pre-activation lands far below zero (-12 to -31), where the softplus
         has no gradient and the head never learns. So the attention projections are divided by
         the embedding's RMS, and the dense kernel by the pooled features' RMS, when that RMS
-        exceeds 1 (quieter inputs keep the default initialisation). The trunk (inference mode)
-        is untouched. Call before training, never on a trained head.
+        exceeds 1 (quieter inputs keep the default initialisation). The trunk is untouched.
+        Call before training, never on a trained head.
 
         Returns:
           ``{'embedding_rms', 'pooled_rms'}`` measured before scaling.
         """
-        embedding = self.enformer.trunk(inputs, is_training=False)
         embedding_rms = _rms(embedding)
         if embedding_rms > 1.0:
             for projection in (self.attention._q, self.attention._k, self.attention._v):

@@ -131,7 +131,8 @@ def train_payload_model(
     if not (warm_start and training.warm_start):
         # A fresh head on a loud (pretrained) trunk would start saturated: scale it to its inputs.
         with distribute.scope(strategy):
-            scales = model.scale_head_to_inputs(next(iter(train_data))[0])
+            first_inputs = next(iter(train_data))[0]
+            scales = model.scale_head_to_embedding(model.enformer.trunk(first_inputs, is_training=False))
         LOG.info("payload head scaled to the trunk's embedding (RMS %.3g, pooled %.3g)",
                  scales["embedding_rms"], scales["pooled_rms"])
 
