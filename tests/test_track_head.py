@@ -367,3 +367,37 @@ def test_full_size_layout_has_the_tiny_layouts_paths_and_the_published_shapes():
     trainable = sum(int(np.prod(shape)) for key, shape in full.items()
                     if "/moving_mean/" not in key and "/moving_variance/" not in key)
     assert trainable == REFERENCE_TRAINABLE_PARAMETERS - reference_heads + 3072 * N_TRACKS + N_TRACKS
+
+
+# ---------------------------------------------------------------------------------------------
+# Transfer: a fresh payload head on a loud (pretrained) trunk starts with a gradient
+# ---------------------------------------------------------------------------------------------
+def test_payload_head_scaled_to_a_loud_trunk_starts_unsaturated():
+    import tensorflow as tf
+
+    from trainer.enformer import build_enformer
+    from trainer.heads import PayloadModel
+
+    tf.random.set_seed(3)
+    model = PayloadModel(build_enformer("tiny"), 16, 16, 1, pooling="mean", input_length=WINDOW)
+    bins, width = WINDOW // 128, model.enformer.embedding_size
+    # A random trunk's embedding is quiet (RMS ~0.3); one pretrained on tracks is loud (demo: RMS 7.7).
+    quiet = tf.random.stateless_normal([4, bins, width], seed=[0, 1]) * 0.3
+    loud = tf.nn.gelu(tf.random.stateless_normal([4, bins, width], seed=[0, 2]) * 20.0)
+
+    def preactivations(embedding: tf.Tensor) -> np.ndarray:
+        """``[4]`` inputs of the head's softplus."""
+        pooled = model._layers[2](model.attention(embedding))
+        return np.asarray(tf.matmul(pooled, model.dense.kernel) + model.dense.bias).ravel()
+
+    default_head = [v.numpy().copy() for v in model.head_variables]
+    assert model.scale_head_to_embedding(quiet)["embedding_rms"] < 1.0  # kept as initialised
+    assert all(np.array_equal(before, v.numpy()) for before, v in zip(default_head, model.head_variables))
+
+    saturated = preactivations(loud)
+    assert np.abs(saturated).max() > 8.0  # the default head: softplus flat or wild on these inputs
+    assert model.scale_head_to_embedding(loud)["embedding_rms"] > 5.0
+    scaled = preactivations(loud)
+    assert np.abs(scaled).max() < 3.0
+    # Every output of the scaled head still passes a gradient (softplus' slope is the sigmoid).
+    assert (1.0 / (1.0 + np.exp(-scaled))).min() > 0.05

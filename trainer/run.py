@@ -128,6 +128,13 @@ def train_payload_model(
         train_files, window, training.batch, training=True, seed=training.seed,
         reverse_complement=training.reverse_complement,
     )
+    if not (warm_start and training.warm_start):
+        # A fresh head on a loud (pretrained) trunk would start saturated: scale it to its inputs.
+        with distribute.scope(strategy):
+            first_inputs = next(iter(train_data))[0]
+            scales = model.scale_head_to_embedding(model.enformer.trunk(first_inputs, is_training=False))
+        LOG.info("payload head scaled to the trunk's embedding (RMS %.3g, pooled %.3g)",
+                 scales["embedding_rms"], scales["pooled_rms"])
 
     def eval_batches() -> Iterator:
         return iter(inputs.payload_dataset(eval_files, window, training.batch, training=False,
