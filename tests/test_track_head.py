@@ -372,6 +372,7 @@ def test_full_size_layout_has_the_tiny_layouts_paths_and_the_published_shapes():
 # ---------------------------------------------------------------------------------------------
 # Transfer: a fresh payload head on a loud (pretrained) trunk starts with a gradient
 # ---------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_payload_head_scaled_to_a_loud_trunk_starts_unsaturated():
     import tensorflow as tf
 
