@@ -140,50 +140,38 @@ def test_cluster_role_from_tf_config_and_vertex_cluster_spec():
 
 
 
-def test_predict_regions_in_bfloat16_keeps_float32_outputs_close_to_float32(tiny_payload_model, tmp_path, capsys):
-    """Prediction with ``precision='bfloat16'`` on the tiny payload model: the trunk runs in bfloat16,
-    every output stays float32 and within bfloat16's rounding (8 mantissa bits through the tiny trunk:
-    relative 5 %) of float32. ``predict-regions --precision bfloat16`` rebuilds the export from its
-    weights; an export without weights (a fixed float32 graph) is refused before loading."""
-    import json
+
+def test_bfloat16_prediction_keeps_float32_outputs_close_to_float32(tiny_payload_model, tmp_path, capsys):
+    """``precision='bfloat16'`` prediction of the tiny payload export: rebuilt from its weights, the
+    trunk runs in bfloat16 and every output (species head, payload head) stays float32, within
+    bfloat16's rounding of float32 (8 mantissa bits through the tiny trunk: relative 5 %). An
+    export without weights is a fixed float32 graph: ``predict-regions --precision bfloat16``
+    refuses it (exit 2) before loading anything."""
     import shutil
 
     from components import genome
-    from components.errors import InputError
     from pipeline.cli import main
-    from trainer.predict.predictor import from_modules, load_predictor
-    from trainer.predict.regions import predict_regions
+    from trainer.predict.predictor import load_predictor
 
-    modules = (tiny_payload_model["enformer"], tiny_payload_model["payload"], None)
-    request = {"mouse": [0, 3], "activity": None}
-    full, half = (from_modules(*modules, request=request, precision=p) for p in ("float32", "bfloat16"))
-    assert (full.precision, half.precision) == ("float32", "bfloat16")
+    half = load_predictor(tiny_payload_model["serving"], {"mouse": [0, 3], "activity": None}, precision="bfloat16")
+    full = load_predictor(tiny_payload_model["serving"], {"activity": None})  # the float32 SavedModel signature
+    assert (half.precision, full.precision) == ("bfloat16", "float32") and half.modules is not None
     one_hot, _ = _batch(3, seed=4)
-    expected, predicted = full(one_hot.numpy()), half(one_hot.numpy())
-    for name in request:
-        assert predicted[name].dtype == np.float32 and predicted[name].shape == expected[name].shape
-        assert not np.array_equal(predicted[name], expected[name])  # the bfloat16 path was taken
-        np.testing.assert_allclose(predicted[name], expected[name], rtol=0.05,
-                                   atol=1e-3 * np.abs(expected[name]).max())
-
-    rng = np.random.default_rng(2)
-    reference = str(tmp_path / "genome.fa")
-    genome.write_fasta(reference, [("chrA", genome.decode_codes(rng.integers(0, 4, 4_000)))])
-    output = str(tmp_path / "bf16.npy")
-    assert main(["predict-regions", tiny_payload_model["serving"], "chrA:1001-2500", "--head", "finetune",
-                 "--reference", reference, "--strides", "2", "--precision", "bfloat16", "--output", output]) == 0
-    capsys.readouterr()
-    with open(output + ".json") as handle:
-        assert json.load(handle)["precision"] == "bfloat16"
-    with genome.ReferenceGenome(reference) as genome_file:
-        predict_regions(full, genome_file, [genome.BedRecord("chrA", 1000, 2500, "r", 1)],
-                        str(tmp_path / "fp32.npy"), "activity", strides=2)
-    from_cli, float32 = np.load(output), np.load(str(tmp_path / "fp32.npy"))
-    assert from_cli.dtype == np.float32 and from_cli.shape == float32.shape
-    np.testing.assert_allclose(from_cli, float32, rtol=0.05, atol=1e-3 * np.abs(float32).max())
+    predicted = half(one_hot.numpy())
+    expected = {"mouse": tiny_payload_model["enformer"](one_hot)["mouse"].numpy()[:, :, [0, 3]],
+                "activity": full(one_hot.numpy())["activity"]}
+    for name, value in expected.items():
+        assert predicted[name].dtype == np.float32 and predicted[name].shape == value.shape
+        assert not np.array_equal(predicted[name], value)  # the bfloat16 path was taken
+        np.testing.assert_allclose(predicted[name], value, rtol=0.05, atol=1e-3 * np.abs(value).max())
 
     fixed_graph = str(tmp_path / "no-weights")
     shutil.copytree(tiny_payload_model["serving"], fixed_graph)
     shutil.rmtree(f"{fixed_graph}/assets.extra/weights")
-    with pytest.raises(InputError, match="bfloat16.*fixed float32 graph"):
-        load_predictor(fixed_graph, {"activity": None}, precision="bfloat16")
+    reference = str(tmp_path / "genome.fa")
+    genome.write_fasta(reference, [("chrA", "ACGT" * 500)])
+    output = tmp_path / "x.npy"
+    assert main(["predict-regions", fixed_graph, "chrA:1-100", "--head", "finetune", "--reference", reference,
+                 "--precision", "bfloat16", "--output", str(output)]) == 2
+    error = capsys.readouterr().err
+    assert "--precision bfloat16" in error and "fixed float32 graph" in error and not output.exists()
