@@ -289,11 +289,12 @@ def _export_facts(metadata: Mapping[str, Any]) -> Tuple[Dict[str, List[str]], bo
 
 def from_modules(enformer: Any, payload: Optional[PayloadModel] = None, track: Optional[TrackModel] = None,
                  request: Request = None, length: Optional[int] = None, strict: bool = True,
-                 source: str = "in-memory model", precision: str = "float32") -> Predictor:
+                 source: str = "in-memory model", precision: Optional[str] = None) -> Predictor:
     """:class:`Predictor` over in-memory modules (``enformer`` may be the TF Hub wrapper).
 
     ``payload``/``track`` add the ``activity``/``tracks`` outputs on the same trunk; ``precision``:
-    see :func:`load_predictor` (the TF Hub wrapper is a fixed float32 graph).
+    see :func:`load_predictor`, None = the Enformer's own ``compute_dtype`` (the TF Hub wrapper
+    is a fixed float32 graph).
     """
     request = request if request is not None else {name: None for name in _species_tracks(enformer)}
     available = _species_tracks(enformer)
@@ -311,7 +312,9 @@ def from_modules(enformer: Any, payload: Optional[PayloadModel] = None, track: O
     input_length = _fixed_length(length, model_length, source)
     modules = (enformer, payload, track) if isinstance(enformer, Enformer) else None
     if modules is None:
-        _refuse_fixed_graph(source, precision)
+        _refuse_fixed_graph(source, precision or "float32")
+        precision = "float32"
+    precision = precision or enformer.compute_dtype.name
     fn = _composite_fn(enformer, payload, track, selection, precision)
     return Predictor(fn, input_length, selection, available, source, missing, keep_alive=(enformer, payload, track),
                      modules=modules, precision=precision)
