@@ -5,8 +5,9 @@ One configuration = the published Enformer trunk + the payload head (flatten, 64
 first step, which also creates Adam's slots: the peak of training). Each configuration runs in its own subprocess; its peak resident set size
 (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) is the CPU proxy for accelerator memory.
 Configurations: batch 1/2/4 x float32/bfloat16 x recompute off/on. The machine is shared, so
-a configuration starts only when ``MemAvailable`` exceeds what it may need (batch 4: 12 GB);
-otherwise it is reported as not measured, with the free memory at the time.
+a configuration starts only when its expected peak (:func:`expected_peak_gib`, extrapolated from
+the rows measured before it) is at most ``MAX_PEAK_GIB`` and leaves ``HEADROOM_GIB`` of
+``MemAvailable`` free; otherwise it is reported as not measured, with the expectation.
 
 Usage: ``python -m benchmarks.bench_training_memory [--batches 1 2] [--one BATCH PRECISION RECOMPUTE]``.
 """
@@ -25,8 +26,12 @@ from typing import Any, Dict, List, Optional
 LENGTH = 25_600
 BATCHES = (1, 2, 4)
 PRECISIONS = ("float32", "bfloat16")
-# Free memory a configuration needs before it may start (the machine is shared).
-MIN_FREE_GB = {1: 6.0, 2: 8.0, 4: 12.0}
+# The machine is shared: never start a configuration expected to peak above this, or to leave
+# less than HEADROOM_GIB of the available memory to the others.
+MAX_PEAK_GIB = 12.0
+HEADROOM_GIB = 4.0
+# Resident before the step: the model's variables and the TensorFlow runtime (measured: 2.0).
+BASE_GIB = 2.0
 
 
 def _rss_gb() -> float:
@@ -74,6 +79,35 @@ def measure_one(batch: int, precision: str, recompute: bool) -> Dict[str, Any]:
     }
 
 
+def expected_peak_gib(batch: int, precision: str, recompute: bool, measured: List[Dict[str, Any]]) -> Optional[float]:
+    """Peak expected from measured rows (``batch``, ``precision``, ``recompute``, ``peak_rss_gib``).
+
+    Two batches of the same configuration: the line through them. One: ``BASE_GIB`` plus its
+    per-sample share, so the step's fixed costs (gradients, Adam's slots) are counted per sample
+    too, an overestimate that grows with the batch. A configuration not measured at any batch
+    takes the largest estimate of the other precision with the same ``recompute``. None: nothing
+    to extrapolate from.
+    """
+    def estimate(rows: List[Dict[str, Any]]) -> Optional[float]:
+        points = sorted({row["batch"]: float(row["peak_rss_gib"]) for row in rows}.items())
+        if not points:
+            return None
+        if len(points) >= 2:
+            (b0, p0), (b1, p1) = points[0], points[-1]
+            return p0 + (p1 - p0) / (b1 - b0) * (batch - b0)
+        b0, p0 = points[0]
+        return BASE_GIB + (p0 - BASE_GIB) / b0 * batch
+
+    done = [row for row in measured if isinstance(row.get("peak_rss_gib"), (int, float))]
+    same = estimate([r for r in done if r["precision"] == precision and r["recompute"] == recompute])
+    if same is not None:
+        return same
+    others = [estimate([r for r in done if r["precision"] == other and r["recompute"] == recompute])
+              for other in PRECISIONS if other != precision]
+    others = [value for value in others if value is not None]
+    return max(others) if others else None
+
+
 def _load() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
@@ -88,9 +122,13 @@ def run(quick: bool = False, batches: Optional[List[int]] = None) -> Dict[str, A
                 free = available_gb()
                 row: Dict[str, Any] = {"batch": batch, "precision": precision, "recompute": recompute,
                                        "available_gb_before": round(free, 1), "load_before": _load()}
-                if free < MIN_FREE_GB[batch]:
+                expected = expected_peak_gib(batch, precision, recompute, rows)
+                if expected is not None and (expected > MAX_PEAK_GIB or expected > free - HEADROOM_GIB):
                     row["peak_rss_gib"] = "not measured"
-                    row["reason"] = f"{free:.1f} GB available, need {MIN_FREE_GB[batch]:.0f} GB"
+                    row["expected_peak_gib"] = round(expected, 1)
+                    row["reason"] = (f"expected {expected:.1f} GiB (extrapolated from the rows above) exceeds "
+                                     f"{MAX_PEAK_GIB:.0f} GiB or the free memory ({free:.1f} GiB) less "
+                                     f"{HEADROOM_GIB:.0f} GiB")
                     rows.append(row)
                     print(json.dumps(row), file=sys.stderr, flush=True)
                     continue

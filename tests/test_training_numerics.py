@@ -138,3 +138,41 @@ def test_cluster_role_from_tf_config_and_vertex_cluster_spec():
     with pytest.raises(InputError, match="workerpool2"):
         cluster_role({"CLUSTER_SPEC": json.dumps({"cluster": {"workerpool0": ["a"], "workerpool2": ["p"]}})})
 
+
+
+
+
+def test_bfloat16_prediction_keeps_float32_outputs_close_to_float32(tiny_payload_model, tmp_path, capsys):
+    """``precision='bfloat16'`` prediction of the tiny payload export: rebuilt from its weights, the
+    trunk runs in bfloat16 and every output (species head, payload head) stays float32, within
+    bfloat16's rounding of float32 (8 mantissa bits through the tiny trunk: relative 5 %). An
+    export without weights is a fixed float32 graph: ``predict-regions --precision bfloat16``
+    refuses it (exit 2) before loading anything."""
+    import shutil
+
+    from components import genome
+    from pipeline.cli import main
+    from trainer.predict.predictor import load_predictor
+
+    half = load_predictor(tiny_payload_model["serving"], {"mouse": [0, 3], "activity": None}, precision="bfloat16")
+    full = load_predictor(tiny_payload_model["serving"], {"activity": None})  # the float32 SavedModel signature
+    assert (half.precision, full.precision) == ("bfloat16", "float32") and half.modules is not None
+    one_hot, _ = _batch(3, seed=4)
+    predicted = half(one_hot.numpy())
+    expected = {"mouse": tiny_payload_model["enformer"](one_hot)["mouse"].numpy()[:, :, [0, 3]],
+                "activity": full(one_hot.numpy())["activity"]}
+    for name, value in expected.items():
+        assert predicted[name].dtype == np.float32 and predicted[name].shape == value.shape
+        assert not np.array_equal(predicted[name], value)  # the bfloat16 path was taken
+        np.testing.assert_allclose(predicted[name], value, rtol=0.05, atol=1e-3 * np.abs(value).max())
+
+    fixed_graph = str(tmp_path / "no-weights")
+    shutil.copytree(tiny_payload_model["serving"], fixed_graph)
+    shutil.rmtree(f"{fixed_graph}/assets.extra/weights")
+    reference = str(tmp_path / "genome.fa")
+    genome.write_fasta(reference, [("chrA", "ACGT" * 500)])
+    output = tmp_path / "x.npy"
+    assert main(["predict-regions", fixed_graph, "chrA:1-100", "--head", "finetune", "--reference", reference,
+                 "--precision", "bfloat16", "--output", str(output)]) == 2
+    error = capsys.readouterr().err
+    assert "--precision bfloat16" in error and "fixed float32 graph" in error and not output.exists()

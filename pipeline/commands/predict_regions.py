@@ -14,6 +14,7 @@ import os
 import sys
 
 from pipeline.commands.predict import MODEL_HELP, WINDOW_HELP, add_model_arguments, random_head_warning
+from trainer.settings import PRECISIONS
 
 # Without --tracks every track goes into the .npy, but bedGraph/bigWig files are written only
 # for heads this small (the mouse head alone would mean 1,643 pairs of files).
@@ -49,6 +50,10 @@ def register(subparsers) -> None:
                              "description columns (default: the identifiers an exported track model records)")
     parser.add_argument("--batch", type=int, default=0,
                         help="forward windows per model call (default 0 = all windows of a region)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
+                        help="bfloat16: the trunk's matmuls and convolutions in bfloat16 (faster only where the "
+                             "hardware has bfloat16 units; outputs stay float32; an export is rebuilt from its "
+                             "weights) (default %(default)s)")
     parser.add_argument("--prefix", help="bedGraph/bigWig prefix (default: --output without .npy)")
     parser.add_argument("--output", default="array.npy", help="prediction array (default %(default)s)")
     add_model_arguments(parser)
@@ -119,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{args.regions}: no regions")
     with genome.ReferenceGenome(args.reference) as reference, atomic_outputs() as outputs:
         predictor = load_predictor(args.model, request, args.length, baseline=args.baseline, track_head=track_head,
-                                   key_size=args.key_size, value_size=args.value_size, num_heads=args.num_heads)
+                                   key_size=args.key_size, value_size=args.value_size, num_heads=args.num_heads,
+                                   precision=args.precision)
         table_descriptions = name_tracks_from_table(predictor, output_name, args.track_table)
         warning = random_head_warning(predictor, output_name)
         if warning:
@@ -140,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
             "model": args.model, "head": args.head, "output": output_name, "tracks": stored, "labels": labels,
             "descriptions": descriptions, "step": result.step, "length": predictor.input_length,
             "layout": "tiles", "fixed_fragments": args.fragments, "strides": args.strides,
-            "reverse_complement": args.rc, "regions": args.regions,
+            "reverse_complement": args.rc, "precision": args.precision, "regions": args.regions,
             "convention": "row r = the bins overlapping BED region r of ceil(len / length) windows centred on it "
                           "(all bins of fixed_fragments windows when set), NaN-padded; see to-bedgraph",
         }

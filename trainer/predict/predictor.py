@@ -37,6 +37,7 @@ from components.genome import format_list
 from components.records import DEFAULT_WINDOW_LENGTH
 from trainer import checkpoints
 from trainer import export as export_lib
+from trainer import precision as precision_lib
 from trainer.checkpoints import ModelSource, SourceKind
 from trainer.enformer import DOWNSAMPLING, REFERENCE_HEADS, Enformer, check_length
 from trainer.heads import PayloadModel, TrackModel
@@ -66,14 +67,17 @@ class Predictor:
         initialised baseline (export metadata ``baseline: random``, or ``random[:preset]``).
       modules: ``(enformer, payload model or None, track model or None)`` when the predictor
         runs Sonnet modules (not a SavedModel signature or TF Hub), else None.
+      precision: the trunk's compute dtype, ``float32`` or ``bfloat16`` (outputs are float32).
     """
 
     def __init__(self, fn: Callable[[tf.Tensor], Dict[str, tf.Tensor]], input_length: int,
                  outputs: Dict[str, Optional[List[int]]], n_tracks: Dict[str, int], source: str,
                  missing: Sequence[str] = (), keep_alive: Any = None,
                  track_ids: Optional[Mapping[str, Sequence[str]]] = None, random_species_heads: bool = False,
-                 modules: Optional[Tuple[Enformer, Optional[PayloadModel], Optional[TrackModel]]] = None):
+                 modules: Optional[Tuple[Enformer, Optional[PayloadModel], Optional[TrackModel]]] = None,
+                 precision: str = "float32"):
         self.input_length = int(input_length)
+        self.precision = precision
         self.modules = modules
         self.outputs = outputs
         self.n_tracks = n_tracks
@@ -172,22 +176,28 @@ def _fixed_length(length: Optional[int], model_length: Optional[int], what: str)
 
 
 def _composite_fn(enformer: Any, payload: Optional[PayloadModel], track: Optional[TrackModel],
-                  selection: Mapping[str, Any]) -> Callable[[tf.Tensor], Dict[str, tf.Tensor]]:
-    """Trunk once, then only the selected heads: ``[B, L, 4] -> {name: tensor}``."""
+                  selection: Mapping[str, Any], precision: str = "float32"
+                  ) -> Callable[[tf.Tensor], Dict[str, tf.Tensor]]:
+    """Trunk once, then only the selected heads: ``[B, L, 4] -> {name: tensor}`` (float32).
+
+    ``precision`` is the trunk's compute dtype (:func:`trainer.precision.step_scope`, read when
+    the function is traced); every output is float32 either way.
+    """
     species = [name for name in selection if name not in (ACTIVITY, TRACKS)]
 
     def fn(one_hot: tf.Tensor) -> Dict[str, tf.Tensor]:
         if not isinstance(enformer, Enformer):  # TF Hub model: predictions only, no trunk
             return dict(enformer(one_hot))
-        embedding = enformer.trunk(one_hot, is_training=False)
-        out: Dict[str, tf.Tensor] = {}
-        if species:
-            out.update(enformer.apply_heads(embedding, heads=species))
-        if ACTIVITY in selection:
-            out[ACTIVITY] = tf.squeeze(payload.head(embedding), axis=-1)
-        if TRACKS in selection:
-            out[TRACKS] = track.head(embedding)
-        return out
+        with precision_lib.step_scope(precision, training=False):
+            embedding = enformer.trunk(one_hot, is_training=False)
+            out: Dict[str, tf.Tensor] = {}
+            if species:
+                out.update(enformer.apply_heads(embedding, heads=species))
+            if ACTIVITY in selection:
+                out[ACTIVITY] = tf.squeeze(payload.head(embedding), axis=-1)
+            if TRACKS in selection:
+                out[TRACKS] = track.head(embedding)
+        return {name: tf.cast(value, tf.float32) for name, value in out.items()}
 
     return fn
 
@@ -201,7 +211,8 @@ def _species_tracks(enformer: Any) -> Dict[str, int]:
 def load_predictor(model: str, request: Request, length: Optional[int] = None, *,
                    baseline: Optional[str] = None, track_head: Optional[str] = None,
                    key_size: Optional[int] = None, value_size: Optional[int] = None,
-                   num_heads: Optional[int] = None, strict: bool = True, prefer_modules: bool = False) -> Predictor:
+                   num_heads: Optional[int] = None, strict: bool = True, prefer_modules: bool = False,
+                   precision: str = "float32") -> Predictor:
     """Load ``model`` and compile a :class:`Predictor` for ``request``.
 
     Args:
@@ -220,23 +231,46 @@ def load_predictor(model: str, request: Request, length: Optional[int] = None, *
       prefer_modules: rebuild an export from its weights (Sonnet modules, see
         :attr:`Predictor.modules`) whenever it carries them, not only when its signature lacks
         a requested output.
+      precision: ``float32`` or ``bfloat16`` (the trunk's matmuls and convolutions; outputs stay
+        float32). Only Sonnet modules can change precision: an export is then rebuilt from its
+        weights, and a model served only through a fixed graph (an export without payload
+        weights, TF Hub) is refused.
     """
+    precision_lib.check_precision(precision)
     if track_head is not None:
-        return _load_track_predictor(model, track_head, request, length, baseline, strict)
+        return _load_track_predictor(model, track_head, request, length, baseline, strict, precision)
+    return _load_model_predictor(model, request, length, baseline, key_size, value_size, num_heads, strict,
+                                 prefer_modules or precision != "float32", precision)
+
+
+def _refuse_fixed_graph(what: str, precision: str) -> None:
+    """A SavedModel signature or TF Hub model is a float32 graph: no other precision."""
+    if precision != "float32":
+        raise InputError(f"--precision {precision}: {what} is a fixed float32 graph without Sonnet weights to "
+                         "rebuild the model from; predict it in float32")
+
+
+def _load_model_predictor(model: str, request: Request, length: Optional[int], baseline: Optional[str],
+                          key_size: Optional[int], value_size: Optional[int], num_heads: Optional[int],
+                          strict: bool, prefer_modules: bool, precision: str) -> Predictor:
+    """:func:`load_predictor` without a track head."""
     source = checkpoints.resolve_model(model, original=baseline)
     if source.kind is SourceKind.EXPORT:
-        return _load_saved_model(source, request, length, strict, key_size, value_size, num_heads, prefer_modules)
+        return _load_saved_model(source, request, length, strict, key_size, value_size, num_heads, prefer_modules,
+                                 precision)
     if source.kind in checkpoints.TRACK_HEAD_KINDS:
         raise InputError(f"model {model!r} is a track head only: pass the trunk as MODEL (e.g. 'original') and "
                          f"this directory as --head {model}")
     if source.kind in checkpoints.PAYLOAD_KINDS:
         payload = checkpoints.load_payload_model(source, key_size, value_size, num_heads, input_length=length,
                                                  baseline=baseline)
-        predictor = from_modules(payload.enformer, payload, None, request, length, strict, source.description)
+        predictor = from_modules(payload.enformer, payload, None, request, length, strict, source.description,
+                                 precision)
         # A training checkpoint takes its species heads from the baseline.
         predictor.random_species_heads = (source.kind is SourceKind.TRAINING_PAYLOAD and is_random(baseline))
         return predictor
-    predictor = from_modules(checkpoints.load_trunk(source), None, None, request, length, strict, source.description)
+    predictor = from_modules(checkpoints.load_trunk(source), None, None, request, length, strict, source.description,
+                             precision)
     predictor.random_species_heads = source.kind is SourceKind.RANDOM
     return predictor
 
@@ -255,10 +289,12 @@ def _export_facts(metadata: Mapping[str, Any]) -> Tuple[Dict[str, List[str]], bo
 
 def from_modules(enformer: Any, payload: Optional[PayloadModel] = None, track: Optional[TrackModel] = None,
                  request: Request = None, length: Optional[int] = None, strict: bool = True,
-                 source: str = "in-memory model") -> Predictor:
+                 source: str = "in-memory model", precision: Optional[str] = None) -> Predictor:
     """:class:`Predictor` over in-memory modules (``enformer`` may be the TF Hub wrapper).
 
-    ``payload``/``track`` add the ``activity``/``tracks`` outputs on the same trunk.
+    ``payload``/``track`` add the ``activity``/``tracks`` outputs on the same trunk; ``precision``:
+    see :func:`load_predictor`, None = the Enformer's own ``compute_dtype`` (the TF Hub wrapper
+    is a fixed float32 graph).
     """
     request = request if request is not None else {name: None for name in _species_tracks(enformer)}
     available = _species_tracks(enformer)
@@ -274,10 +310,14 @@ def from_modules(enformer: Any, payload: Optional[PayloadModel] = None, track: O
         length = length or DEFAULT_WINDOW_LENGTH
         enformer.output_bins(length)  # raises for windows the hub model cannot serve
     input_length = _fixed_length(length, model_length, source)
-    fn = _composite_fn(enformer, payload, track, selection)
     modules = (enformer, payload, track) if isinstance(enformer, Enformer) else None
+    if modules is None:
+        _refuse_fixed_graph(source, precision or "float32")
+        precision = "float32"
+    precision = precision or enformer.compute_dtype.name
+    fn = _composite_fn(enformer, payload, track, selection, precision)
     return Predictor(fn, input_length, selection, available, source, missing, keep_alive=(enformer, payload, track),
-                     modules=modules)
+                     modules=modules, precision=precision)
 
 
 def _signature_outputs(signature: Any) -> Dict[str, int]:
@@ -287,7 +327,7 @@ def _signature_outputs(signature: Any) -> Dict[str, int]:
 
 def _load_saved_model(source: ModelSource, request: Request, length: Optional[int], strict: bool,
                       key_size: Optional[int], value_size: Optional[int], num_heads: Optional[int],
-                      prefer_modules: bool = False) -> Predictor:
+                      prefer_modules: bool = False, precision: str = "float32") -> Predictor:
     """An export's ``predict_one_hot`` signature, or its payload weights when the signature lacks an
     output (or ``prefer_modules``)."""
     path = source.location
@@ -308,9 +348,10 @@ def _load_saved_model(source: ModelSource, request: Request, length: Optional[in
             source, key_size or head.get("key_size"), value_size or head.get("value_size"),
             num_heads or head.get("num_heads"), input_length=model_length)
         predictor = from_modules(payload.enformer, payload, None, request, length or model_length, strict,
-                                 f"payload model {path} (weights)")
+                                 f"payload model {path} (weights)", precision)
         predictor.track_ids, predictor.random_species_heads = _export_facts(metadata)
         return predictor
+    _refuse_fixed_graph(f"SavedModel {path}", precision)
     loaded = tf.saved_model.load(path)
     if export_lib.RAW_SIGNATURE not in loaded.signatures:
         raise InputError(f"SavedModel {path} has no {export_lib.RAW_SIGNATURE!r} signature (exported by an older version?)")
@@ -329,7 +370,7 @@ def _load_saved_model(source: ModelSource, request: Request, length: Optional[in
 
 
 def _load_track_predictor(model: str, head: str, request: Request, length: Optional[int], baseline: Optional[str],
-                          strict: bool) -> Predictor:
+                          strict: bool, precision: str = "float32") -> Predictor:
     """``--head PATH``: an exported track model (used whole) or a head checkpoint on ``model``'s trunk."""
     head_source = checkpoints.resolve_model(head, what="--head")
     if head_source.kind is SourceKind.EXPORT:
@@ -345,7 +386,7 @@ def _load_track_predictor(model: str, head: str, request: Request, length: Optio
     if not isinstance(enformer, Enformer):
         raise InputError("a track head needs the Sonnet trunk (checkpoint weights), not the TF Hub model")
     track = checkpoints.load_track_model(head_source, enformer)
-    return from_modules(enformer, None, track, request, length, strict, f"track head {head}")
+    return from_modules(enformer, None, track, request, length, strict, f"track head {head}", precision)
 
 
 # --------------------------------------------------------------------------------------------
