@@ -30,6 +30,7 @@ from components.correlation import spearman_rho
 from trainer import encoding, inputs
 from trainer.enformer import call_layer, no_autograph
 from trainer.heads import PayloadModel
+from trainer.tracing import batch_polymorphic
 from trainer.training import FitConfig, Trainer, mse_loss
 
 LOG = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ def member_predictions(heads: Sequence[snt.Module], embeddings: np.ndarray, batc
     """``[N, K]`` predictions of every head on cached embeddings."""
     columns = []
     for head in heads:
-        fn = tf.function(lambda x, head=head: head(x, is_training=False), reduce_retracing=True)
+        fn = batch_polymorphic(lambda x, head=head: head(x, is_training=False))
         values = [np.asarray(fn(tf.constant(embeddings[s:s + batch])))[:, 0] for s in range(0, len(embeddings), batch)]
         columns.append(np.concatenate(values))
     return np.stack(columns, axis=1)
@@ -144,7 +145,7 @@ def train_ensemble(payload: PayloadModel, size: int, train_files: Sequence[str],
                    window: int, fit: FitConfig, batch: int, seed: int, reverse_complement: bool,
                    eval_offsets: int, work_dir: str) -> Tuple[PayloadEnsemble, Dict[str, float]]:
     """Train members ``1..size-1`` on the cached embeddings of ``payload``'s trunk (see module doc)."""
-    trunk = tf.function(lambda x: payload.enformer.trunk(x, is_training=False), reduce_retracing=True)
+    trunk = batch_polymorphic(lambda x: payload.enformer.trunk(x, is_training=False))
     cache_dir = os.path.join(work_dir, "ensemble_cache")
     train_data = inputs.payload_dataset(train_files, window, 16, training=False, num_eval_offsets=CACHE_OFFSETS)
     if reverse_complement:  # both strands of every cached window

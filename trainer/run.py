@@ -46,6 +46,7 @@ from trainer.embedding_cache import EmbeddingCache
 from trainer.enformer import Enformer
 from trainer.heads import HeadOnly, PayloadModel, TrackModel
 from trainer.settings import BIN_SIZE, ModelConfig, TrainingConfig, from_custom_config
+from trainer.tracing import batch_polymorphic
 from trainer.training import EpochResult, FitConfig, Trainer, mse_loss
 
 LOG = logging.getLogger(__name__)
@@ -196,7 +197,7 @@ def train_track_model(
         checkpoints.load_track_model(checkpoints.weights_dir(warm_start), enformer, n_tracks)
         if warm_start and training.warm_start else TrackModel(enformer, n_tracks)
     )
-    trunk = tf.function(lambda one_hot: enformer.trunk(one_hot, is_training=False), reduce_retracing=True)
+    trunk = batch_polymorphic(lambda one_hot: enformer.trunk(one_hot, is_training=False))
     strands = 2 if training.reverse_complement else 1
     caches = {
         "train": EmbeddingCache(os.path.join(work_dir, "embedding_cache", "train"), train_files, n_tracks, trunk, strands),

@@ -29,6 +29,7 @@ from components.correlation import pearson_r
 from components.progress import progress_bar
 from trainer import checkpoints, distribute
 from trainer.precision import step_scope
+from trainer.tracing import batch_polymorphic
 
 LOG = logging.getLogger(__name__)
 
@@ -124,7 +125,8 @@ class Trainer:
         # no autograph); tracing is most of a short run's time.
         self._train_step = tf.function(self._train_step_eager, jit_compile=config.jit_compile,
                                        reduce_retracing=True, autograph=False)
-        self._predict_fn: Optional[Callable[[tf.Tensor], tf.Tensor]] = None
+        # Evaluation passes end with a smaller batch: one trace for every batch size.
+        self._predict = batch_polymorphic(self._predict_eager)
 
     @property
     def variables(self) -> Sequence[tf.Variable]:
@@ -133,14 +135,6 @@ class Trainer:
     def _predict_eager(self, inputs: tf.Tensor) -> tf.Tensor:
         with step_scope(self.config.precision, training=False):
             return self.model(inputs, is_training=False)
-
-    def _predict(self, inputs: tf.Tensor) -> tf.Tensor:
-        """The model in inference mode, ``[B, ...] -> predictions``, traced once for any batch size
-        (an evaluation pass ends with a smaller batch)."""
-        if self._predict_fn is None:
-            spec = tf.TensorSpec([None, *inputs.shape[1:]], inputs.dtype)
-            self._predict_fn = tf.function(self._predict_eager, input_signature=[spec], autograph=False)
-        return self._predict_fn(inputs)
 
     def _train_step_eager(self, inputs: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
         return distribute.run_replicated(self.strategy, self._replica_step, inputs, labels)
