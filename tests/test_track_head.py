@@ -388,7 +388,7 @@ def test_payload_head_scaled_to_a_loud_trunk_starts_unsaturated():
 
     def preactivations(embedding: tf.Tensor) -> np.ndarray:
         """``[4]`` inputs of the head's softplus."""
-        pooled = model._layers[2](model.attention(embedding))
+        pooled = model.pooled_features(embedding)
         return np.asarray(tf.matmul(pooled, model.dense.kernel) + model.dense.bias).ravel()
 
     default_head = [v.numpy().copy() for v in model.head_variables]

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import sonnet as snt
 import tensorflow as tf
 from sonnet.src.batch_norm import BaseBatchNorm
 
+from components.errors import InputError
 from tests.conftest import TINY_WINDOW
 from trainer import recompute
 from trainer.enformer import build_enformer
@@ -176,3 +178,66 @@ def test_bfloat16_prediction_keeps_float32_outputs_close_to_float32(tiny_payload
                  "--precision", "bfloat16", "--output", str(output)]) == 2
     error = capsys.readouterr().err
     assert "--precision bfloat16" in error and "fixed float32 graph" in error and not output.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Fine-tuning a pretrained trunk: batch norms on their moving statistics, a fresh head
+# initialised once on the first training batch
+# ---------------------------------------------------------------------------------------------
+def test_trunk_batch_norm_is_moving_for_a_checkpoint_baseline_and_batch_for_random():
+    auto = TrainingConfig()
+    assert auto.trunk_batch_norm == "auto"
+    assert auto.resolved_trunk_batch_norm("random") == "batch"
+    assert auto.resolved_trunk_batch_norm("random:small") == "batch"
+    assert auto.resolved_trunk_batch_norm("out/demo-pretrain/serving") == "moving"
+    assert TrainingConfig(trunk_batch_norm="batch").resolved_trunk_batch_norm("ckpt") == "batch"
+    assert TrainingConfig(trunk_batch_norm="moving").resolved_trunk_batch_norm("random") == "moving"
+    with pytest.raises(ValueError, match="trunk_batch_norm"):
+        TrainingConfig(trunk_batch_norm="frozen")
+    with pytest.raises(ValueError, match="finetune only"):
+        TrainingConfig(mode="tracks", trunk_batch_norm="moving")
+
+
+@pytest.mark.slow
+def test_moving_trunk_batch_norm_keeps_its_statistics_while_the_trunk_trains():
+    model = _tiny_payload_model()
+    inputs, labels = _batch()
+    statistics = _batch_norm_statistics(model)
+    loaded = [v.numpy().copy() for v in statistics]
+    model.trunk_batch_norm = "moving"
+    with tf.GradientTape() as tape:
+        loss = _payload_loss(labels, model(inputs, is_training=True))
+    assert all(np.array_equal(before, v.numpy()) for before, v in zip(loaded, statistics))
+    trunk_gradients = tape.gradient(loss, model.enformer.trunk_module.trainable_variables)
+    assert all(g is not None for g in trunk_gradients) and any(np.abs(g).max() > 0 for g in trunk_gradients)
+    model.trunk_batch_norm = "batch"  # the original behaviour: batch statistics update the averages
+    model(inputs, is_training=True)
+    assert not all(np.array_equal(before, v.numpy()) for before, v in zip(loaded, statistics))
+    with pytest.raises(InputError, match="trunk_batch_norm"):
+        model.trunk_batch_norm = "frozen"
+
+
+@pytest.mark.slow
+def test_fit_initialises_on_the_first_training_batch_only_at_a_fresh_start(tmp_path, eager_functions):
+    model = snt.Linear(1)  # the Trainer's bookkeeping is under test, not a model
+    batches = [(tf.reshape(inputs, [2, -1]), labels) for inputs, labels in (_batch(seed=seed) for seed in range(3))]
+    seen, initialised = [], []
+
+    def stream(skip: int):
+        for inputs, labels in batches[skip:]:
+            seen.append(float(labels[0]))
+            yield inputs, labels
+
+    def initialise(inputs: tf.Tensor, labels: tf.Tensor) -> None:
+        initialised.append(float(labels[0]))
+
+    evaluation = lambda: iter(batches[:1])  # noqa: E731
+    Trainer(model, _payload_loss, FitConfig(1e-3, epochs=1, steps=1), str(tmp_path)).fit(
+        stream, evaluation, initialize=initialise)
+    # Initialised on the first batch, which then also trained: one batch drawn for one step.
+    assert initialised == seen == [float(batches[0][1][0])]
+    resumed = Trainer(model, _payload_loss, FitConfig(1e-3, epochs=2, steps=1), str(tmp_path))
+    results = resumed.fit(stream, evaluation, initialize=initialise)
+    assert [r.epoch for r in results] == [2]
+    assert initialised == [float(batches[0][1][0])]  # a resume restores instead of initialising
+    assert seen[1:] == [float(batches[1][1][0])]

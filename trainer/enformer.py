@@ -186,6 +186,23 @@ def model_compute_dtype(dtype: Union[str, tf.DType, None]):
         _policy.model_dtype = previous
 
 
+@contextlib.contextmanager
+def moving_batch_norm_statistics():
+    """Batch norms called (or traced) inside normalise with their moving statistics and leave
+    them unchanged, also in training; the rest of training (dropout, gradients) is unaffected.
+
+    For fine-tuning a pretrained trunk on batches unlike its pretraining data (e.g. windows
+    of one locus): batch statistics would shift every feature the trunk learned, and the
+    moving averages would drift to the new batches. Read at trace time.
+    """
+    previous = getattr(_policy, "moving_batch_norm", False)
+    _policy.moving_batch_norm = True
+    try:
+        yield
+    finally:
+        _policy.moving_batch_norm = previous
+
+
 def _to_compute(x: tf.Tensor) -> tf.Tensor:
     dtype = _compute_dtype()
     return x if x.dtype == dtype else tf.cast(x, dtype)
@@ -264,6 +281,8 @@ def call_layer(layer: Any, x: tf.Tensor, is_training: bool) -> tf.Tensor:
         # Through the recompute module, so a recomputed block draws the same masks
         # (dm-sonnet 2.0.2 keeps the rate in ``_rate``).
         return recompute.dropout(x, layer._rate)
+    if is_training and isinstance(layer, BaseBatchNorm) and getattr(_policy, "moving_batch_norm", False):
+        return layer(x, is_training=False)
     if is_training and isinstance(layer, BaseBatchNorm) and not recompute.update_statistics():
         # A recomputed forward: batch statistics as in training, moving averages left alone.
         return layer(x, is_training=False, test_local_stats=True)

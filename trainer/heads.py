@@ -19,14 +19,16 @@ like Keras 2 (``kernel``, ``bias``) for that reason.
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Dict, Optional, Tuple
 
 import sonnet as snt
 import tensorflow as tf
 
 from components.errors import InputError
-from trainer.enformer import DOWNSAMPLING, Enformer, TrainingAware, call_layer, no_autograph
-from trainer.settings import POOLINGS
+from trainer.enformer import (DOWNSAMPLING, Enformer, TrainingAware, call_layer, moving_batch_norm_statistics,
+                              no_autograph)
+from trainer.settings import POOLINGS, TRUNK_BATCH_NORMS
 
 
 _ACTIVATIONS = {None: None, "linear": None, "softplus": tf.nn.softplus, "relu": tf.nn.relu}
@@ -169,17 +171,22 @@ class PayloadModel(snt.Module, TrainingAware):
       input_length: bp; builds the head now (required by ``flatten`` before a restore).
       train_trunk: if False, ``trainable_variables`` is the head only and the trunk runs in
         inference mode.
+      trunk_batch_norm: ``'batch'`` (the trunk's batch norms use batch statistics in training
+        and update their moving averages) or ``'moving'`` (they keep normalising with their
+        moving statistics, which stay as loaded: for a pretrained trunk,
+        :func:`trainer.enformer.moving_batch_norm_statistics`).
     """
 
     def __init__(self, enformer: Enformer, key_size: int = 64, value_size: int = 64, num_heads: int = 1,
                  pooling: str = "flatten", input_length: Optional[int] = None, dropout_rate: float = 0.0,
-                 train_trunk: bool = True, name: str = "finetune"):
+                 train_trunk: bool = True, trunk_batch_norm: str = "batch", name: str = "finetune"):
         super().__init__(name=name)
         if pooling not in POOLINGS:
             raise InputError(f"payload head pooling must be one of {POOLINGS}, got {pooling!r}")
         self._base = _Untracked(enformer)
         self.pooling = pooling
         self.train_trunk = train_trunk
+        self.trunk_batch_norm = trunk_batch_norm
         attention = AttentionHead(key_size, value_size, num_heads, dropout_rate)
         pool = Flatten(name="flatten") if pooling == "flatten" else MeanPool(name="mean_pool")
         self._layers = [enformer.trunk_module, attention, pool, Dense(1, activation="softplus", name="dense")]
@@ -195,8 +202,18 @@ class PayloadModel(snt.Module, TrainingAware):
         return self._layers[1]
 
     @property
+    def pool(self) -> snt.Module:
+        """The ``Flatten`` or ``MeanPool`` between attention and dense."""
+        return self._layers[2]
+
+    @property
     def dense(self) -> Dense:
         return self._layers[3]
+
+    @property
+    def head_layers(self) -> Tuple[snt.Module, ...]:
+        """``(attention, pool, dense)``: everything after the trunk."""
+        return (self.attention, self.pool, self.dense)
 
     @property
     def head_config(self) -> Dict[str, Any]:
@@ -225,14 +242,29 @@ class PayloadModel(snt.Module, TrainingAware):
                 f"payload head (pooling='flatten', original layout) was built for {self.input_bins} bins "
                 f"({self.input_bins * DOWNSAMPLING} bp) but got {bins} bins: the original head fixes the input "
                 "length; cut windows of the built length, or train a length-agnostic head (pooling='mean')")
-        x = embedding
-        for layer in self._layers[1:]:
-            x = call_layer(layer, x, is_training)
-        return x
+        return call_layer(self.dense, self.pooled_features(embedding, is_training), is_training)
+
+    @no_autograph
+    def pooled_features(self, embedding: tf.Tensor, is_training: bool = False) -> tf.Tensor:
+        """``[B, bins, 2C]`` trunk embedding -> ``[B, D]`` the dense layer's inputs (attention, pool)."""
+        return call_layer(self.pool, call_layer(self.attention, embedding, is_training), is_training)
+
+    @property
+    def trunk_batch_norm(self) -> str:
+        return self._trunk_batch_norm
+
+    @trunk_batch_norm.setter
+    def trunk_batch_norm(self, value: str) -> None:
+        if value not in TRUNK_BATCH_NORMS:
+            raise InputError(f"trunk_batch_norm must be one of {TRUNK_BATCH_NORMS}, got {value!r}")
+        self._trunk_batch_norm = value
 
     @no_autograph
     def __call__(self, inputs: tf.Tensor, is_training: bool = False) -> tf.Tensor:
-        embedding = self.enformer.trunk(inputs, is_training=is_training and self.train_trunk)
+        with contextlib.ExitStack() as stack:
+            if self.trunk_batch_norm == "moving":
+                stack.enter_context(moving_batch_norm_statistics())
+            embedding = self.enformer.trunk(inputs, is_training=is_training and self.train_trunk)
         return self.head(embedding, is_training)
 
     def scale_head_to_embedding(self, embedding: tf.Tensor) -> Dict[str, float]:
@@ -255,17 +287,14 @@ class PayloadModel(snt.Module, TrainingAware):
         if embedding_rms > 1.0:
             for projection in (self.attention._q, self.attention._k, self.attention._v):
                 projection.kernel.assign(projection.kernel / embedding_rms)
-        pooled = embedding
-        for layer in self._layers[1:3]:
-            pooled = call_layer(layer, pooled, False)
-        pooled_rms = _rms(pooled)
+        pooled_rms = _rms(self.pooled_features(embedding))
         if pooled_rms > 1.0:
             self.dense.kernel.assign(self.dense.kernel / pooled_rms)
         return {"embedding_rms": embedding_rms, "pooled_rms": pooled_rms}
 
     @property
     def head_variables(self) -> Tuple[tf.Variable, ...]:
-        return tuple(v for layer in self._layers[1:] for v in layer.trainable_variables)
+        return tuple(v for layer in self.head_layers for v in layer.trainable_variables)
 
     @property
     def trainable_variables(self) -> Tuple[tf.Variable, ...]:

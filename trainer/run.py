@@ -68,8 +68,16 @@ def build_enformer(model_config: ModelConfig) -> Enformer:
     return loaded
 
 
-def build_payload_model(model_config: ModelConfig, warm_start: Optional[str] = None) -> PayloadModel:
-    """Payload model from a previous (blessed) model's weights, or from the baseline trunk."""
+def build_payload_model(model_config: ModelConfig, warm_start: Optional[str] = None,
+                        trunk_batch_norm: str = "batch") -> PayloadModel:
+    """Payload model from a previous (blessed) model's weights, or from the baseline trunk;
+    ``trunk_batch_norm`` as :class:`PayloadModel` takes it."""
+    model = _payload_model(model_config, warm_start)
+    model.trunk_batch_norm = trunk_batch_norm
+    return model
+
+
+def _payload_model(model_config: ModelConfig, warm_start: Optional[str]) -> PayloadModel:
     if warm_start:
         LOG.info("warm start from %s", warm_start)
         loaded = checkpoints.load_payload_model(
@@ -101,6 +109,14 @@ def _save_outputs(model: Any, trainer: Trainer, serving_dir: str, window_length:
             tf.io.gfile.copy(source, os.path.join(artifact_dir, name), overwrite=True)
 
 
+def scale_fresh_head(model: PayloadModel, first_inputs: tf.Tensor) -> None:
+    """Scale a fresh payload head to its trunk's embedding of the first training batch
+    ``[B, L, 4]``: on a loud (pretrained) trunk it would otherwise start saturated."""
+    scales = model.scale_head_to_embedding(model.enformer.trunk(first_inputs, is_training=False))
+    LOG.info("payload head scaled to the trunk's embedding (RMS %.3g, pooled %.3g)",
+             scales["embedding_rms"], scales["pooled_rms"])
+
+
 def train_payload_model(
     model_config: ModelConfig,
     training: TrainingConfig,
@@ -124,18 +140,13 @@ def train_payload_model(
                          "and one replica (vertex.trainer accelerator_count 1, replica_count 1)")
     tf.random.set_seed(training.seed)
     with distribute.scope(strategy):
-        model = build_payload_model(model_config, warm_start if training.warm_start else None)
+        model = build_payload_model(model_config, warm_start if training.warm_start else None,
+                                    training.resolved_trunk_batch_norm(model_config.baseline))
+    LOG.info("trunk batch norms on %s statistics while fine-tuning", model.trunk_batch_norm)
     train_data = inputs.payload_dataset(
         train_files, window, training.batch, training=True, seed=training.seed,
         reverse_complement=training.reverse_complement,
     )
-    if not (warm_start and training.warm_start):
-        # A fresh head on a loud (pretrained) trunk would start saturated: scale it to its inputs.
-        with distribute.scope(strategy):
-            first_inputs = next(iter(train_data))[0]
-            scales = model.scale_head_to_embedding(model.enformer.trunk(first_inputs, is_training=False))
-        LOG.info("payload head scaled to the trunk's embedding (RMS %.3g, pooled %.3g)",
-                 scales["embedding_rms"], scales["pooled_rms"])
 
     def eval_batches() -> Iterator:
         return iter(inputs.payload_dataset(eval_files, window, training.batch, training=False,
@@ -145,7 +156,10 @@ def train_payload_model(
         model, lambda labels, predictions: mse_loss(labels, tf.squeeze(predictions, -1)),
         fit_config(training), work_dir, strategy=strategy,
     )
-    results = trainer.fit(lambda skip: iter(train_data.skip(skip)), eval_batches)
+    fresh_head = not (warm_start and training.warm_start)
+    results = trainer.fit(lambda skip: iter(train_data.skip(skip)), eval_batches,
+                          initialize=(lambda first_inputs, _labels: scale_fresh_head(model, first_inputs))
+                          if fresh_head else None)
     metadata = {"mode": "finetune", "warm_start": warm_start or "", "baseline": model_config.baseline,
                 "model_config": dataclasses.asdict(model_config),
                 "training": dataclasses.asdict(training)}

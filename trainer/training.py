@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import itertools
 import logging
 import math
 import os
@@ -179,19 +180,29 @@ class Trainer:
             "pearson_r": pearson_r(np.concatenate(labels_all), np.concatenate(predictions_all)),
         }
 
-    def fit(self, train_batches: Callable[[int], Iterator], eval_batches: Callable[[], Iterator]) -> List[EpochResult]:
+    def fit(self, train_batches: Callable[[int], Iterator], eval_batches: Callable[[], Iterator],
+            initialize: Optional[Callable[[tf.Tensor, tf.Tensor], None]] = None) -> List[EpochResult]:
         """Train until ``config.epochs`` epochs are complete (resuming if checkpoints exist).
 
         Args:
           train_batches: ``skip -> iterator`` over the infinite, deterministic stream of
             ``(inputs, labels)`` training batches, starting after ``skip`` batches.
           eval_batches: callable returning a fresh iterator over one evaluation pass.
+          initialize: ``(inputs, labels) -> None`` run on the first training batch (which then
+            trains as usual) when no training checkpoint exists, i.e. only at a fresh start:
+            data-dependent initialisation that a resume's restore would overwrite anyway.
         Returns:
           One result per epoch run in this call.
         """
+        fresh = self._manager.latest_checkpoint is None
         start_epoch = self.restore()
         # Skip what the interrupted run already consumed, so resuming replays nothing.
         iterator = train_batches(start_epoch * self.config.steps)
+        if fresh and initialize is not None:
+            first = next(iterator)
+            with distribute.scope(self.strategy):
+                initialize(*first)
+            iterator = itertools.chain([first], iterator)
         results = []
         epochs, steps = self.config.epochs, self.config.steps
         with progress_bar(epochs * steps, "training", unit="step", initial=start_epoch * steps) as bar:

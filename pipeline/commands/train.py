@@ -5,7 +5,7 @@ import argparse
 import os
 from typing import List, Optional, Tuple
 
-from trainer.settings import LR_SCHEDULES, POOLINGS, PRECISIONS, ModelConfig, TrainingConfig
+from trainer.settings import LR_SCHEDULES, POOLINGS, PRECISIONS, TRUNK_BATCH_NORM_SETTINGS, ModelConfig, TrainingConfig
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,6 +58,10 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=PRECISIONS, default=training.precision,
                         help="bfloat16: mixed precision (bfloat16 matmuls/convolutions, float32 variables and "
                              "optimiser state; README 'Training throughput and memory') (default %(default)s)")
+    parser.add_argument("--trunk-batch-norm", choices=TRUNK_BATCH_NORM_SETTINGS, default=training.trunk_batch_norm,
+                        help="the trunk's batch norms while fine-tuning: batch statistics, or the moving ones kept "
+                             "as loaded; auto: moving for a checkpoint --baseline, batch for random "
+                             "(default %(default)s)")
     parser.add_argument("--recompute", action="store_true",
                         help="gradient checkpointing of the trunk's blocks: less memory, about one more forward pass")
 
@@ -77,6 +81,7 @@ def training_configs(args: argparse.Namespace) -> Tuple[ModelConfig, TrainingCon
         mode="finetune", learning_rate=args.learning_rate, lr_schedule=args.lr_schedule, epochs=args.epochs,
         steps=args.steps, batch=args.batch, seed=args.seed, reverse_complement=not args.no_rc,
         eval_offsets=args.eval_offsets, precision=args.precision, recompute=args.recompute,
+        trunk_batch_norm=args.trunk_batch_norm,
     )
     return model_config, training
 
