@@ -141,7 +141,7 @@ def train_payload_model(
     tf.random.set_seed(training.seed)
     with distribute.scope(strategy):
         model = build_payload_model(model_config, warm_start if training.warm_start else None,
-                                    training.resolved_trunk_batch_norm(model_config.baseline))
+                                    training.trunk_batch_norm)
     LOG.info("trunk batch norms on %s statistics while fine-tuning", model.trunk_batch_norm)
     train_data = inputs.payload_dataset(
         train_files, window, training.batch, training=True, seed=training.seed,

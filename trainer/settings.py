@@ -18,11 +18,9 @@ TRAINING_MODES = ("finetune", "tracks")
 # trains the trunk together with one of its species heads (pretraining, as DeepMind did).
 TRUNK_MODES = ("frozen", "train")
 TRACK_LOSSES = ("poisson", "mse")
-# Payload fine-tuning: the trunk's batch norms on batch statistics (``batch``) or on their moving
-# statistics, kept as loaded (``moving``); ``auto``: ``moving`` for a trunk from a checkpoint
-# (pretrained), ``batch`` for a random one (its moving statistics mean nothing yet).
+# Payload fine-tuning: the trunk's batch norms on batch statistics (``batch``, the original) or on
+# their moving statistics, kept as loaded (``moving``: a pretrained trunk's genome-wide ones).
 TRUNK_BATCH_NORMS = ("batch", "moving")
-TRUNK_BATCH_NORM_SETTINGS = ("auto",) + TRUNK_BATCH_NORMS
 LR_SCHEDULES = ("constant", "cosine")
 # Payload-head poolings; defined here (not in trainer.heads) so config code needs no TensorFlow.
 POOLINGS = ("flatten", "mean")
@@ -73,7 +71,7 @@ class TrainingConfig:
     ``max_shift`` (``trunk: train``: random shift of every window by up to this many bp,
     N-padded; the bins stay put, as in the original's +-3 bp augmentation).
 
-    Finetune mode only: ``trunk_batch_norm`` (``TRUNK_BATCH_NORMS`` above; default ``auto``).
+    Finetune mode only: ``trunk_batch_norm`` (``TRUNK_BATCH_NORMS`` above; default ``batch``).
     """
 
     mode: Literal[TRAINING_MODES] = "finetune"  # type: ignore[valid-type]
@@ -95,7 +93,7 @@ class TrainingConfig:
     loss: Literal[TRACK_LOSSES] = "poisson"  # type: ignore[valid-type]
     species: str = Field(default="human", min_length=1)
     max_shift: int = Field(default=3, ge=0, le=BIN_SIZE // 2)
-    trunk_batch_norm: Literal[TRUNK_BATCH_NORM_SETTINGS] = "auto"  # type: ignore[valid-type]
+    trunk_batch_norm: Literal[TRUNK_BATCH_NORMS] = "batch"  # type: ignore[valid-type]
 
     @model_validator(mode="after")
     def _tracks_only(self) -> "TrainingConfig":
@@ -105,16 +103,10 @@ class TrainingConfig:
                 if getattr(self, key) != default:
                     raise KeyedValueError(key, f"applies to training.mode: tracks only (finetune trains the "
                                           f"trunk with the MSE loss); got {getattr(self, key)!r}")
-        elif self.trunk_batch_norm != "auto":
+        elif self.trunk_batch_norm != "batch":
             raise KeyedValueError("trunk_batch_norm", "applies to training.mode: finetune only; got "
                                   f"{self.trunk_batch_norm!r}")
         return self
-
-    def resolved_trunk_batch_norm(self, baseline: str) -> str:
-        """``batch`` or ``moving`` for fine-tuning from ``baseline`` (``model.baseline``)."""
-        if self.trunk_batch_norm != "auto":
-            return self.trunk_batch_norm
-        return "batch" if baseline == "random" or baseline.startswith("random:") else "moving"
 
     @property
     def resolved_learning_rate(self) -> float:

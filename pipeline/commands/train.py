@@ -5,7 +5,7 @@ import argparse
 import os
 from typing import List, Optional, Tuple
 
-from trainer.settings import LR_SCHEDULES, POOLINGS, PRECISIONS, TRUNK_BATCH_NORM_SETTINGS, ModelConfig, TrainingConfig
+from trainer.settings import LR_SCHEDULES, POOLINGS, PRECISIONS, TRUNK_BATCH_NORMS, ModelConfig, TrainingConfig
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,10 +58,9 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=PRECISIONS, default=training.precision,
                         help="bfloat16: mixed precision (bfloat16 matmuls/convolutions, float32 variables and "
                              "optimiser state; README 'Training throughput and memory') (default %(default)s)")
-    parser.add_argument("--trunk-batch-norm", choices=TRUNK_BATCH_NORM_SETTINGS, default=training.trunk_batch_norm,
+    parser.add_argument("--trunk-batch-norm", choices=TRUNK_BATCH_NORMS, default=training.trunk_batch_norm,
                         help="the trunk's batch norms while fine-tuning: batch statistics, or the moving ones kept "
-                             "as loaded; auto: moving for a checkpoint --baseline, batch for random "
-                             "(default %(default)s)")
+                             "as loaded (default %(default)s)")
     parser.add_argument("--recompute", action="store_true",
                         help="gradient checkpointing of the trunk's blocks: less memory, about one more forward pass")
 
