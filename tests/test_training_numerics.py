@@ -214,8 +214,17 @@ def test_moving_trunk_batch_norm_keeps_its_statistics_while_the_trunk_trains():
 
 @pytest.mark.slow
 def test_fit_initialises_on_the_first_training_batch_only_at_a_fresh_start(tmp_path, eager_functions):
-    model = snt.Linear(1)  # the Trainer's bookkeeping is under test, not a model
+    class Linear(snt.Module):  # the Trainer's bookkeeping is under test, not a model
+        def __init__(self):
+            super().__init__()
+            self.linear = snt.Linear(1)
+
+        def __call__(self, inputs: tf.Tensor, is_training: bool = False) -> tf.Tensor:
+            return self.linear(inputs)
+
+    model = Linear()
     batches = [(tf.reshape(inputs, [2, -1]), labels) for inputs, labels in (_batch(seed=seed) for seed in range(3))]
+    model(batches[0][0])  # Sonnet creates variables on the first call
     seen, initialised = [], []
 
     def stream(skip: int):
