@@ -197,6 +197,22 @@ def test_compressed_reference_must_be_bgzip(tmp_path):
         assert reference.fetch("c", 2, 5) == "GTA"
 
 
+def test_bgzf_header_rule_by_hand(tmp_path):
+    # gzip header: magic 1f 8b, method 8, FLG, MTIME (4), XFL, OS; with FEXTRA (FLG bit 2 = 4):
+    # XLEN (2) then the subfield id at bytes 12-13, "BC" for BGZF (SAM specification 4.1).
+    def header(flags: int, subfield: bytes, size: int = 18) -> str:
+        path = tmp_path / f"h{flags}{subfield.decode()}{size}.gz"
+        path.write_bytes((b"\x1f\x8b\x08" + bytes([flags]) + bytes(6) + b"\x06\x00" + subfield + b"\x02\x00\x1b\x00")[:size])
+        return str(path)
+
+    assert genome.is_bgzf(header(4, b"BC"))
+    assert genome.is_bgzf(header(4 | 1, b"BC"))  # FEXTRA among other flags
+    assert not genome.is_bgzf(header(1, b"BC"))  # "BC" where the subfield would be, but no FEXTRA
+    assert not genome.is_bgzf(header(0, b"BC"))
+    assert not genome.is_bgzf(header(4, b"XY"))  # another extra subfield
+    assert not genome.is_bgzf(header(4, b"BC", size=17))  # cut inside the header
+
+
 # ----------------------------------------------------------------------------- bigWig binning
 def test_median_of_runs_by_hand():
     # Few changes (run-length path): 10 x 5, 10 x 1, 11 x 3 -> sorted 1 (x10), 3 (x11), 5 (x10);
@@ -282,6 +298,34 @@ def test_track_reader_checks_regions_against_every_bigwig(tmp_path):
             bigwig.TrackReader([bigwig.TrackSpec(0, "a", str(tmp_path / name), 1.0, 1.0, "sum", "")], 100)
     with pytest.raises(InputError, match="no tracks given"):
         bigwig.TrackReader([], 100)
+
+
+def test_track_reader_error_messages_and_closing_by_hand(tmp_path):
+    import os
+
+    import pyBigWig
+    import pyBigWigTest
+
+    path = str(tmp_path / "a.bw")
+    handle = pyBigWig.open(path, "w")
+    handle.addHeader([("c", 1000)], maxZooms=0)
+    handle.addEntries(["c"], [0], ends=[1000], values=[1.0])
+    handle.close()
+    spec = bigwig.TrackSpec(0, "a", path, 100.0, 1.0, "sum", "")
+    reader = bigwig.TrackReader([spec], 10)
+    with pytest.raises(InputError) as error:  # 0-based [990, 1010) is 1-based 991-1010, past the end
+        reader.read("c", 990, 1010)
+    assert str(error.value) == f"track 0 'a': cannot read c:991-1010 from {path} (Invalid interval bounds!)"
+    reader.close()
+    reader.close()  # closing twice (a with block around an explicit close) is harmless
+    # pyBigWig opens bigBed files too (its own test file ships with it); they are not tracks.
+    big_bed = os.path.join(os.path.dirname(pyBigWigTest.__file__), "test.bigBed")
+    with pytest.raises(InputError) as error:
+        bigwig.TrackReader([bigwig.TrackSpec(3, "bed", big_bed, 1.0, 1.0, "sum", "")], 10)
+    assert str(error.value) == f"track 3 'bed': bigWig {big_bed}: not a readable bigWig file"
+    with pytest.raises(InputError) as error:
+        bigwig.TrackReader([], 10)
+    assert str(error.value) == "no tracks given"
 
 
 def test_max_track_std_by_hand():
@@ -510,6 +554,41 @@ def test_plan_windows_errors():
     assert all(w.end - w.start == 10 and w.shard == i // 4 for i, w in enumerate(windows))
 
 
+
+def test_window_split_at_block_edges_by_hand():
+    # Blocks of 10 bp: [0, 10) is block 0, [10, 20) block 1. A seed that labels them differently:
+    seed = next(s for s in range(100) if _block_is_eval_by_hand(s, "c", 0, 0.5) != _block_is_eval_by_hand(s, "c", 1, 0.5))
+    first, second = ("eval", "train") if _block_is_eval_by_hand(seed, "c", 0, 0.5) else ("train", "eval")
+    assert sampling.window_split("c", 6, 10, None, 0.5, 10, seed) == first  # ends on the edge: block 0 only
+    assert sampling.window_split("c", 7, 11, None, 0.5, 10, seed) is None  # its last base is in block 1
+    assert sampling.window_split("c", 10, 14, None, 0.5, 10, seed) == second
+    assert sampling.window_split("c", 7, 11, frozenset({"c"}), 0.0, 0, seed) == "eval"  # held-out chromosome
+    assert sampling.window_split("d", 7, 11, frozenset({"c"}), 0.0, 0, seed) == "train"
+
+
+def test_hotspot_candidates_at_chromosome_ends_by_hand():
+    sizes = {"c": 100, "d": 100}
+    mappable = [Region("c", 0, 100), Region("d", 0, 100)]
+    # Length 10: a group's window starts at (span start + span end) // 2 - 5.
+    hotspots = [Region("c", 4, 6),  # window [0, 10): starts on the chromosome start, kept
+                Region("c", 94, 96),  # [90, 100): ends on the chromosome end, kept
+                Region("d", 97, 99),  # [93, 103): past the end of d
+                Region("u", 4, 6)]  # [0, 10) on a chromosome without a size
+    kept, dropped = sampling.hotspot_candidates(hotspots, mappable, sizes, length=10, min_mappable=1.0, seed=0,
+                                                eval_chroms=["d"])
+    assert [(g.chrom, g.start, g.end, split) for g, split in kept] == [("c", 0, 10, "train"), ("c", 90, 100, "train")]
+    assert dropped == {"off_chromosome": 2, "below_min_mappable": 0, "across_splits": 0}
+    # A 1 bp window [0, 1) on an unknown chromosome is off it too (no size is not size 1).
+    kept, dropped = sampling.hotspot_candidates([Region("u", 0, 1)], mappable, sizes, length=1, min_mappable=1.0,
+                                                seed=0, eval_chroms=["d"])
+    assert kept == [] and dropped["off_chromosome"] == 1
+    # min_mappable is inclusive, with a 1e-12 tolerance: 1e-12 keeps a window of coverage 0.
+    kept, dropped = sampling.hotspot_candidates([Region("c", 4, 6)], [], sizes, length=10, min_mappable=1e-12,
+                                                seed=0, eval_chroms=["d"])
+    assert len(kept) == 1 and dropped["below_min_mappable"] == 0
+    kept, dropped = sampling.hotspot_candidates([Region("c", 4, 6)], [Region("c", 0, 5)], sizes, length=10,
+                                                min_mappable=0.6, seed=0, eval_chroms=["d"])
+    assert kept == [] and dropped["below_min_mappable"] == 1  # 5 of 10 bp mappable
 
 def test_sample_listed_draws_all_or_refuses_more():
     listed = [("a", 0, "train"), ("a", 10, "eval"), ("b", 5, "train")]
