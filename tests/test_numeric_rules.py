@@ -99,9 +99,10 @@ def test_read_bed_columns_comments_and_empty_intervals(tmp_path):
 def test_read_bed_fields_are_tab_separated_to_the_line_end(tmp_path):
     bed = tmp_path / "f.bed"
     # TAB lines keep spaces inside a name and its trailing space or X; 5 columns have no strand.
-    bed.write_text("c\t0\t10\tmy name \t0\t-\nc\t5\t9\tchrX\t0\nc 1 2 spaced\n")
+    bed.write_text("c\t0\t10\tmy name \t0\t-\nc\t5\t9\tchrX\t0\nc 1 2 spaced\nc\t3\t4\tlast \nc\t6\t7\tsiteX\r\n")
     assert [(r.start, r.end, r.name, r.strand, r.line) for r in genome.read_bed(str(bed))] == [
-        (0, 10, "my name ", "-", 1), (5, 9, "chrX", ".", 2), (1, 2, "spaced", ".", 3)]
+        (0, 10, "my name ", "-", 1), (5, 9, "chrX", ".", 2), (1, 2, "spaced", ".", 3), (3, 4, "last ", ".", 4),
+        (6, 7, "siteX", ".", 5)]  # only the line end is cut: a last field's trailing space or X stays
     bed.write_text("c\ta\tb\n")
     with pytest.raises(InputError) as error:
         list(genome.read_bed(str(bed)))
@@ -272,6 +273,43 @@ def test_track_table_round_trip_and_errors(tmp_path):
             bigwig.read_track_table(str(table))
 
 
+def test_track_table_lines_columns_and_messages_by_hand(tmp_path, monkeypatch):
+    table = tmp_path / "t.tsv"
+    table.write_text("index\tidentifier\tfile\tclip\tscale\tsum_stat\tdescription\n0\ta\tsub/a.bw\t1\t1\tsum\td\n")
+    monkeypatch.chdir(tmp_path)  # a table named relative to the working directory
+    assert bigwig.read_track_table("t.tsv")[0].file == str(tmp_path / "sub" / "a.bw")
+    # An indented comment is a comment; an extra column whose name has a space is one TAB column;
+    # the last field is read to the line end (a description ending in X keeps it); a remote file
+    # is kept as written.
+    table.write_text("  # indented comment\n"
+                     "index\tidentifier\tfile\tclip\tscale\tsum_stat\tmy note\tdescription\n"
+                     "0\ta\tgs://bucket/a.bw\t1\t1\tsum\tx y\tchrX\n")
+    assert bigwig.read_track_table(str(table)) == [bigwig.TrackSpec(0, "a", "gs://bucket/a.bw", 1.0, 1.0, "sum", "chrX")]
+    table.write_text("index\tidentifier\tfile\tclip\tscale\tsum_stat\tdescription\n0\ta\ta.bw\t1\t1\tsum\n")
+    with pytest.raises(InputError) as error:
+        bigwig.read_track_table(str(table))
+    assert str(error.value) == f"{table}:2: expected 7 columns, got 6: '0\\ta\\ta.bw\\t1\\t1\\tsum'"
+    table.write_text("index\tfile\tscale\textra\n")
+    with pytest.raises(InputError) as error:
+        bigwig.read_track_table(str(table))
+    assert str(error.value) == (f"{table}:1: track table header lacks column(s) identifier, clip, sum_stat, description; "
+                                "need the seven columns index identifier file clip scale sum_stat description "
+                                "(got index file scale extra)")
+
+
+def test_track_table_in_a_remote_directory_resolves_relative_files():
+    import tensorflow as tf
+
+    # TensorFlow's in-memory filesystem stands for gs://: open_text reads both through tf.io.gfile.
+    directory = "ram://tables/set1"
+    tf.io.gfile.makedirs(directory)
+    with tf.io.gfile.GFile(f"{directory}/tracks.tsv", "w") as handle:
+        handle.write("index\tidentifier\tfile\tclip\tscale\tsum_stat\tdescription\n"
+                     "0\ta\ta.bw\t1\t1\tsum\td\n1\tb\tsub/b.bw\t1\t1\tsum\td\n2\tc\t/abs/c.bw\t1\t1\tsum\td\n")
+    specs = bigwig.read_track_table(f"{directory}/tracks.tsv")
+    assert [spec.file for spec in specs] == ["ram://tables/set1/a.bw", "ram://tables/set1/sub/b.bw", "/abs/c.bw"]
+
+
 def test_track_reader_checks_regions_against_every_bigwig(tmp_path):
     import pyBigWig
 
@@ -326,6 +364,11 @@ def test_track_reader_error_messages_and_closing_by_hand(tmp_path):
     with pytest.raises(InputError) as error:
         bigwig.TrackReader([], 10)
     assert str(error.value) == "no tracks given"
+    # A URL is not looked up on the local disk: pyBigWig opens it (and fails: nothing listens on port 9).
+    url = "http://127.0.0.1:9/none.bw"
+    with pytest.raises(InputError) as error:
+        bigwig.TrackReader([bigwig.TrackSpec(0, "a", url, 1.0, 1.0, "sum", "")], 10)
+    assert str(error.value).startswith(f"track 0 'a': bigWig {url}: cannot open (")
 
 
 def test_max_track_std_by_hand():
@@ -554,6 +597,12 @@ def test_plan_windows_errors():
     assert all(w.end - w.start == 10 and w.shard == i // 4 for i, w in enumerate(windows))
 
 
+
+def test_mappable_coverage_after_an_unknown_chromosome_by_hand():
+    intervals = [Region("c", 0, 10), Region("c", 20, 30)]
+    windows = [("z", 0, 10), ("c", 5, 25), ("c", 10, 20), ("c", 0, 40)]  # a window on a chromosome without intervals first
+    # [5, 25): 5 bp of [0, 10) + 5 bp of [20, 30) -> 10 / 20; [10, 20) lies in the gap; [0, 40): 20 / 40.
+    assert sampling.mappable_coverage(intervals, windows).tolist() == [0.0, 0.5, 0.0, 0.5]
 
 def test_window_split_at_block_edges_by_hand():
     # Blocks of 10 bp: [0, 10) is block 0, [10, 20) block 1. A seed that labels them differently:
