@@ -639,6 +639,29 @@ def test_hotspot_candidates_at_chromosome_ends_by_hand():
                                                 min_mappable=0.6, seed=0, eval_chroms=["d"])
     assert kept == [] and dropped["below_min_mappable"] == 1  # 5 of 10 bp mappable
 
+def test_plan_windows_hotspot_mode_by_hand():
+    # 20 hotspots, one in the middle of each 20 bp block of c: group windows [20k + 5, 20k + 15)
+    # (length 10), each inside block k, so each takes block k's split under the given fraction,
+    # block and seed.
+    hotspots = [Region("c", 20 * k + 9, 20 * k + 11) for k in range(20)]
+    common = dict(length=10, step=1, batches=1, sampling="hotspots", hotspots=hotspots, chrom_sizes={"c": 400},
+                  eval_fraction=0.5, split_block=20)
+    seed = next(s for s in range(100) if 5 < sum(_block_is_eval_by_hand(s, "c", k, 0.5) for k in range(20)) < 15)
+    windows = sampling.plan_windows([Region("c", 0, 400)], size=20, seed=seed, **common)
+    assert sorted(w.start for w in windows) == [20 * k + 5 for k in range(20)]
+    assert all(w.split == ("eval" if _block_is_eval_by_hand(seed, "c", w.start // 20, 0.5) else "train") for w in windows)
+    with pytest.raises(InputError) as error:
+        sampling.plan_windows([Region("c", 0, 200)], size=21, seed=seed, **common)
+    assert str(error.value) == ("requested 21 windows (size x batches) but only 10 hotspot windows of 10 bp (dropped: 0 off "
+                                "the chromosome, 10 below --min-mappable 1.0, 0 across a split boundary) exist; "
+                                "lower --size/--batches")
+    with pytest.raises(InputError) as error:
+        sampling.plan_windows([Region("c", 0, 400)], size=1, seed=seed, **{**common, "hotspots": []})
+    assert str(error.value) == "--sampling hotspots needs a hotspot BED (--hotspots) with at least one interval"
+    with pytest.raises(InputError) as error:
+        sampling.plan_windows([Region("c", 0, 400)], size=1, seed=seed, **{**common, "sampling": "dense"})
+    assert str(error.value) == "unknown sampling 'dense': choose one of uniform, hotspots, blocks"
+
 def test_sample_listed_draws_all_or_refuses_more():
     listed = [("a", 0, "train"), ("a", 10, "eval"), ("b", 5, "train")]
     drawn = sampling.sample_listed(listed, 3, seed=1, what="hotspot windows")
