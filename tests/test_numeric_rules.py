@@ -371,6 +371,17 @@ def test_track_reader_error_messages_and_closing_by_hand(tmp_path):
     assert str(error.value).startswith(f"track 0 'a': bigWig {url}: cannot open (")
 
 
+def test_binning_refuses_bad_shapes_and_statistics():
+    spec = bigwig.TrackSpec(0, "a", "a.bw", 100.0, 1.0, "sum", "")
+    for values, shape in ((np.zeros((2, 4)), "(2, 4)"), (np.zeros(5), "(5,)")):  # 2-D (size a multiple of 2); 5 bp
+        with pytest.raises(ValueError) as error:
+            bigwig.bin_signal(values, 2, spec)
+        assert str(error.value) == f"bin_signal needs [L] values with L a multiple of 2, got shape {shape}"
+    with pytest.raises(InputError) as error:
+        bigwig.aggregate_bins(np.zeros(4), 2, "median")
+    assert str(error.value) == "unknown sum_stat 'median' (use one of sum, mean, max, sum_sqrt)"
+
+
 def test_max_track_std_by_hand():
     # Track 0 bins 1, 3 -> population std 1; track 1 bins 0, 4 -> std 2.
     assert bigwig.max_track_std(np.array([[1, 0], [3, 4]], np.float16)) == 2.0
