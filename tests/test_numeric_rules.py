@@ -382,6 +382,14 @@ def test_binning_refuses_bad_shapes_and_statistics():
     assert str(error.value) == "unknown sum_stat 'median' (use one of sum, mean, max, sum_sqrt)"
 
 
+def test_binning_clips_both_signs_by_hand():
+    # Bin sums -10, 10, -1e6 and 4: clip 5 -> -5, 5, -5, 4; with clip 1e9 the float16 range (65504) clips.
+    values = np.array([-4.0, -6.0, 4.0, 6.0, -5e5, -5e5, 1.0, 3.0])
+    assert bigwig.bin_signal(values, 2, bigwig.TrackSpec(0, "a", "a.bw", 5.0, 1.0, "sum", "")).tolist() == [-5, 5, -5, 4]
+    assert bigwig.bin_signal(values, 2, bigwig.TrackSpec(0, "a", "a.bw", 1e9, 1.0, "sum", "")).tolist() == [
+        -10, 10, -65504, 4]
+
+
 def test_max_track_std_by_hand():
     # Track 0 bins 1, 3 -> population std 1; track 1 bins 0, 4 -> std 2.
     assert bigwig.max_track_std(np.array([[1, 0], [3, 4]], np.float16)) == 2.0
@@ -625,6 +633,10 @@ def test_window_split_at_block_edges_by_hand():
     assert sampling.window_split("c", 7, 11, frozenset({"c"}), 0.0, 0, seed) == "eval"  # held-out chromosome
     assert sampling.window_split("d", 7, 11, frozenset({"c"}), 0.0, 0, seed) == "train"
 
+    # A block is eval when its hash, as a fraction of 2**64, is strictly below eval_fraction.
+    at = int.from_bytes(hashlib.sha256(f"{seed}\tc\t0".encode()).digest()[:8], "little") / 2.0**64
+    assert sampling.window_split("c", 0, 4, None, at, 10, seed) == "train"
+    assert sampling.window_split("c", 0, 4, None, np.nextafter(at, 1.0), 10, seed) == "eval"
 
 def test_hotspot_candidates_at_chromosome_ends_by_hand():
     sizes = {"c": 100, "d": 100}
