@@ -587,6 +587,29 @@ def test_fraction_splits_cut_at_block_edges():
     assert sampling.assign_splits([region], 4, split_block=4, eval_fraction=0.5)  # a block of one window is allowed
 
 
+def _pieces_base_by_base(region: Region, seed: int, fraction: float, block: int) -> list:
+    """Second implementation of the fraction split: label every base by its block, join runs."""
+    pieces: list = []
+    for base in range(region.start, region.end):
+        label = "eval" if _block_is_eval_by_hand(seed, region.chrom, base // block, fraction) else "train"
+        if pieces and pieces[-1][1] == label:
+            pieces[-1] = (Region(region.chrom, pieces[-1][0].start, base + 1), label)
+        else:
+            pieces.append((Region(region.chrom, base, base + 1), label))
+    return pieces
+
+
+def test_fraction_split_pieces_base_by_base():
+    label = lambda s, k: _block_is_eval_by_hand(s, "c", k, 0.5)  # noqa: E731
+    seed = next(s for s in range(100) if label(s, 1) != label(s, 2) and label(s, 2) != label(s, 3))
+    # Ending on a block edge, one base past it, starting inside a later block, one block's bases only.
+    regions = [Region("c", 5, 20), Region("c", 21, 31), Region("c", 34, 40), Region("c", 45, 49)]
+    pieces = sampling.assign_splits(regions, 4, eval_fraction=0.5, split_block=10, seed=seed)
+    assert pieces == [piece for region in regions for piece in _pieces_base_by_base(region, seed, 0.5, 10)]
+    # The default seed is 0.
+    assert sampling.assign_splits(regions, 4, eval_fraction=0.5, split_block=10) == [
+        piece for region in regions for piece in _pieces_base_by_base(region, 0, 0.5, 10)]
+
 def test_plan_windows_errors():
     intervals = [Region("a", 0, 100), Region("b", 0, 100), Region("c", 0, 3)]
     common = dict(length=10, step=1, size=4, batches=2, seed=0)
