@@ -225,6 +225,11 @@ def test_median_of_runs_by_hand():
     assert bigwig.median_ignoring_nan(values) == 3.0
     assert bigwig.median_ignoring_nan(np.array([3.0, 1.0, 2.0, 10.0], np.float32)) == 2.5  # dense path
     assert bigwig.median_ignoring_nan(np.full(8, np.nan, np.float32)) == 0.0
+    # n = 11, runs 3 x6, 1 x5: sorted five 1s then six 3s, the 6th value (index 5) is 3.
+    assert bigwig.median_ignoring_nan(np.repeat([3.0, 1.0], [6, 5]).astype(np.float32)) == 3.0
+    # A value that returns after another run: 3 x4, 1, 3 x5 -> 3 (the 1 counts once, not 6 times).
+    assert bigwig.median_ignoring_nan(np.repeat([3.0, 1.0, 3.0], [4, 1, 5]).astype(np.float32)) == 3.0
+    assert bigwig.median_ignoring_nan(np.repeat([3.0, 1.0, 3.0], [40, 1, 50]).astype(np.float32)) == 3.0
 
 
 def test_window_runs_group_by_gap_and_size():
