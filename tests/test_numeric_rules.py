@@ -604,6 +604,17 @@ def _pieces_base_by_base(region: Region, seed: int, fraction: float, block: int)
     return pieces
 
 
+def test_split_rule_settings_by_hand():
+    assert sampling.split_rule(4) == (None, 0.1, 40)  # fraction 0.1 and blocks of 10 windows by default
+    assert sampling.split_rule(4, eval_fraction=0.25, split_block=6) == (None, 0.25, 6)
+    assert sampling.split_rule(4, eval_chroms=["b", "a"]) == (frozenset({"a", "b"}), 0.0, 0)  # no fraction, no blocks
+    with pytest.raises(InputError) as error:
+        sampling.split_rule(4, eval_chroms=["b"], eval_fraction=0.5)
+    assert str(error.value) == "give either eval chromosomes or an eval fraction, not both"
+    with pytest.raises(InputError) as error:
+        bigwig.TrackSpec(0, "a", "a.bw", 1.0, 1.0, "median", "")
+    assert str(error.value) == "track 'a': unknown sum_stat 'median' (use one of sum, mean, max, sum_sqrt)"
+
 def test_fraction_split_pieces_base_by_base():
     label = lambda s, k: _block_is_eval_by_hand(s, "c", k, 0.5)  # noqa: E731
     seed = next(s for s in range(100) if label(s, 1) != label(s, 2) and label(s, 2) != label(s, 3))
