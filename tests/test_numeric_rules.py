@@ -519,6 +519,87 @@ def test_locus_flanks_by_hand(tmp_path):
         constructs.locus_flanks(reference, "c:19-22", lengths, 7)
 
 
+def _plan_inputs(tmp_path):
+    reference = str(tmp_path / "ref.fa")
+    genome.write_fasta(reference, [("c", "AAAAACCCCCGGGGGTTTTTACGTACGTAC")])
+    table = tmp_path / "activity.tsv"
+    table.write_text("MenDel.Name\tgroups\tfoldchange\tactivity\n"
+                     "P~1\tg1\t0\t1\nP2\tg2\t0\t3\nP~1\tg1\t0\t2\nP3\tg1\t0\t4\n")
+    payloads = tmp_path / "payloads.fa"
+    payloads.write_text(">P_1\nACGTAC\n>P2\nTTGCATGCATGCA\n>P3\nGGGGGCCCCC\n")
+    sites = tmp_path / "sites.bed"
+    sites.write_text("P~1\t1\t3\ts1\nP2\t0\t2\tcut\nP2\t1\t4\tkept\nP3\t5\t7\tb\nP3\t2\t4\ta\n")
+    return [str(table)], str(payloads), reference, str(sites)
+
+
+def test_plan_dataset_by_hand(tmp_path, caplog):
+    import logging
+
+    tables, payloads, reference, sites = _plan_inputs(tmp_path)
+    folds = [("train", 1), ("eval", 1)]
+    seed = next(s for s in range(100) if len({_split_by_hand(n, s, folds) for n in ("P~1", "P2", "P3")}) == 2)
+    caplog.set_level(logging.INFO, logger=constructs.logger.name)
+    plan = constructs.plan_dataset(tables, payloads, reference, "c:16-20", sites, construct_length=10,
+                                   window_length=8, seed=seed, folds={"train": 1, "eval": 1}, records_per_shard=2)
+    # Construct 10 bp: P_1 (6 bp) pads 2 + 2, shift +2; P2 (13 bp) is trimmed 1 left and 2 right,
+    # shift -1 (site "cut" [0, 2) -> [-1, 1) is dropped); P3 (10 bp) fits, shift 0, sites sorted.
+    expected = [(0, "P~1", "P_1", "g1", 1.5, 6, (constructs.Annotation("s1", 3, 5),)),
+                (1, "P2", "P2", "g2", 3.0, 13, (constructs.Annotation("kept", 0, 3),)),
+                (2, "P3", "P3", "g1", 4.0, 10, (constructs.Annotation("a", 2, 4), constructs.Annotation("b", 5, 7)))]
+    assert [(p.index, p.name, p.fasta_key, p.group, p.activity, p.length, p.annotations) for p in plan.payloads] == expected
+    assert [p.splits for p in plan.payloads] == [(_split_by_hand(n, seed, folds),) for n in ("P~1", "P2", "P3")]
+    # Flanks: 2 bp each side of the context [15, 20) of AAAAACCCCCGGGGGTTTTTACGT...
+    assert (plan.left_flank, plan.right_flank) == ("gg", "ac")
+    assert (plan.payload_fasta, plan.construct_length, plan.window_length, plan.seed, plan.split_mode,
+            plan.split_names, plan.records_per_shard, plan.num_shards) == (
+        payloads, 10, 8, seed, "payload", ("train", "eval"), 2, 2)
+    messages = [record.getMessage() for record in caplog.records]
+    assert "payload 'P2' (13 bp) is longer than the 10 bp construct: centre-trimmed by 1 bp left, 2 bp right; " \
+           "annotations dropped: cut" in messages
+    counts = plan.split_counts()
+    assert f"payloads per split: {counts} (mode payload)" in messages
+    by_group = {group: {} for group in ("g1", "g2")}
+    for payload in plan.payloads:
+        by_group[payload.group][payload.splits[0]] = by_group[payload.group].get(payload.splits[0], 0) + 1
+    assert [m for m in messages if m.startswith("  group ")] == [
+        f"  group {g}: {dict(sorted(by_group[g].items()))}" for g in ("g1", "g2")]
+    # offsets mode: every payload in every split; the smallest lengths (1 bp) are allowed.
+    offsets = constructs.plan_dataset(tables, payloads, reference, "c:16-20", None, construct_length=1, window_length=1,
+                                      split_mode="offsets", folds=["train=8", "eval=2"])
+    assert [p.splits for p in offsets.payloads] == [("train", "eval")] * 3 and offsets.left_flank == ""
+    equal = constructs.plan_dataset(tables, payloads, reference, "c:16-20", None, construct_length=10, window_length=10,
+                                    split_mode="offsets")  # a window as long as the construct
+    assert equal.split_names == ("train", "eval") and equal.window_length == 10
+
+
+def test_plan_dataset_refusals_by_hand(tmp_path):
+    tables, payloads, reference, _ = _plan_inputs(tmp_path)
+
+    def refusal(**kwargs) -> str:
+        arguments = dict(activity_tables=tables, payload_fasta=payloads, reference_fasta=reference, context="c:16-20",
+                         construct_length=10, window_length=8, split_mode="offsets")
+        with pytest.raises(InputError) as error:
+            constructs.plan_dataset(**{**arguments, **kwargs})
+        return str(error.value)
+
+    assert refusal(split_mode="random") == "split mode 'random': expected one of payload, offsets"
+    assert refusal(construct_length=0, window_length=8) == "construct length 0 and window length 8 must be positive"
+    assert refusal(window_length=0) == "construct length 10 and window length 0 must be positive"
+    assert refusal(window_length=11) == "window length 11 exceeds the construct length 10"
+    assert refusal(records_per_shard=0) == "records_per_shard must be positive"
+    assert refusal(activity_tables=[]) == "no activity table given"
+    clash = tmp_path / "clash.tsv"
+    clash.write_text("MenDel.Name\tgroups\tfoldchange\tactivity\nP~1\tg\t0\t1\nP_1\tg\t0\t1\n")
+    assert refusal(activity_tables=[str(clash)]) == (f"{clash}:3: payloads 'P~1' and 'P_1' both map to FASTA name 'P_1'")
+    one = tmp_path / "one.tsv"
+    one.write_text("MenDel.Name\tgroups\tfoldchange\tactivity\nP3\tg\t0\t1\n")
+    split = _split_by_hand("P3", 5, [("train", 8), ("eval", 2)])
+    empty = "eval" if split == "train" else "train"
+    assert refusal(activity_tables=[str(one)], split_mode="payload") == (
+        f"split(s) {empty} would be empty: folds {{'train': 8, 'eval': 2}} with seed 5 put 1 payload(s) as "
+        f"{{'train': {int(split == 'train')}, 'eval': {int(split == 'eval')}}}; add payloads, change the ratios or the "
+        "seed, or use --split-mode offsets")
+
 def test_dataset_plan_shards_by_hand():
     payload = constructs.PayloadPlan(0, "p", "p", "g", 1.0, 10, ("train",), ())
     plan = constructs.DatasetPlan((payload,) * 5, "p.fa", "", "", 10, 8, 0, "payload", ("train", "eval"), 2)
