@@ -600,6 +600,78 @@ def test_plan_dataset_refusals_by_hand(tmp_path):
         f"{{'train': {int(split == 'train')}, 'eval': {int(split == 'eval')}}}; add payloads, change the ratios or the "
         "seed, or use --split-mode offsets")
 
+def test_payload_inputs_messages_and_warnings_by_hand(tmp_path, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger=constructs.logger.name)
+    table = tmp_path / "a.tsv"
+    table.write_text("MenDel.Name\tgroups\tfoldchange\tactivity\n"
+                     "P\tg1\t0\t1\nQ\tg\tNA\t1\n\t\t\t\nR\tg\t0\tNaN\nS\tg\t\t2\nP\tg2\t0\t3\n")
+    entries = constructs.read_activity_tables([str(table)])
+    assert [(e.name, e.group, e.activity) for e in entries] == [("P", "g1", 2.0)]  # a row of empty cells is blank
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{table}:7: payload 'P' has group 'g2' but 'g1' at {table}:2; keeping the first",
+        "activity table: skipped 3 row(s) with NA activity or foldchange"]
+    columns = [f"c{i}" for i in range(11)]
+    table.write_text("\t".join(["MenDel.Name", "groups", "activity"] + columns) + "\n")
+    with pytest.raises(InputError) as error:
+        constructs.read_activity_tables([str(table)])
+    assert str(error.value) == (f"{table}:1: activity table lacks column(s) foldchange; found MenDel.Name, groups, activity, "
+                                "c0, c1, c2, c3, c4, c5, c6, ... (14 in all). Required: MenDel.Name, groups (or group), "
+                                "foldchange, activity (tab-separated)")
+    table.write_text("MenDel.Name groups foldchange activity\n")
+    with pytest.raises(InputError) as error:
+        constructs.read_activity_tables([str(table)])
+    assert str(error.value) == (f"{table}:1: the header is not TAB-separated (columns must be separated by TAB "
+                                "characters, found spaces): 'MenDel.Name groups foldchange activity'")
+
+    fasta = tmp_path / "p.fa"
+    # A repeated name with the same sequence in another case is one payload; scanning goes on
+    # after it; a payload nobody asked for may hold any text.
+    fasta.write_text(">A\nACGT\n>A\nacgt\n>B\nGG\n>skip\ncaf\u00e9\n")
+    assert constructs.scan_payloads(str(fasta), {"A", "B"}) == {
+        "A": constructs.PayloadInfo("A", 4), "B": constructs.PayloadInfo("B", 2)}
+    fasta.write_text(">A\nACGT\n>A\nACGA\n")
+    with pytest.raises(InputError) as error:
+        constructs.scan_payloads(str(fasta), {"A"})
+    assert str(error.value) == (f"{fasta}:3: payload 'A' appears again (first at line 1) with a different sequence; "
+                                "payload names must be unique")
+    fasta.write_text(">A\nacXt\n")
+    with pytest.raises(InputError) as error:
+        constructs.scan_payloads(str(fasta), {"A"})
+    assert str(error.value) == f"{fasta}:2: payload 'A' has 'X' at position 3 (column 3); only A, C, G, T, N are allowed"
+
+    caplog.clear()
+    bed = tmp_path / "sites.bed"
+    bed.write_text("A\t0\t2\ts\nZ\t0\t1\tu\nA\t1\t9\tlong\nA\t3\t3\tempty\n")
+    assert dict(constructs.read_annotations(str(bed), {"A": 4})) == {"A": [constructs.Annotation("s", 0, 2)]}
+    assert sorted(r.getMessage() for r in caplog.records) == [
+        f"{bed}: skipped 1 annotation line(s), past the payload end: {bed}:3 long (end 9 > 4 bp)",
+        f"{bed}: skipped 1 annotation line(s), start >= end or negative: {bed}:4 empty",
+        f"{bed}: skipped 1 annotation line(s), unknown payload: {bed}:2 Z"]
+    bed.write_text("A\t0\t2\n")
+    with pytest.raises(InputError) as error:
+        constructs.read_annotations(str(bed), {"A": 4})
+    assert str(error.value) == f"{bed}:1: expected at least 4 BED columns, got 3: 'A\\t0\\t2'"
+
+
+def test_locus_flanks_at_chromosome_edges_by_hand(tmp_path):
+    reference = str(tmp_path / "ref.fa")
+    genome.write_fasta(reference, [("c", "AAAAACCCCCGGGGGTTTTT")])
+    lengths = {"p": 1}  # construct 7: pad 6, 3 bp each side
+    assert constructs.locus_flanks(reference, "c:4-5", lengths, 7) == ("aaa", "ccc")  # [3, 5): flanks [0, 3), [5, 8)
+    assert constructs.locus_flanks(reference, "c:15-17", lengths, 7) == ("ggg", "ttt")  # [14, 17): right flank ends at 20
+    for context in ("c:3-4", "c:16-18"):
+        with pytest.raises(InputError) as error:
+            constructs.locus_flanks(reference, context, lengths, 7)
+        assert str(error.value) == (f"context {context}: flanks run off chromosome c (length 20) in {reference}: payload "
+                                    "'p' (1 bp) needs 3 bp left and 3 bp right of the context for a 7 bp construct; "
+                                    "use a shorter --length")
+    assert constructs.locus_flanks(reference, "c:4-5", {}, 7) == ("", "")  # no payload: no flank
+    assert constructs.locus_flanks(None, None, {}, 7) == ("", "")
+    assert constructs.locus_flanks(reference, None, lengths, 7) == ("nnn", "nnn")  # a reference without a context
+    assert constructs.locus_flanks(None, "c:4-5", lengths, 7) == ("nnn", "nnn")
+
 def test_dataset_plan_shards_by_hand():
     payload = constructs.PayloadPlan(0, "p", "p", "g", 1.0, 10, ("train",), ())
     plan = constructs.DatasetPlan((payload,) * 5, "p.fa", "", "", 10, 8, 0, "payload", ("train", "eval"), 2)
