@@ -128,6 +128,9 @@ def test_open_text_plain_gzip_and_errors(tmp_path):
 
 def test_tab_header_and_format_list():
     assert genome.tab_header("a\tb \tc\n", ("a", "b"), "t:1") == ["a", "b", "c"]
+    # Only the line end is cut: a last name ending in X keeps it, a trailing TAB is an empty column.
+    assert genome.tab_header("a\tbX\r\n", ("a",), "t:1") == ["a", "bX"]
+    assert genome.tab_header("a\tb\t\n", ("a",), "t:1") == ["a", "b", ""]
     with pytest.raises(InputError, match="t:1: the header is not TAB-separated"):
         genome.tab_header("a b c\n", ("a", "b", "c"), "t:1")
     with pytest.raises(InputError, match="not TAB-separated"):
@@ -567,9 +570,12 @@ def test_plan_dataset_by_hand(tmp_path, caplog):
     offsets = constructs.plan_dataset(tables, payloads, reference, "c:16-20", None, construct_length=1, window_length=1,
                                       split_mode="offsets", folds=["train=8", "eval=2"])
     assert [p.splits for p in offsets.payloads] == [("train", "eval")] * 3 and offsets.left_flank == ""
+    caplog.clear()
     equal = constructs.plan_dataset(tables, payloads, reference, "c:16-20", None, construct_length=10, window_length=10,
-                                    split_mode="offsets")  # a window as long as the construct
-    assert equal.split_names == ("train", "eval") and equal.window_length == 10
+                                    split_mode="offsets", records_per_shard=1)  # a window as long as the construct
+    assert equal.split_names == ("train", "eval") and equal.window_length == 10 and equal.num_shards == 3
+    assert "payload 'P2' (13 bp) is longer than the 10 bp construct: centre-trimmed by 1 bp left, 2 bp right" in [
+        record.getMessage() for record in caplog.records]  # no annotation dropped: nothing appended
 
 
 def test_plan_dataset_refusals_by_hand(tmp_path):
@@ -599,6 +605,10 @@ def test_plan_dataset_refusals_by_hand(tmp_path):
         f"split(s) {empty} would be empty: folds {{'train': 8, 'eval': 2}} with seed 5 put 1 payload(s) as "
         f"{{'train': {int(split == 'train')}, 'eval': {int(split == 'eval')}}}; add payloads, change the ratios or the "
         "seed, or use --split-mode offsets")
+    three = [("train", 1), ("eval", 1), ("test", 1)]
+    empty = [name for name, _ in three if name != _split_by_hand("P3", 5, three)]
+    assert refusal(activity_tables=[str(one)], split_mode="payload", folds=dict(three)).startswith(
+        f"split(s) {empty[0]}, {empty[1]} would be empty: ")
 
 def test_payload_inputs_messages_and_warnings_by_hand(tmp_path, caplog):
     import logging
@@ -612,13 +622,13 @@ def test_payload_inputs_messages_and_warnings_by_hand(tmp_path, caplog):
     assert [r.getMessage() for r in caplog.records] == [
         f"{table}:7: payload 'P' has group 'g2' but 'g1' at {table}:2; keeping the first",
         "activity table: skipped 3 row(s) with NA activity or foldchange"]
-    columns = [f"c{i}" for i in range(11)]
-    table.write_text("\t".join(["MenDel.Name", "groups", "activity"] + columns) + "\n")
+    columns = [f"c{i}" for i in range(12)]
+    table.write_text("\t".join(["MenDel.Name", "activity"] + columns) + "\n")
     with pytest.raises(InputError) as error:
         constructs.read_activity_tables([str(table)])
-    assert str(error.value) == (f"{table}:1: activity table lacks column(s) foldchange; found MenDel.Name, groups, activity, "
-                                "c0, c1, c2, c3, c4, c5, c6, ... (14 in all). Required: MenDel.Name, groups (or group), "
-                                "foldchange, activity (tab-separated)")
+    assert str(error.value) == (f"{table}:1: activity table lacks column(s) foldchange, groups (or group); found "
+                                "MenDel.Name, activity, c0, c1, c2, c3, c4, c5, c6, c7, ... (14 in all). Required: "
+                                "MenDel.Name, groups (or group), foldchange, activity (tab-separated)")
     table.write_text("MenDel.Name groups foldchange activity\n")
     with pytest.raises(InputError) as error:
         constructs.read_activity_tables([str(table)])
