@@ -1105,6 +1105,10 @@ def test_predict_payloads_by_hand():
     (no_head,) = predict_payloads(counting_predictor([0]), iter([row]), lines.append, head=None, track=0,
                                   stride=4, sample=1, seed=0)
     assert lines[1].rstrip("\n").split("\t")[7:] == ["nan", ""] and math.isnan(no_head.peaksum)
+    row.codes = genome.encode_sequence(sequence)
+    lines.clear()
+    predict_payloads(counting_predictor([0]), iter([row]), lines.append, head="human", track=0, stride=4, sample=1, seed=0)
+    assert lines[1].rstrip("\n").split("\t")[7:] == ["nan", ""]  # a head the model does not have: no peaks either
     other = PayloadRow("4", "Q", "g", "eval", 5.0, (), np.empty(0, np.uint8))
     from trainer.predict.payloads import PayloadSummary
 
