@@ -921,6 +921,14 @@ def test_pearson_and_spearman_by_hand():
         pearson_r([1, 2, 3], [1, 2, 3], weights=[1, -1, 1])
 
 
+def test_weighted_spearman_by_hand():
+    # Ranks of x = 1,2,3,4 and y = 1,3,2,4, weighted 1,0,2,1: weighted Pearson r of the ranks.
+    weights = np.array([1.0, 0.0, 2.0, 1.0])
+    expected = np.cov([1, 2, 3, 4], [1, 3, 2, 4], aweights=weights)
+    assert spearman_rho([10, 20, 30, 40], [5, 7, 6, 9], weights) == pytest.approx(
+        expected[0, 1] / np.sqrt(expected[0, 0] * expected[1, 1]))
+
+
 def test_correlation_sums_by_hand():
     sums = CorrelationSums.of(np.array([1.0, 2.0, 3.0]), np.array([1.0, 3.0, 2.0]), np.array([2.0, 1.0, 1.0]))
     assert sums.count == 3 and sums.weight == 4.0
@@ -1122,6 +1130,12 @@ def test_predict_payloads_by_hand():
     assert table["all", "predicted"]["pearson_r"] == pytest.approx(np.corrcoef(predicted, [2, 5, 4])[0, 1])
     assert table["all", "peaksum"]["n"] == 2 and table["eval", "predicted"]["n"] == 3
     assert table["train", "predicted"]["n"] == 1 and ("train", "peaksum") in table
+    ranks = [[2, 3, 1], [1, 3, 2]]  # spearman: Pearson r of the ranks of predicted and of (2, 5, 4)
+    assert table["all", "predicted"]["spearman_rho"] == pytest.approx(np.corrcoef(ranks)[0, 1])
+    # A measure without a finite value is skipped; the next measure is still reported.
+    no_prediction = PayloadSummary(other, 1, float("nan"), 3.0)
+    assert [(c["measure"], c["n"]) for c in correlations([no_prediction, no_prediction])
+            if c["fold"] == "all"] == [("peaksum", 2)]
 
 
 def test_predict_regions_averages_shifts_and_strands_by_hand(tmp_path):
