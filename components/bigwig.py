@@ -62,6 +62,8 @@ class TrackSpec:
 def _resolve(path: str, table_dir: str) -> str:
     if "://" in path or os.path.isabs(path):
         return path
+    if "://" in table_dir:  # os.path.normpath would fold the "//" of gs://bucket into one slash
+        return f"{table_dir}/{path}"
     return os.path.normpath(os.path.join(table_dir, path))
 
 

@@ -99,9 +99,10 @@ def test_read_bed_columns_comments_and_empty_intervals(tmp_path):
 def test_read_bed_fields_are_tab_separated_to_the_line_end(tmp_path):
     bed = tmp_path / "f.bed"
     # TAB lines keep spaces inside a name and its trailing space or X; 5 columns have no strand.
-    bed.write_text("c\t0\t10\tmy name \t0\t-\nc\t5\t9\tchrX\t0\nc 1 2 spaced\n")
+    bed.write_text("c\t0\t10\tmy name \t0\t-\nc\t5\t9\tchrX\t0\nc 1 2 spaced\nc\t3\t4\tlast \nc\t6\t7\tsiteX\r\n")
     assert [(r.start, r.end, r.name, r.strand, r.line) for r in genome.read_bed(str(bed))] == [
-        (0, 10, "my name ", "-", 1), (5, 9, "chrX", ".", 2), (1, 2, "spaced", ".", 3)]
+        (0, 10, "my name ", "-", 1), (5, 9, "chrX", ".", 2), (1, 2, "spaced", ".", 3), (3, 4, "last ", ".", 4),
+        (6, 7, "siteX", ".", 5)]  # only the line end is cut: a last field's trailing space or X stays
     bed.write_text("c\ta\tb\n")
     with pytest.raises(InputError) as error:
         list(genome.read_bed(str(bed)))
@@ -127,6 +128,9 @@ def test_open_text_plain_gzip_and_errors(tmp_path):
 
 def test_tab_header_and_format_list():
     assert genome.tab_header("a\tb \tc\n", ("a", "b"), "t:1") == ["a", "b", "c"]
+    # Only the line end is cut: a last name ending in X keeps it, a trailing TAB is an empty column.
+    assert genome.tab_header("a\tbX\r\n", ("a",), "t:1") == ["a", "bX"]
+    assert genome.tab_header("a\tb\t\n", ("a",), "t:1") == ["a", "b", ""]
     with pytest.raises(InputError, match="t:1: the header is not TAB-separated"):
         genome.tab_header("a b c\n", ("a", "b", "c"), "t:1")
     with pytest.raises(InputError, match="not TAB-separated"):
@@ -197,6 +201,22 @@ def test_compressed_reference_must_be_bgzip(tmp_path):
         assert reference.fetch("c", 2, 5) == "GTA"
 
 
+def test_bgzf_header_rule_by_hand(tmp_path):
+    # gzip header: magic 1f 8b, method 8, FLG, MTIME (4), XFL, OS; with FEXTRA (FLG bit 2 = 4):
+    # XLEN (2) then the subfield id at bytes 12-13, "BC" for BGZF (SAM specification 4.1).
+    def header(flags: int, subfield: bytes, size: int = 18) -> str:
+        path = tmp_path / f"h{flags}{subfield.decode()}{size}.gz"
+        path.write_bytes((b"\x1f\x8b\x08" + bytes([flags]) + bytes(6) + b"\x06\x00" + subfield + b"\x02\x00\x1b\x00")[:size])
+        return str(path)
+
+    assert genome.is_bgzf(header(4, b"BC"))
+    assert genome.is_bgzf(header(4 | 1, b"BC"))  # FEXTRA among other flags
+    assert not genome.is_bgzf(header(1, b"BC"))  # "BC" where the subfield would be, but no FEXTRA
+    assert not genome.is_bgzf(header(0, b"BC"))
+    assert not genome.is_bgzf(header(4, b"XY"))  # another extra subfield
+    assert not genome.is_bgzf(header(4, b"BC", size=17))  # cut inside the header
+
+
 # ----------------------------------------------------------------------------- bigWig binning
 def test_median_of_runs_by_hand():
     # Few changes (run-length path): 10 x 5, 10 x 1, 11 x 3 -> sorted 1 (x10), 3 (x11), 5 (x10);
@@ -208,6 +228,11 @@ def test_median_of_runs_by_hand():
     assert bigwig.median_ignoring_nan(values) == 3.0
     assert bigwig.median_ignoring_nan(np.array([3.0, 1.0, 2.0, 10.0], np.float32)) == 2.5  # dense path
     assert bigwig.median_ignoring_nan(np.full(8, np.nan, np.float32)) == 0.0
+    # n = 11, runs 3 x6, 1 x5: sorted five 1s then six 3s, the 6th value (index 5) is 3.
+    assert bigwig.median_ignoring_nan(np.repeat([3.0, 1.0], [6, 5]).astype(np.float32)) == 3.0
+    # A value that returns after another run: 3 x4, 1, 3 x5 -> 3 (the 1 counts once, not 6 times).
+    assert bigwig.median_ignoring_nan(np.repeat([3.0, 1.0, 3.0], [4, 1, 5]).astype(np.float32)) == 3.0
+    assert bigwig.median_ignoring_nan(np.repeat([3.0, 1.0, 3.0], [40, 1, 50]).astype(np.float32)) == 3.0
 
 
 def test_window_runs_group_by_gap_and_size():
@@ -256,6 +281,43 @@ def test_track_table_round_trip_and_errors(tmp_path):
             bigwig.read_track_table(str(table))
 
 
+def test_track_table_lines_columns_and_messages_by_hand(tmp_path, monkeypatch):
+    table = tmp_path / "t.tsv"
+    table.write_text("index\tidentifier\tfile\tclip\tscale\tsum_stat\tdescription\n0\ta\tsub/a.bw\t1\t1\tsum\td\n")
+    monkeypatch.chdir(tmp_path)  # a table named relative to the working directory
+    assert bigwig.read_track_table("t.tsv")[0].file == str(tmp_path / "sub" / "a.bw")
+    # An indented comment is a comment; an extra column whose name has a space is one TAB column;
+    # the last field is read to the line end (a description ending in X keeps it); a remote file
+    # is kept as written.
+    table.write_text("  # indented comment\n"
+                     "index\tidentifier\tfile\tclip\tscale\tsum_stat\tmy note\tdescription\n"
+                     "0\ta\tgs://bucket/a.bw\t1\t1\tsum\tx y\tchrX\n")
+    assert bigwig.read_track_table(str(table)) == [bigwig.TrackSpec(0, "a", "gs://bucket/a.bw", 1.0, 1.0, "sum", "chrX")]
+    table.write_text("index\tidentifier\tfile\tclip\tscale\tsum_stat\tdescription\n0\ta\ta.bw\t1\t1\tsum\n")
+    with pytest.raises(InputError) as error:
+        bigwig.read_track_table(str(table))
+    assert str(error.value) == f"{table}:2: expected 7 columns, got 6: '0\\ta\\ta.bw\\t1\\t1\\tsum'"
+    table.write_text("index\tfile\tscale\textra\n")
+    with pytest.raises(InputError) as error:
+        bigwig.read_track_table(str(table))
+    assert str(error.value) == (f"{table}:1: track table header lacks column(s) identifier, clip, sum_stat, description; "
+                                "need the seven columns index identifier file clip scale sum_stat description "
+                                "(got index file scale extra)")
+
+
+def test_track_table_in_a_remote_directory_resolves_relative_files():
+    import tensorflow as tf
+
+    # TensorFlow's in-memory filesystem stands for gs://: open_text reads both through tf.io.gfile.
+    directory = "ram://tables/set1"
+    tf.io.gfile.makedirs(directory)
+    with tf.io.gfile.GFile(f"{directory}/tracks.tsv", "w") as handle:
+        handle.write("index\tidentifier\tfile\tclip\tscale\tsum_stat\tdescription\n"
+                     "0\ta\ta.bw\t1\t1\tsum\td\n1\tb\tsub/b.bw\t1\t1\tsum\td\n2\tc\t/abs/c.bw\t1\t1\tsum\td\n")
+    specs = bigwig.read_track_table(f"{directory}/tracks.tsv")
+    assert [spec.file for spec in specs] == ["ram://tables/set1/a.bw", "ram://tables/set1/sub/b.bw", "/abs/c.bw"]
+
+
 def test_track_reader_checks_regions_against_every_bigwig(tmp_path):
     import pyBigWig
 
@@ -282,6 +344,58 @@ def test_track_reader_checks_regions_against_every_bigwig(tmp_path):
             bigwig.TrackReader([bigwig.TrackSpec(0, "a", str(tmp_path / name), 1.0, 1.0, "sum", "")], 100)
     with pytest.raises(InputError, match="no tracks given"):
         bigwig.TrackReader([], 100)
+
+
+def test_track_reader_error_messages_and_closing_by_hand(tmp_path):
+    import os
+
+    import pyBigWig
+    import pyBigWigTest
+
+    path = str(tmp_path / "a.bw")
+    handle = pyBigWig.open(path, "w")
+    handle.addHeader([("c", 1000)], maxZooms=0)
+    handle.addEntries(["c"], [0], ends=[1000], values=[1.0])
+    handle.close()
+    spec = bigwig.TrackSpec(0, "a", path, 100.0, 1.0, "sum", "")
+    reader = bigwig.TrackReader([spec], 10)
+    with pytest.raises(InputError) as error:  # 0-based [990, 1010) is 1-based 991-1010, past the end
+        reader.read("c", 990, 1010)
+    assert str(error.value) == f"track 0 'a': cannot read c:991-1010 from {path} (Invalid interval bounds!)"
+    reader.close()
+    reader.close()  # closing twice (a with block around an explicit close) is harmless
+    # pyBigWig opens bigBed files too (its own test file ships with it); they are not tracks.
+    big_bed = os.path.join(os.path.dirname(pyBigWigTest.__file__), "test.bigBed")
+    with pytest.raises(InputError) as error:
+        bigwig.TrackReader([bigwig.TrackSpec(3, "bed", big_bed, 1.0, 1.0, "sum", "")], 10)
+    assert str(error.value) == f"track 3 'bed': bigWig {big_bed}: not a readable bigWig file"
+    with pytest.raises(InputError) as error:
+        bigwig.TrackReader([], 10)
+    assert str(error.value) == "no tracks given"
+    # A URL is not looked up on the local disk: pyBigWig opens it (and fails: nothing listens on port 9).
+    url = "http://127.0.0.1:9/none.bw"
+    with pytest.raises(InputError) as error:
+        bigwig.TrackReader([bigwig.TrackSpec(0, "a", url, 1.0, 1.0, "sum", "")], 10)
+    assert str(error.value).startswith(f"track 0 'a': bigWig {url}: cannot open (")
+
+
+def test_binning_refuses_bad_shapes_and_statistics():
+    spec = bigwig.TrackSpec(0, "a", "a.bw", 100.0, 1.0, "sum", "")
+    for values, shape in ((np.zeros((2, 4)), "(2, 4)"), (np.zeros(5), "(5,)")):  # 2-D (size a multiple of 2); 5 bp
+        with pytest.raises(ValueError) as error:
+            bigwig.bin_signal(values, 2, spec)
+        assert str(error.value) == f"bin_signal needs [L] values with L a multiple of 2, got shape {shape}"
+    with pytest.raises(InputError) as error:
+        bigwig.aggregate_bins(np.zeros(4), 2, "median")
+    assert str(error.value) == "unknown sum_stat 'median' (use one of sum, mean, max, sum_sqrt)"
+
+
+def test_binning_clips_both_signs_by_hand():
+    # Bin sums -10, 10, -1e6 and 4: clip 5 -> -5, 5, -5, 4; with clip 1e9 the float16 range (65504) clips.
+    values = np.array([-4.0, -6.0, 4.0, 6.0, -5e5, -5e5, 1.0, 3.0])
+    assert bigwig.bin_signal(values, 2, bigwig.TrackSpec(0, "a", "a.bw", 5.0, 1.0, "sum", "")).tolist() == [-5, 5, -5, 4]
+    assert bigwig.bin_signal(values, 2, bigwig.TrackSpec(0, "a", "a.bw", 1e9, 1.0, "sum", "")).tolist() == [
+        -10, 10, -65504, 4]
 
 
 def test_max_track_std_by_hand():
@@ -408,6 +522,166 @@ def test_locus_flanks_by_hand(tmp_path):
         constructs.locus_flanks(reference, "c:19-22", lengths, 7)
 
 
+def _plan_inputs(tmp_path):
+    reference = str(tmp_path / "ref.fa")
+    genome.write_fasta(reference, [("c", "AAAAACCCCCGGGGGTTTTTACGTACGTAC")])
+    table = tmp_path / "activity.tsv"
+    table.write_text("MenDel.Name\tgroups\tfoldchange\tactivity\n"
+                     "P~1\tg1\t0\t1\nP2\tg2\t0\t3\nP~1\tg1\t0\t2\nP3\tg1\t0\t4\n")
+    payloads = tmp_path / "payloads.fa"
+    payloads.write_text(">P_1\nACGTAC\n>P2\nTTGCATGCATGCA\n>P3\nGGGGGCCCCC\n")
+    sites = tmp_path / "sites.bed"
+    sites.write_text("P~1\t1\t3\ts1\nP2\t0\t2\tcut\nP2\t1\t4\tkept\nP3\t5\t7\tb\nP3\t2\t4\ta\n")
+    return [str(table)], str(payloads), reference, str(sites)
+
+
+def test_plan_dataset_by_hand(tmp_path, caplog):
+    import logging
+
+    tables, payloads, reference, sites = _plan_inputs(tmp_path)
+    folds = [("train", 1), ("eval", 1)]
+    seed = next(s for s in range(100) if len({_split_by_hand(n, s, folds) for n in ("P~1", "P2", "P3")}) == 2)
+    caplog.set_level(logging.INFO, logger=constructs.logger.name)
+    plan = constructs.plan_dataset(tables, payloads, reference, "c:16-20", sites, construct_length=10,
+                                   window_length=8, seed=seed, folds={"train": 1, "eval": 1}, records_per_shard=2)
+    # Construct 10 bp: P_1 (6 bp) pads 2 + 2, shift +2; P2 (13 bp) is trimmed 1 left and 2 right,
+    # shift -1 (site "cut" [0, 2) -> [-1, 1) is dropped); P3 (10 bp) fits, shift 0, sites sorted.
+    expected = [(0, "P~1", "P_1", "g1", 1.5, 6, (constructs.Annotation("s1", 3, 5),)),
+                (1, "P2", "P2", "g2", 3.0, 13, (constructs.Annotation("kept", 0, 3),)),
+                (2, "P3", "P3", "g1", 4.0, 10, (constructs.Annotation("a", 2, 4), constructs.Annotation("b", 5, 7)))]
+    assert [(p.index, p.name, p.fasta_key, p.group, p.activity, p.length, p.annotations) for p in plan.payloads] == expected
+    assert [p.splits for p in plan.payloads] == [(_split_by_hand(n, seed, folds),) for n in ("P~1", "P2", "P3")]
+    # Flanks: 2 bp each side of the context [15, 20) of AAAAACCCCCGGGGGTTTTTACGT...
+    assert (plan.left_flank, plan.right_flank) == ("gg", "ac")
+    assert (plan.payload_fasta, plan.construct_length, plan.window_length, plan.seed, plan.split_mode,
+            plan.split_names, plan.records_per_shard, plan.num_shards) == (
+        payloads, 10, 8, seed, "payload", ("train", "eval"), 2, 2)
+    messages = [record.getMessage() for record in caplog.records]
+    assert "payload 'P2' (13 bp) is longer than the 10 bp construct: centre-trimmed by 1 bp left, 2 bp right; " \
+           "annotations dropped: cut" in messages
+    counts = plan.split_counts()
+    assert f"payloads per split: {counts} (mode payload)" in messages
+    by_group = {group: {} for group in ("g1", "g2")}
+    for payload in plan.payloads:
+        by_group[payload.group][payload.splits[0]] = by_group[payload.group].get(payload.splits[0], 0) + 1
+    assert [m for m in messages if m.startswith("  group ")] == [
+        f"  group {g}: {dict(sorted(by_group[g].items()))}" for g in ("g1", "g2")]
+    # offsets mode: every payload in every split; the smallest lengths (1 bp) are allowed.
+    offsets = constructs.plan_dataset(tables, payloads, reference, "c:16-20", None, construct_length=1, window_length=1,
+                                      split_mode="offsets", folds=["train=8", "eval=2"])
+    assert [p.splits for p in offsets.payloads] == [("train", "eval")] * 3 and offsets.left_flank == ""
+    caplog.clear()
+    equal = constructs.plan_dataset(tables, payloads, reference, "c:16-20", None, construct_length=10, window_length=10,
+                                    split_mode="offsets", records_per_shard=1)  # a window as long as the construct
+    assert equal.split_names == ("train", "eval") and equal.window_length == 10 and equal.num_shards == 3
+    assert "payload 'P2' (13 bp) is longer than the 10 bp construct: centre-trimmed by 1 bp left, 2 bp right" in [
+        record.getMessage() for record in caplog.records]  # no annotation dropped: nothing appended
+
+
+def test_plan_dataset_refusals_by_hand(tmp_path):
+    tables, payloads, reference, _ = _plan_inputs(tmp_path)
+
+    def refusal(**kwargs) -> str:
+        arguments = dict(activity_tables=tables, payload_fasta=payloads, reference_fasta=reference, context="c:16-20",
+                         construct_length=10, window_length=8, split_mode="offsets")
+        with pytest.raises(InputError) as error:
+            constructs.plan_dataset(**{**arguments, **kwargs})
+        return str(error.value)
+
+    assert refusal(split_mode="random") == "split mode 'random': expected one of payload, offsets"
+    assert refusal(construct_length=0, window_length=8) == "construct length 0 and window length 8 must be positive"
+    assert refusal(window_length=0) == "construct length 10 and window length 0 must be positive"
+    assert refusal(window_length=11) == "window length 11 exceeds the construct length 10"
+    assert refusal(records_per_shard=0) == "records_per_shard must be positive"
+    assert refusal(activity_tables=[]) == "no activity table given"
+    clash = tmp_path / "clash.tsv"
+    clash.write_text("MenDel.Name\tgroups\tfoldchange\tactivity\nP~1\tg\t0\t1\nP_1\tg\t0\t1\n")
+    assert refusal(activity_tables=[str(clash)]) == (f"{clash}:3: payloads 'P~1' and 'P_1' both map to FASTA name 'P_1'")
+    one = tmp_path / "one.tsv"
+    one.write_text("MenDel.Name\tgroups\tfoldchange\tactivity\nP3\tg\t0\t1\n")
+    split = _split_by_hand("P3", 5, [("train", 8), ("eval", 2)])
+    empty = "eval" if split == "train" else "train"
+    assert refusal(activity_tables=[str(one)], split_mode="payload") == (
+        f"split(s) {empty} would be empty: folds {{'train': 8, 'eval': 2}} with seed 5 put 1 payload(s) as "
+        f"{{'train': {int(split == 'train')}, 'eval': {int(split == 'eval')}}}; add payloads, change the ratios or the "
+        "seed, or use --split-mode offsets")
+    three = [("train", 1), ("eval", 1), ("test", 1)]
+    empty = [name for name, _ in three if name != _split_by_hand("P3", 5, three)]
+    assert refusal(activity_tables=[str(one)], split_mode="payload", folds=dict(three)).startswith(
+        f"split(s) {empty[0]}, {empty[1]} would be empty: ")
+
+def test_payload_inputs_messages_and_warnings_by_hand(tmp_path, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger=constructs.logger.name)
+    table = tmp_path / "a.tsv"
+    table.write_text("MenDel.Name\tgroups\tfoldchange\tactivity\n"
+                     "P\tg1\t0\t1\nQ\tg\tNA\t1\n\t\t\t\nR\tg\t0\tNaN\nS\tg\t\t2\nP\tg2\t0\t3\n")
+    entries = constructs.read_activity_tables([str(table)])
+    assert [(e.name, e.group, e.activity) for e in entries] == [("P", "g1", 2.0)]  # a row of empty cells is blank
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{table}:7: payload 'P' has group 'g2' but 'g1' at {table}:2; keeping the first",
+        "activity table: skipped 3 row(s) with NA activity or foldchange"]
+    columns = [f"c{i}" for i in range(12)]
+    table.write_text("\t".join(["MenDel.Name", "activity"] + columns) + "\n")
+    with pytest.raises(InputError) as error:
+        constructs.read_activity_tables([str(table)])
+    assert str(error.value) == (f"{table}:1: activity table lacks column(s) foldchange, groups (or group); found "
+                                "MenDel.Name, activity, c0, c1, c2, c3, c4, c5, c6, c7, ... (14 in all). Required: "
+                                "MenDel.Name, groups (or group), foldchange, activity (tab-separated)")
+    table.write_text("MenDel.Name groups foldchange activity\n")
+    with pytest.raises(InputError) as error:
+        constructs.read_activity_tables([str(table)])
+    assert str(error.value) == (f"{table}:1: the header is not TAB-separated (columns must be separated by TAB "
+                                "characters, found spaces): 'MenDel.Name groups foldchange activity'")
+
+    fasta = tmp_path / "p.fa"
+    # A repeated name with the same sequence in another case is one payload; scanning goes on
+    # after it; a payload nobody asked for may hold any text.
+    fasta.write_text(">A\nACGT\n>A\nacgt\n>B\nGG\n>skip\ncaf\u00e9\n")
+    assert constructs.scan_payloads(str(fasta), {"A", "B"}) == {
+        "A": constructs.PayloadInfo("A", 4), "B": constructs.PayloadInfo("B", 2)}
+    fasta.write_text(">A\nACGT\n>A\nACGA\n")
+    with pytest.raises(InputError) as error:
+        constructs.scan_payloads(str(fasta), {"A"})
+    assert str(error.value) == (f"{fasta}:3: payload 'A' appears again (first at line 1) with a different sequence; "
+                                "payload names must be unique")
+    fasta.write_text(">A\nacXt\n")
+    with pytest.raises(InputError) as error:
+        constructs.scan_payloads(str(fasta), {"A"})
+    assert str(error.value) == f"{fasta}:2: payload 'A' has 'X' at position 3 (column 3); only A, C, G, T, N are allowed"
+
+    caplog.clear()
+    bed = tmp_path / "sites.bed"
+    bed.write_text("A\t0\t2\ts\nZ\t0\t1\tu\nA\t1\t9\tlong\nA\t3\t3\tempty\n")
+    assert dict(constructs.read_annotations(str(bed), {"A": 4})) == {"A": [constructs.Annotation("s", 0, 2)]}
+    assert sorted(r.getMessage() for r in caplog.records) == [
+        f"{bed}: skipped 1 annotation line(s), past the payload end: {bed}:3 long (end 9 > 4 bp)",
+        f"{bed}: skipped 1 annotation line(s), start >= end or negative: {bed}:4 empty",
+        f"{bed}: skipped 1 annotation line(s), unknown payload: {bed}:2 Z"]
+    bed.write_text("A\t0\t2\n")
+    with pytest.raises(InputError) as error:
+        constructs.read_annotations(str(bed), {"A": 4})
+    assert str(error.value) == f"{bed}:1: expected at least 4 BED columns, got 3: 'A\\t0\\t2'"
+
+
+def test_locus_flanks_at_chromosome_edges_by_hand(tmp_path):
+    reference = str(tmp_path / "ref.fa")
+    genome.write_fasta(reference, [("c", "AAAAACCCCCGGGGGTTTTT")])
+    lengths = {"p": 1}  # construct 7: pad 6, 3 bp each side
+    assert constructs.locus_flanks(reference, "c:4-5", lengths, 7) == ("aaa", "ccc")  # [3, 5): flanks [0, 3), [5, 8)
+    assert constructs.locus_flanks(reference, "c:15-17", lengths, 7) == ("ggg", "ttt")  # [14, 17): right flank ends at 20
+    for context in ("c:3-4", "c:16-18"):
+        with pytest.raises(InputError) as error:
+            constructs.locus_flanks(reference, context, lengths, 7)
+        assert str(error.value) == (f"context {context}: flanks run off chromosome c (length 20) in {reference}: payload "
+                                    "'p' (1 bp) needs 3 bp left and 3 bp right of the context for a 7 bp construct; "
+                                    "use a shorter --length")
+    assert constructs.locus_flanks(reference, "c:4-5", {}, 7) == ("", "")  # no payload: no flank
+    assert constructs.locus_flanks(None, None, {}, 7) == ("", "")
+    assert constructs.locus_flanks(reference, None, lengths, 7) == ("nnn", "nnn")  # a reference without a context
+    assert constructs.locus_flanks(None, "c:4-5", lengths, 7) == ("nnn", "nnn")
+
 def test_dataset_plan_shards_by_hand():
     payload = constructs.PayloadPlan(0, "p", "p", "g", 1.0, 10, ("train",), ())
     plan = constructs.DatasetPlan((payload,) * 5, "p.fa", "", "", 10, 8, 0, "payload", ("train", "eval"), 2)
@@ -481,6 +755,40 @@ def test_fraction_splits_cut_at_block_edges():
     assert sampling.assign_splits([region], 4, split_block=4, eval_fraction=0.5)  # a block of one window is allowed
 
 
+def _pieces_base_by_base(region: Region, seed: int, fraction: float, block: int) -> list:
+    """Second implementation of the fraction split: label every base by its block, join runs."""
+    pieces: list = []
+    for base in range(region.start, region.end):
+        label = "eval" if _block_is_eval_by_hand(seed, region.chrom, base // block, fraction) else "train"
+        if pieces and pieces[-1][1] == label:
+            pieces[-1] = (Region(region.chrom, pieces[-1][0].start, base + 1), label)
+        else:
+            pieces.append((Region(region.chrom, base, base + 1), label))
+    return pieces
+
+
+def test_split_rule_settings_by_hand():
+    assert sampling.split_rule(4) == (None, 0.1, 40)  # fraction 0.1 and blocks of 10 windows by default
+    assert sampling.split_rule(4, eval_fraction=0.25, split_block=6) == (None, 0.25, 6)
+    assert sampling.split_rule(4, eval_chroms=["b", "a"]) == (frozenset({"a", "b"}), 0.0, 0)  # no fraction, no blocks
+    with pytest.raises(InputError) as error:
+        sampling.split_rule(4, eval_chroms=["b"], eval_fraction=0.5)
+    assert str(error.value) == "give either eval chromosomes or an eval fraction, not both"
+    with pytest.raises(InputError) as error:
+        bigwig.TrackSpec(0, "a", "a.bw", 1.0, 1.0, "median", "")
+    assert str(error.value) == "track 'a': unknown sum_stat 'median' (use one of sum, mean, max, sum_sqrt)"
+
+def test_fraction_split_pieces_base_by_base():
+    label = lambda s, k: _block_is_eval_by_hand(s, "c", k, 0.5)  # noqa: E731
+    seed = next(s for s in range(100) if label(s, 1) != label(s, 2) and label(s, 2) != label(s, 3))
+    # Ending on a block edge, one base past it, starting inside a later block, one block's bases only.
+    regions = [Region("c", 5, 20), Region("c", 21, 31), Region("c", 34, 40), Region("c", 45, 49)]
+    pieces = sampling.assign_splits(regions, 4, eval_fraction=0.5, split_block=10, seed=seed)
+    assert pieces == [piece for region in regions for piece in _pieces_base_by_base(region, seed, 0.5, 10)]
+    # The default seed is 0.
+    assert sampling.assign_splits(regions, 4, eval_fraction=0.5, split_block=10) == [
+        piece for region in regions for piece in _pieces_base_by_base(region, 0, 0.5, 10)]
+
 def test_plan_windows_errors():
     intervals = [Region("a", 0, 100), Region("b", 0, 100), Region("c", 0, 3)]
     common = dict(length=10, step=1, size=4, batches=2, seed=0)
@@ -510,6 +818,74 @@ def test_plan_windows_errors():
     assert all(w.end - w.start == 10 and w.shard == i // 4 for i, w in enumerate(windows))
 
 
+
+def test_mappable_coverage_after_an_unknown_chromosome_by_hand():
+    intervals = [Region("c", 0, 10), Region("c", 20, 30)]
+    windows = [("z", 0, 10), ("c", 5, 25), ("c", 10, 20), ("c", 0, 40)]  # a window on a chromosome without intervals first
+    # [5, 25): 5 bp of [0, 10) + 5 bp of [20, 30) -> 10 / 20; [10, 20) lies in the gap; [0, 40): 20 / 40.
+    assert sampling.mappable_coverage(intervals, windows).tolist() == [0.0, 0.5, 0.0, 0.5]
+
+def test_window_split_at_block_edges_by_hand():
+    # Blocks of 10 bp: [0, 10) is block 0, [10, 20) block 1. A seed that labels them differently:
+    seed = next(s for s in range(100) if _block_is_eval_by_hand(s, "c", 0, 0.5) != _block_is_eval_by_hand(s, "c", 1, 0.5))
+    first, second = ("eval", "train") if _block_is_eval_by_hand(seed, "c", 0, 0.5) else ("train", "eval")
+    assert sampling.window_split("c", 6, 10, None, 0.5, 10, seed) == first  # ends on the edge: block 0 only
+    assert sampling.window_split("c", 7, 11, None, 0.5, 10, seed) is None  # its last base is in block 1
+    assert sampling.window_split("c", 10, 14, None, 0.5, 10, seed) == second
+    assert sampling.window_split("c", 7, 11, frozenset({"c"}), 0.0, 0, seed) == "eval"  # held-out chromosome
+    assert sampling.window_split("d", 7, 11, frozenset({"c"}), 0.0, 0, seed) == "train"
+
+    # A block is eval when its hash, as a fraction of 2**64, is strictly below eval_fraction.
+    at = int.from_bytes(hashlib.sha256(f"{seed}\tc\t0".encode()).digest()[:8], "little") / 2.0**64
+    assert sampling.window_split("c", 0, 4, None, at, 10, seed) == "train"
+    assert sampling.window_split("c", 0, 4, None, np.nextafter(at, 1.0), 10, seed) == "eval"
+
+def test_hotspot_candidates_at_chromosome_ends_by_hand():
+    sizes = {"c": 100, "d": 100}
+    mappable = [Region("c", 0, 100), Region("d", 0, 100)]
+    # Length 10: a group's window starts at (span start + span end) // 2 - 5.
+    hotspots = [Region("c", 4, 6),  # window [0, 10): starts on the chromosome start, kept
+                Region("c", 94, 96),  # [90, 100): ends on the chromosome end, kept
+                Region("d", 97, 99),  # [93, 103): past the end of d
+                Region("u", 4, 6)]  # [0, 10) on a chromosome without a size
+    kept, dropped = sampling.hotspot_candidates(hotspots, mappable, sizes, length=10, min_mappable=1.0, seed=0,
+                                                eval_chroms=["d"])
+    assert [(g.chrom, g.start, g.end, split) for g, split in kept] == [("c", 0, 10, "train"), ("c", 90, 100, "train")]
+    assert dropped == {"off_chromosome": 2, "below_min_mappable": 0, "across_splits": 0}
+    # A 1 bp window [0, 1) on an unknown chromosome is off it too (no size is not size 1).
+    kept, dropped = sampling.hotspot_candidates([Region("u", 0, 1)], mappable, sizes, length=1, min_mappable=1.0,
+                                                seed=0, eval_chroms=["d"])
+    assert kept == [] and dropped["off_chromosome"] == 1
+    # min_mappable is inclusive, with a 1e-12 tolerance: 1e-12 keeps a window of coverage 0.
+    kept, dropped = sampling.hotspot_candidates([Region("c", 4, 6)], [], sizes, length=10, min_mappable=1e-12,
+                                                seed=0, eval_chroms=["d"])
+    assert len(kept) == 1 and dropped["below_min_mappable"] == 0
+    kept, dropped = sampling.hotspot_candidates([Region("c", 4, 6)], [Region("c", 0, 5)], sizes, length=10,
+                                                min_mappable=0.6, seed=0, eval_chroms=["d"])
+    assert kept == [] and dropped["below_min_mappable"] == 1  # 5 of 10 bp mappable
+
+def test_plan_windows_hotspot_mode_by_hand():
+    # 20 hotspots, one in the middle of each 20 bp block of c: group windows [20k + 5, 20k + 15)
+    # (length 10), each inside block k, so each takes block k's split under the given fraction,
+    # block and seed.
+    hotspots = [Region("c", 20 * k + 9, 20 * k + 11) for k in range(20)]
+    common = dict(length=10, step=1, batches=1, sampling="hotspots", hotspots=hotspots, chrom_sizes={"c": 400},
+                  eval_fraction=0.5, split_block=20)
+    seed = next(s for s in range(100) if 5 < sum(_block_is_eval_by_hand(s, "c", k, 0.5) for k in range(20)) < 15)
+    windows = sampling.plan_windows([Region("c", 0, 400)], size=20, seed=seed, **common)
+    assert sorted(w.start for w in windows) == [20 * k + 5 for k in range(20)]
+    assert all(w.split == ("eval" if _block_is_eval_by_hand(seed, "c", w.start // 20, 0.5) else "train") for w in windows)
+    with pytest.raises(InputError) as error:
+        sampling.plan_windows([Region("c", 0, 200)], size=21, seed=seed, **common)
+    assert str(error.value) == ("requested 21 windows (size x batches) but only 10 hotspot windows of 10 bp (dropped: 0 off "
+                                "the chromosome, 10 below --min-mappable 1.0, 0 across a split boundary) exist; "
+                                "lower --size/--batches")
+    with pytest.raises(InputError) as error:
+        sampling.plan_windows([Region("c", 0, 400)], size=1, seed=seed, **{**common, "hotspots": []})
+    assert str(error.value) == "--sampling hotspots needs a hotspot BED (--hotspots) with at least one interval"
+    with pytest.raises(InputError) as error:
+        sampling.plan_windows([Region("c", 0, 400)], size=1, seed=seed, **{**common, "sampling": "dense"})
+    assert str(error.value) == "unknown sampling 'dense': choose one of uniform, hotspots, blocks"
 
 def test_sample_listed_draws_all_or_refuses_more():
     listed = [("a", 0, "train"), ("a", 10, "eval"), ("b", 5, "train")]
@@ -543,6 +919,14 @@ def test_pearson_and_spearman_by_hand():
         pearson_r([1, 2, 3], [1, 2, 3], weights=[1, 1])
     with pytest.raises(ValueError, match="finite and >= 0"):
         pearson_r([1, 2, 3], [1, 2, 3], weights=[1, -1, 1])
+
+
+def test_weighted_spearman_by_hand():
+    # Ranks of x = 1,2,3,4 and y = 1,3,2,4, weighted 1,0,2,1: weighted Pearson r of the ranks.
+    weights = np.array([1.0, 0.0, 2.0, 1.0])
+    expected = np.cov([1, 2, 3, 4], [1, 3, 2, 4], aweights=weights)
+    assert spearman_rho([10, 20, 30, 40], [5, 7, 6, 9], weights) == pytest.approx(
+        expected[0, 1] / np.sqrt(expected[0, 0] * expected[1, 1]))
 
 
 def test_correlation_sums_by_hand():
@@ -722,13 +1106,18 @@ def test_predict_payloads_by_hand():
     assert lines[0] == "index\tname\tgroup\tfold\toffset\tactivity\tpredicted\tpeaksum\tpeak\n" and len(lines) == 4
     assert summary.offsets == 3 and summary.predicted == pytest.approx(np.mean(expected_activity), abs=1e-6)
     assert summary.peaksum == np.mean(expected_peaksum) and row.codes.size == 0
-    assert summary_lines([summary])[1] == f"3\tP\tg\ttrain,eval\t2\t3\t{summary.predicted:.6g}\t{summary.peaksum:.6g}\n"
+    assert summary_lines([summary]) == ["index\tname\tgroup\tfold\tactivity\toffsets\tpredicted\tpeaksum\n",
+                                        f"3\tP\tg\ttrain,eval\t2\t3\t{summary.predicted:.6g}\t{summary.peaksum:.6g}\n"]
     # Without the head, peaks are NaN ("nan" in the table); correlations skip NaN measures.
     row.codes = genome.encode_sequence(sequence)
     lines.clear()
     (no_head,) = predict_payloads(counting_predictor([0]), iter([row]), lines.append, head=None, track=0,
                                   stride=4, sample=1, seed=0)
     assert lines[1].rstrip("\n").split("\t")[7:] == ["nan", ""] and math.isnan(no_head.peaksum)
+    row.codes = genome.encode_sequence(sequence)
+    lines.clear()
+    predict_payloads(counting_predictor([0]), iter([row]), lines.append, head="human", track=0, stride=4, sample=1, seed=0)
+    assert lines[1].rstrip("\n").split("\t")[7:] == ["nan", ""]  # a head the model does not have: no peaks either
     other = PayloadRow("4", "Q", "g", "eval", 5.0, (), np.empty(0, np.uint8))
     from trainer.predict.payloads import PayloadSummary
 
@@ -741,6 +1130,12 @@ def test_predict_payloads_by_hand():
     assert table["all", "predicted"]["pearson_r"] == pytest.approx(np.corrcoef(predicted, [2, 5, 4])[0, 1])
     assert table["all", "peaksum"]["n"] == 2 and table["eval", "predicted"]["n"] == 3
     assert table["train", "predicted"]["n"] == 1 and ("train", "peaksum") in table
+    ranks = [[2, 3, 1], [1, 3, 2]]  # spearman: Pearson r of the ranks of predicted and of (2, 5, 4)
+    assert table["all", "predicted"]["spearman_rho"] == pytest.approx(np.corrcoef(ranks)[0, 1])
+    # A measure without a finite value is skipped; the next measure is still reported.
+    no_prediction = PayloadSummary(other, 1, float("nan"), 3.0)
+    assert [(c["measure"], c["n"]) for c in correlations([no_prediction, no_prediction])
+            if c["fold"] == "all"] == [("peaksum", 2)]
 
 
 def test_predict_regions_averages_shifts_and_strands_by_hand(tmp_path):
