@@ -33,6 +33,8 @@ def test_codes_one_hot_and_reverse_complement_by_hand():
     assert batch.tolist() == [[2, 3, 3], [4, 0, 1]]  # along the last axis only
     assert genome.one_hot(np.array([0, 1, 2, 3, 4], np.uint8)).tolist() == [
         [1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0]]
+    assert genome.one_hot(np.array([2, 4], np.uint8)).dtype == np.float32  # the model's input dtype
+    assert genome.encode_sequence("A\u00e9C\u00f1").tolist() == [0, 4, 1, 4]  # non-ASCII letters are N, no error
     assert genome.is_plain_dna("ACGTNacgtn") and genome.is_plain_dna("")
     assert not genome.is_plain_dna("ACGU") and not genome.is_plain_dna("AC GT")
 
@@ -48,6 +50,7 @@ def test_window_views_by_hand():
     assert views([0, 1, 2, 4, 5, 6]) == ["ACGT", "CGTT", "GTTG", "TGCA", "GCAA", "CAAC"]
     assert views(np.array([0, 3, 6])) == ["ACGT", "TTGC", "CAAC"]
     assert views([6]) == ["CAAC"]  # the last whole window
+    assert genome.window_views(codes, [0, 9], 1).tolist() == [[0], [1]]  # 1 bp windows are windows too
     batch = genome.window_views(np.stack([codes, genome.reverse_complement_codes(codes)]), [1, 5], 3)
     assert batch.shape == (2, 2, 3) and [[genome.decode_codes(w) for w in row] for row in batch] == [
         ["CGT", "GCA"], ["TTG", "AAC"]]  # reverse complement: GTTGCAACGT
