@@ -188,6 +188,55 @@ def test_write_fasta_wraps_lines_and_reference_fetches(tmp_path):
     assert not (tmp_path / "noindex.fa.fai").exists()
 
 
+def test_write_fasta_defaults_index_path_and_reference_messages(tmp_path):
+    path = tmp_path / "wide.fa"
+    genome.write_fasta(str(path), [("c", "A" * 60 + "C" * 60 + "G" * 10)])  # the default: 60 bases a line
+    assert path.read_text() == ">c\n" + "A" * 60 + "\n" + "C" * 60 + "\n" + "G" * 10 + "\n"
+    assert (tmp_path / "wide.fa.fai").read_text() == "c\t130\t3\t60\t61\n"  # the index by default
+    # A named index: name, length, offset of the first base, bases and bytes per line (samtools .fai).
+    named = tmp_path / "named.fa"
+    genome.write_fasta(str(named), [("c1", "ACGTacgtNN"), ("c2", "GGG")], line_width=4,
+                       index_path=str(tmp_path / "elsewhere.fai"))
+    assert (tmp_path / "elsewhere.fai").read_text() == "c1\t10\t4\t4\t5\nc2\t3\t21\t3\t4\n"
+    assert not (tmp_path / "named.fa.fai").exists()
+    missing = tmp_path / "missing.fa"
+    with pytest.raises(InputError) as error:
+        genome.ReferenceGenome(str(missing))
+    assert str(error.value) == f"{missing}: reference FASTA not found"
+    ragged = tmp_path / "ragged.fa"
+    ragged.write_text(">c\nACGT\nAC\nACGT\n")  # a short line inside a record cannot be indexed
+    with pytest.raises(InputError) as error:
+        genome.ReferenceGenome(str(ragged))
+    assert str(error.value).startswith(f"{ragged}: cannot index reference FASTA: ") and len(str(error.value)) > len(
+        f"{ragged}: cannot index reference FASTA: ")
+
+
+def test_reference_keeps_an_existing_index_and_names_bad_intervals(tmp_path):
+    import os
+
+    path = str(tmp_path / "ref.fa")
+    genome.write_fasta(path, [(f"c{i}", "ACGT" * (i + 1)) for i in range(9)])
+    # An index older than the FASTA (a copy that did not keep modification times) is used as it
+    # is, not rewritten: the reference directory may be read-only.
+    os.utime(path + ".fai", (1_000_000, 1_000_000))
+    with pytest.warns(RuntimeWarning, match="is older than FASTA"):
+        reference = genome.ReferenceGenome(path)
+    with reference:
+        assert os.path.getmtime(path + ".fai") == 1_000_000
+        assert reference.fetch("c1", 2, 6) == "GTAC" and reference.chrom_sizes["c8"] == 36
+        for chrom, start, end in (("c0", -1, 2), ("c0", 0, 5), ("c0", 3, 3), ("c0", 3, 2)):
+            with pytest.raises(InputError) as error:
+                reference.check_interval(chrom, start, end, "region")
+            assert str(error.value) == f"region c0:{start + 1}-{end}: outside chromosome c0 (length 4) in {path}"
+        with pytest.raises(InputError) as error:
+            reference.check_interval("chrZ", 0, 1)
+        # Only the first 8 chromosome names are listed.
+        assert str(error.value) == (f"interval chrZ:1-1: chromosome 'chrZ' is not in {path} "
+                                    "(has c0, c1, c2, c3, c4, c5, c6, c7)")
+        reference.check_interval("c0", 0, 4)  # the whole chromosome is inside
+        reference.check_interval("c8", 35, 36)
+
+
 def test_compressed_reference_must_be_bgzip(tmp_path):
     from Bio import bgzf
 
@@ -924,6 +973,23 @@ def test_pearson_and_spearman_by_hand():
         pearson_r([1, 2, 3], [1, 2, 3], weights=[1, -1, 1])
 
 
+def test_correlation_messages_column_weights_and_the_bounds_of_r():
+    for x, y, weights, message in (
+            (np.ones(3), np.ones(2), None, "correlation: shapes differ (3,) vs (2,)"),
+            (np.ones(3), np.ones(3), np.ones(2), "correlation: 2 weights for 3 rows"),
+            (np.ones(3), np.ones(3), [1, np.nan, 1], "correlation: weights must be finite and >= 0")):
+        with pytest.raises(ValueError) as error:
+            CorrelationSums.of(x, y, weights)
+        assert str(error.value) == message
+    # Weights as an [n, 1] column are the [n] weights 2, 1, 1: r = 7/11 (by hand above).
+    column = CorrelationSums.of(np.array([1.0, 2.0, 3.0]), np.array([1.0, 3.0, 2.0]), np.array([[2.0], [1.0], [1.0]]))
+    assert column.weight == 4.0 and column.pearson()[0] == pytest.approx(7 / 11, abs=1e-15)
+    # y = +-0.3 x exactly in proportion: r = +-1. Unclipped, rounding gives 1 + 2^-52 here, and a
+    # correlation is never outside [-1, 1].
+    x = np.array([3.0, 3.0, 1.0])
+    assert pearson_r(x, 0.3 * x) == 1.0 and pearson_r(x, -0.3 * x) == -1.0
+
+
 def test_weighted_spearman_by_hand():
     # Ranks of x = 1,2,3,4 and y = 1,3,2,4, weighted 1,0,2,1: weighted Pearson r of the ranks.
     weights = np.array([1.0, 0.0, 2.0, 1.0])
@@ -969,9 +1035,10 @@ def test_mean_track_pearson_by_hand():
 PREDICTION_WINDOW = 256  # two 128 bp bins
 
 
-def counting_predictor(head_columns):
-    """A transparent model: ``activity`` = G+C fraction of the window; ``mouse`` = per-bin base
-    counts (A, C, G, T columns). Expected outputs are then counted straight from the sequence."""
+def counting_predictor(head_columns, activity: bool = True):
+    """A transparent model: ``activity`` = G+C fraction of the window (left out with
+    ``activity=False``); ``mouse`` = per-bin base counts (A, C, G, T columns). Expected outputs
+    are then counted straight from the sequence."""
     import tensorflow as tf
 
     from trainer.predict.predictor import Predictor
@@ -980,8 +1047,10 @@ def counting_predictor(head_columns):
         bins = tf.reduce_sum(tf.reshape(one_hot, [-1, PREDICTION_WINDOW // 128, 128, 4]), axis=2)
         return {"activity": tf.reduce_sum(one_hot[:, :, 1:3], axis=[1, 2]) / PREDICTION_WINDOW, "mouse": bins}
 
-    return Predictor(model, PREDICTION_WINDOW, {"activity": None, "mouse": head_columns}, {"activity": 1, "mouse": 4},
-                     "counting model")
+    outputs, n_tracks = {"mouse": head_columns}, {"mouse": 4}
+    if activity:
+        outputs, n_tracks = {"activity": None, **outputs}, {"activity": 1, **n_tracks}
+    return Predictor(model, PREDICTION_WINDOW, outputs, n_tracks, "counting model")
 
 
 def _bin_counts(sequence: str, base: str) -> list:
@@ -1141,6 +1210,31 @@ def test_predict_payloads_by_hand():
             if c["fold"] == "all"] == [("peaksum", 2)]
 
 
+def test_predict_payloads_both_strands_and_a_model_without_activity_by_hand():
+    from trainer.predict.payloads import PayloadRow, Site, predict_payloads
+
+    rng = np.random.default_rng(2)
+    sequence = genome.decode_codes(rng.integers(0, 4, 260))
+    sites = (Site("s1", 0, 128), Site("s2", 130, 140))
+    row = PayloadRow("0", "P", "g", "train", 1.0, sites, genome.encode_sequence(sequence))
+    lines: list = []
+    (summary,) = predict_payloads(counting_predictor([0], activity=False), iter([row]), lines.append, head="mouse",
+                                  track=0, stride=4, sample=10, seed=0, reverse_complement=True)
+    # Offsets 0 and 4 (260 - 256 = 4, stride 4). Both strands: the reverse strand's A count of a bin is
+    # the forward T count of the same bases, so track 0 is (A + T) / 2 per bin. No activity output: nan.
+    peaksums = []
+    for line, offset in zip(lines[1:], (0, 4)):
+        window = sequence[offset:offset + 256]
+        mean_counts = [(a + t) / 2 for a, t in zip(_bin_counts(window, "A"), _bin_counts(window, "T"))]
+        peaks = [max(mean_counts[j] for j in range(2) if site.start < offset + 128 * (j + 1) and site.end > offset + 128 * j)
+                 for site in sites]
+        assert line.rstrip("\n").split("\t")[4:] == [str(offset), "1", "nan", f"{sum(peaks):.6g}",
+                                                      f"s1={peaks[0]:.6g};s2={peaks[1]:.6g}"]
+        peaksums.append(sum(peaks))
+    assert len(lines) == 3 and summary.offsets == 2 and math.isnan(summary.predicted)
+    assert summary.peaksum == pytest.approx(np.mean(peaksums), abs=1e-12)
+
+
 def test_predict_regions_averages_shifts_and_strands_by_hand(tmp_path):
     from components.signal_output import RegionTiles, tile_region
     from trainer.predict.regions import predict_regions, region_windows, stride_shifts
@@ -1221,3 +1315,44 @@ def test_predict_regions_forward_strand_keeps_bin_order(tmp_path):
         assert not (tmp_path / "none.npy").exists()
         with pytest.raises(InputError, match="the BED file has no regions"):
             predict_regions(counting_predictor([0]), reference, [], str(tmp_path / "empty.npy"), "mouse")
+
+
+def test_predict_regions_messages_progress_and_padding_by_hand(tmp_path):
+    from trainer.predict.regions import fetch_padded, predict_regions
+
+    path = str(tmp_path / "ref.fa")
+    genome.write_fasta(path, [("c", "ACGT" * 150)])  # 600 bp
+    records = [BedRecord("c", 500, 700, "", 1), BedRecord("c", 0, 256, "ok", 2), BedRecord("z", 0, 10, "gone", 3)]
+    calls: list = []
+    output = str(tmp_path / "out.npy")
+    with genome.ReferenceGenome(path) as reference:
+        assert fetch_padded(reference, "c", -2, 3).tolist() == [4, 4, 0, 1, 2]  # N before the chromosome
+        assert fetch_padded(reference, "c", 598, 601).tolist() == [2, 3, 4]  # ... and after it
+        assert fetch_padded(reference, "c", 600, 602).tolist() == [4, 4]  # wholly past the end
+        assert fetch_padded(reference, "c", -3, -1).tolist() == [4, 4]  # wholly before the start
+        assert fetch_padded(reference, "c", 5, 7).tolist() == [1, 2]
+        # fragments=1 is a valid count; a failing region before a good one does not stop the loop.
+        result = predict_regions(counting_predictor([0, 3]), reference, records, output, "mouse", fragments=1,
+                                 progress=lambda done, total: calls.append((done, total)))
+        assert calls == [(1, 3), (2, 3), (3, 3)]  # every region, failed ones too
+        assert result.failed == [("c:501-700", f"region c:501-700: outside chromosome c (length 600) in {path}"),
+                                 ("gone", f"region z:1-10: chromosome 'z' is not in {path} (has c)")]
+        assert result.failed_rows == [0, 2] and result.n_ok == 1 and result.shape == (3, 2, 2)
+        array = np.load(output)
+        # The one window [0, 256) of ACGT repeats: 32 A and 32 T in each 128 bp bin.
+        assert array.dtype == np.float32 and np.isnan(array[[0, 2]]).all()
+        assert array[1].tolist() == [[32.0, 32.0], [32.0, 32.0]]
+        for kwargs, message in ((dict(fragments=0), "--fragments must be >= 1, got 0"),
+                                (dict(fragments=-1), "--fragments must be >= 1, got -1")):
+            with pytest.raises(InputError) as error:
+                predict_regions(counting_predictor([0]), reference, records, str(tmp_path / "f.npy"), "mouse", **kwargs)
+            assert str(error.value) == message
+        with pytest.raises(InputError) as error:
+            predict_regions(counting_predictor([0]), reference, [], str(tmp_path / "e.npy"), "mouse")
+        assert str(error.value) == "the BED file has no regions"
+        with pytest.raises(InputError) as error:
+            predict_regions(counting_predictor([0]), reference, [records[0], records[2]], str(tmp_path / "n.npy"),
+                            "mouse")
+        assert str(error.value) == ("none of the 2 regions could be predicted; first failure: c:501-700: "
+                                    f"region c:501-700: outside chromosome c (length 600) in {path}")
+        assert not (tmp_path / "n.npy").exists()

@@ -137,17 +137,17 @@ def predict_regions(predictor: Predictor, reference: genome.ReferenceGenome, rec
         except InputError as error:
             failed.append((region_label(record), str(error)))
             failed_rows.append(index)
-            continue
-        codes = region_windows(reference, record.chrom, tile.window_start, length, tile.windows, shifts)
-        per_region = len(codes)
-        chunk = per_region if batch <= 0 else batch
-        pieces = [predict_codes(predictor, codes[i:i + chunk], reverse_complement)[output_name]
-                  for i in range(0, per_region, chunk)]
-        values = np.concatenate(pieces, axis=0)  # [n * S, bins, T] or [n * S]
-        values = values.reshape((tile.windows, len(shifts)) + values.shape[1:]).mean(axis=1)
-        row = values.reshape(-1, n_cols)  # [n * bins, T] (windows concatenated) or [n, 1]
-        array[index, :tile.bins] = row[tile.first_bin:tile.first_bin + tile.bins]
-        if progress is not None:
+        else:
+            codes = region_windows(reference, record.chrom, tile.window_start, length, tile.windows, shifts)
+            per_region = len(codes)
+            chunk = per_region if batch <= 0 else batch
+            pieces = [predict_codes(predictor, codes[i:i + chunk], reverse_complement)[output_name]
+                      for i in range(0, per_region, chunk)]
+            values = np.concatenate(pieces, axis=0)  # [n * S, bins, T] or [n * S]
+            values = values.reshape((tile.windows, len(shifts)) + values.shape[1:]).mean(axis=1)
+            row = values.reshape(-1, n_cols)  # [n * bins, T] (windows concatenated) or [n, 1]
+            array[index, :tile.bins] = row[tile.first_bin:tile.first_bin + tile.bins]
+        if progress is not None:  # failed regions count as done too, so the bar reaches the end
             progress(index + 1, len(records))
     array.flush()
     del array
