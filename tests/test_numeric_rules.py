@@ -51,6 +51,7 @@ def test_window_views_by_hand():
     assert views(np.array([0, 3, 6])) == ["ACGT", "TTGC", "CAAC"]
     assert views([6]) == ["CAAC"]  # the last whole window
     assert genome.window_views(codes, [0, 9], 1).tolist() == [[0], [1]]  # 1 bp windows are windows too
+    assert genome.window_views(codes, [], 4).shape == (0, 4)  # no starts: no windows (not an error)
     batch = genome.window_views(np.stack([codes, genome.reverse_complement_codes(codes)]), [1, 5], 3)
     assert batch.shape == (2, 2, 3) and [[genome.decode_codes(w) for w in row] for row in batch] == [
         ["CGT", "GCA"], ["TTG", "AAC"]]  # reverse complement: GTTGCAACGT
@@ -199,6 +200,8 @@ def test_write_fasta_defaults_index_path_and_reference_messages(tmp_path):
                        index_path=str(tmp_path / "elsewhere.fai"))
     assert (tmp_path / "elsewhere.fai").read_text() == "c1\t10\t4\t4\t5\nc2\t3\t21\t3\t4\n"
     assert not (tmp_path / "named.fa.fai").exists()
+    with pytest.raises(UnicodeEncodeError):  # FASTA is ASCII: a non-ASCII name is refused, not written as UTF-8
+        genome.write_fasta(str(tmp_path / "accent.fa"), [("caf\u00e9", "ACGT")], index=False)
     missing = tmp_path / "missing.fa"
     with pytest.raises(InputError) as error:
         genome.ReferenceGenome(str(missing))
@@ -1069,6 +1072,10 @@ def test_window_offsets_and_site_peaks_by_hand():
         assert offsets.size == kept and set(offsets.tolist()) <= {0, 2, 4, 6} and list(offsets) == sorted(offsets)
     picks = {tuple(window_offsets(200, 4, 1, 1, seed, "p").tolist()) for seed in range(8)}
     assert len(picks) > 1, "the seed draws the offsets"
+    assert window_offsets(10, 4, 1, 100, 0, "p").tolist() == [0, 1, 2, 3, 4, 5, 6]  # the last start is 10 - 4
+    # Seeded by (seed, name): the same draw every time, another for another name.
+    draws = {name: window_offsets(1000, 4, 1, 5, 7, name).tolist() for name in ("p", "q")}
+    assert window_offsets(1000, 4, 1, 5, 7, "p").tolist() == draws["p"] != draws["q"]
     with pytest.raises(InputError, match="payload p: construct of 3 bp is shorter than the 4 bp window"):
         window_offsets(3, 4, 1, 1, 0, "p")
     with pytest.raises(InputError, match="--stride must be >= 1, got 0"):
@@ -1331,6 +1338,7 @@ def test_predict_regions_messages_progress_and_padding_by_hand(tmp_path):
         assert fetch_padded(reference, "c", 600, 602).tolist() == [4, 4]  # wholly past the end
         assert fetch_padded(reference, "c", -3, -1).tolist() == [4, 4]  # wholly before the start
         assert fetch_padded(reference, "c", 5, 7).tolist() == [1, 2]
+        assert fetch_padded(reference, "c", -1, 1).dtype == np.uint8  # codes, like fetch_codes
         # fragments=1 is a valid count; a failing region before a good one does not stop the loop.
         result = predict_regions(counting_predictor([0, 3]), reference, records, output, "mouse", fragments=1,
                                  progress=lambda done, total: calls.append((done, total)))
@@ -1342,6 +1350,9 @@ def test_predict_regions_messages_progress_and_padding_by_hand(tmp_path):
         # The one window [0, 256) of ACGT repeats: 32 A and 32 T in each 128 bp bin.
         assert array.dtype == np.float32 and np.isnan(array[[0, 2]]).all()
         assert array[1].tolist() == [[32.0, 32.0], [32.0, 32.0]]
+        # Every track (columns None): the A, C, G, T counts, 32 each.
+        every = predict_regions(counting_predictor(None), reference, records[1:2], str(tmp_path / "all.npy"), "mouse")
+        assert every.shape == (1, 2, 4) and np.load(str(tmp_path / "all.npy")).tolist() == [[[32.0] * 4] * 2]
         for kwargs, message in ((dict(fragments=0), "--fragments must be >= 1, got 0"),
                                 (dict(fragments=-1), "--fragments must be >= 1, got -1")):
             with pytest.raises(InputError) as error:
