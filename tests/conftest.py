@@ -2,32 +2,32 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
+
+from tests.background import JOBS as BACKGROUND_JOBS
 
 # Fixtures that build, train, export or run a TensorFlow model (tiny ones included) or the shared
 # pipeline loop: every test using one is marked slow, so `make test-fast` (-m "not slow") keeps
 # the NumPy, I/O, config and CLI-parsing rules and stays a short inner loop.
 MODEL_FIXTURES = frozenset({"tiny_payload_model", "tiny_models", "tiny_checkpoint", "tiny", "models", "env",
-                            "payload_loop"})
+                            "payload_loop", "designer_run", "cross_validation_run", "track_run",
+                            "distribution_report"})
 
 
 def pytest_collection_modifyitems(items) -> None:
     for item in items:
         if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+    # The background jobs run from the first test on (the background fixture): their readers go last.
+    items.sort(key=lambda item: bool(set(BACKGROUND_JOBS) & set(getattr(item, "fixturenames", ()))))
 
 
 def pytest_configure(config) -> None:
-    """Run this process's TensorFlow graphs without Grappler's optimisation passes.
+    from tests.graph_speed import switch_off_grappler
 
-    The suite's models are tiny and most graphs run a few times, so optimising a graph on its
-    first call costs more than the run saves (a tiny model's train-step and export tests took
-    about 0.6x as long without it). The passes only rewrite graphs for speed; the tests compare
-    results, and the CLI runs in child processes keep the passes, as do benchmarks and users."""
-    import tensorflow as tf
-
-    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+    switch_off_grappler()
 
 
 DEMO_SCALE = 0.25  # 50 payloads, ~0.5 Mb genome: big enough for every component, quick to build
@@ -52,12 +52,53 @@ def demo_manifest(demo_data) -> dict:
         return json.load(handle)
 
 
-@pytest.fixture(scope="session")
-def payload_loop(tmp_path_factory, demo_data, demo_manifest) -> list:
-    """The shared local pipeline loop (three runs over one root; see tests.test_pipeline.run_payload_loop)."""
-    from tests.test_pipeline import run_payload_loop
+@pytest.fixture(scope="session", autouse=True)
+def background(request, tmp_path_factory):
+    """Starts the background pipeline jobs (tests.background) that the selected tests read, as the
+    session's first test begins; kills the child if the session ends first."""
+    from tests import background as jobs
 
-    return run_payload_loop(str(tmp_path_factory.mktemp("payload_loop")), demo_data, demo_manifest["context"])
+    selected = [job for job in jobs.JOBS if any(job in item.fixturenames for item in request.session.items)]
+    if not selected:
+        yield None
+        return
+    demo_data = request.getfixturevalue("demo_data")
+    context = request.getfixturevalue("demo_manifest")["context"]
+    child = jobs.start(selected, str(tmp_path_factory.mktemp("background")), demo_data, context)
+    yield child
+    if child.process.poll() is None:
+        os.killpg(child.process.pid, signal.SIGKILL)
+        child.process.wait()
+
+
+@pytest.fixture(scope="session")
+def payload_loop(background) -> list:
+    """The shared local pipeline loop (three runs over one root; see tests.test_pipeline.run_payload_loop)."""
+    return background.result("payload_loop")
+
+
+@pytest.fixture(scope="session")
+def designer_run(background) -> dict:
+    """A local run with a 2-head ensemble and a Designer (tests.test_designer.run_designer_pipeline)."""
+    return background.result("designer_run")
+
+
+@pytest.fixture(scope="session")
+def cross_validation_run(background):
+    """The cross-validation step's local run (tests.test_cross_validation.run_cross_validation_pipeline)."""
+    return background.result("cross_validation_run")
+
+
+@pytest.fixture(scope="session")
+def track_run(background):
+    """A tracks-mode local run (tests.test_pipeline.run_track_pipeline)."""
+    return background.result("track_run")
+
+
+@pytest.fixture(scope="session")
+def distribution_report(background) -> dict:
+    """Single-device vs two-replica training in a child process (tests.test_distribute.run_distribution)."""
+    return background.result("distribution_report")
 
 
 TINY_WINDOW = 1280  # window of the shared tiny model (10 bins): short for speed

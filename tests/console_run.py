@@ -22,12 +22,12 @@ NODE_LINE = re.compile(r"^(\S+)\s+(ran|cached)\s+[\d.]+ s")
 def _command(argv: List[str], env: Optional[Dict[str, str]]) -> dict:
     environment = dict(os.environ, PYTHONPATH=REPO, **(env or {}))
     environment.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the CLI decides, as for a user
-    return dict(args=[sys.executable, "-m", "pipeline.cli", *argv], env=environment)
+    return dict(args=[sys.executable, "-m", "tests.cli_child", *argv], env=environment)
 
 
 def run_cli(argv: List[str], cwd: Optional[str] = None, env: Optional[Dict[str, str]] = None,
             timeout: float = 1800) -> subprocess.CompletedProcess:
-    """``python -m pipeline.cli ARGV`` from this checkout; stdout and stderr merged in order as a
+    """``enformer-tfx ARGV`` from this checkout (``python -m tests.cli_child``); stdout and stderr merged in order as a
     terminal shows them (``.stdout``, text)."""
     return subprocess.run(**_command(argv, env), cwd=cwd or REPO, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, timeout=timeout)

@@ -24,6 +24,9 @@ from trainer.enformer import build_enformer  # noqa: E402
 from trainer.export import export_saved_model  # noqa: E402
 from trainer.heads import PayloadModel  # noqa: E402
 from trainer.training import FitConfig, Trainer, mse_loss  # noqa: E402
+from tests.graph_speed import switch_off_grappler  # noqa: E402
+
+switch_off_grappler()  # as in the test process
 
 WINDOW = 1280
 GLOBAL_BATCH = 4

@@ -28,22 +28,17 @@ def test_cross_validation_config_errors_name_the_key(tmp_path, overrides, messag
         load_config(path, overrides)
 
 
-@pytest.mark.slow
-def test_cross_validation_step_predicts_every_payload_once_out_of_fold(tmp_path, demo_data, demo_manifest):
+def run_cross_validation_pipeline(tmp: str, demo_data: str, context: str):
     """The step's own nodes (k-fold ExampleGen, two fold Trainers, the report) as a local TFX run
-    on a tiny model: every payload predicted once, by the model of the fold that held it out."""
+    on a tiny model, 24 payloads, 2 folds (a background job of the suite, tests.background);
+    returns the run's config."""
     from tfx import v1 as tfx
 
-    from components.correlation import pearson_r, spearman_rho
-    from components.payload_example_gen.constructs import assign_split
-    from components.payload_example_gen.params import kfold_folds
-    from pipeline.history import format_rounds, open_store, properties, read_rounds
     from pipeline.pipeline import LOCAL, cross_validation_components
     from tests.test_pipeline import write_gc_assay
 
-    tmp = str(tmp_path)
     write_gc_assay(os.path.join(tmp, "assays", "batch-1"), n_payloads=24, seed=3)
-    raw = pipeline_config(tmp, demo_data, demo_manifest["context"], epochs=1, steps=1, batch=4)
+    raw = pipeline_config(tmp, demo_data, context, epochs=1, steps=1, batch=4)
     raw["evaluation"]["cross_validation"] = 2
     config = load_config(write_config(os.path.join(tmp, "cv.yaml"), raw))
     components = cross_validation_components(config, LOCAL, schema=None)
@@ -51,7 +46,18 @@ def test_cross_validation_step_predicts_every_payload_once_out_of_fold(tmp_path,
         pipeline_name="cv", pipeline_root=config.pipeline_root, components=components,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path),
         beam_pipeline_args=list(config.beam_pipeline_args)))
+    return config
 
+
+def test_cross_validation_step_predicts_every_payload_once_out_of_fold(cross_validation_run):
+    """:func:`run_cross_validation_pipeline`: every payload predicted once, by the model of the fold
+    that held it out."""
+    from components.correlation import pearson_r, spearman_rho
+    from components.payload_example_gen.constructs import assign_split
+    from components.payload_example_gen.params import kfold_folds
+    from pipeline.history import format_rounds, open_store, properties, read_rounds
+
+    config = cross_validation_run
     store = open_store(config.metadata_path)
     (report,) = store.get_artifacts_by_type("enformer_tfx.CrossValidationReport")
     with open(os.path.join(report.uri, "predictions.tsv")) as handle:

@@ -402,26 +402,24 @@ def test_design_command_bad_input_writes_nothing(tiny_models, toy_files, tmp_pat
 
 
 # ------------------------------------------------------------------------------------- pipeline
-@pytest.mark.slow
-def test_designer_artifact_in_a_local_run(tmp_path, demo_data, demo_manifest):
-    """Tiny pipeline with an ensemble of 2 and a ``design:`` section: the blessed model proposes span 2."""
-    import json
-
+def run_designer_pipeline(tmp: str, demo_data: str, context: str) -> dict:
+    """Tiny pipeline with an ensemble of 2 and a ``design:`` section (a background job of the suite,
+    tests.background): its config and newest DesignProposals and Model artifacts."""
     import yaml
 
+    from components.designer.component import DesignProposals
     from pipeline.config import load_config
     from pipeline.pipeline import run_locally
     from pipeline.report import latest_artifact
-    from tests.test_pipeline import CONSTRUCT as LOOP_CONSTRUCT, pipeline_config, write_gc_assay
+    from tests.test_pipeline import pipeline_config, write_gc_assay
 
-    tmp = str(tmp_path)
     batch = os.path.join(tmp, "assays", "batch-1")
     write_gc_assay(batch, n_payloads=24)
     with open(os.path.join(batch, "annotation.bed"), "w") as bed:
         for index in range(24):
             for start in (100, 400, 700):
                 bed.write(f"gc{index:03d}\t{start}\t{start + 120}\tsite{start}\t0\t+\n")
-    config = pipeline_config(tmp, demo_data, demo_manifest["context"], epochs=1, steps=4)
+    config = pipeline_config(tmp, demo_data, context, epochs=1, steps=4)
     config["payloads"]["annotation_bed"] = os.path.join(tmp, "assays", "batch-{SPAN}", "annotation.bed")
     config["model"]["ensemble"] = 2
     config["evaluation"] = {"min_pearson_r": -1.0, "max_pearson_r_drop": None}
@@ -431,12 +429,19 @@ def test_designer_artifact_in_a_local_run(tmp_path, demo_data, demo_manifest):
     with open(path, "w") as handle:
         yaml.safe_dump(config, handle)
     loaded = load_config(path)
-    assert loaded.design["construct_length"] == LOOP_CONSTRUCT  # inherited from payloads
     run_locally(loaded)
+    return {"config": loaded, "proposals": latest_artifact(loaded, DesignProposals.TYPE_NAME),
+            "model": latest_artifact(loaded, "Model"), "directory": tmp}
 
-    from components.designer.component import DesignProposals
 
-    artifact = latest_artifact(loaded, DesignProposals.TYPE_NAME)
+def test_designer_artifact_in_a_local_run(designer_run):
+    """The blessed model of :func:`run_designer_pipeline`'s run proposes span 2."""
+    import json
+
+    from tests.test_pipeline import CONSTRUCT as LOOP_CONSTRUCT
+
+    assert designer_run["config"].design["construct_length"] == LOOP_CONSTRUCT  # inherited from payloads
+    artifact = designer_run["proposals"]
     summary = json.load(open(os.path.join(artifact.uri, "summary.json")))
     assert summary["blessed"] is True and summary["span"] == 2 and summary["ensemble"] is True
     assert summary["proposals"] == 4 and summary["candidates"] == 20
@@ -445,10 +450,9 @@ def test_designer_artifact_in_a_local_run(tmp_path, demo_data, demo_manifest):
     assert all(row["parent"].startswith("gc") for row in table)
     # The same files for the lab, at the next span's location.
     for suffix in design.OUTPUT_SUFFIXES:
-        copied = os.path.join(tmp, "proposals", "batch-2", "design" + suffix)
+        copied = os.path.join(designer_run["directory"], "proposals", "batch-2", "design" + suffix)
         assert open(copied).read() == open(os.path.join(artifact.uri, "design" + suffix)).read()
-    trained = latest_artifact(loaded, "Model")
-    uncertainty = json.load(open(os.path.join(trained.uri, "uncertainty.json")))
+    uncertainty = json.load(open(os.path.join(designer_run["model"].uri, "uncertainty.json")))
     assert uncertainty["members"] == 2
 
 

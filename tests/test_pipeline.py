@@ -434,13 +434,11 @@ def check_history_and_model_card(payload_loop: list) -> None:
     assert f"| pearson_r | {first['pearson_r']:.4g} |" in markdown and "tf.saved_model.load" in markdown
 
 
-@pytest.mark.slow
-def test_track_pipeline_trains_head_from_cache_and_evaluates_per_track(tmp_path, demo_data, capsys):
-    """tracks mode end to end: BigWigTrackGen -> Trainer (embedding cache) -> TFMA mean track r."""
+def run_track_pipeline(tmp: str, demo_data: str, context: str):
+    """tracks mode end to end on the demo's bigWigs (a background job of the suite, tests.background;
+    ``context`` unused): BigWigTrackGen -> Trainer (embedding cache) -> TFMA; returns the config."""
     from pipeline.pipeline import run_locally
-    from pipeline.report import latest_artifact, print_run_summary, pushed_models, tfma_metrics
 
-    tmp = str(tmp_path)
     config = pipeline_config(tmp, demo_data, "chr3:1-2", mode="tracks", learning_rate=0.02, epochs=2, steps=30)
     del config["payloads"]
     config["tracks"] = {
@@ -451,7 +449,15 @@ def test_track_pipeline_trains_head_from_cache_and_evaluates_per_track(tmp_path,
     config["evaluation"] = {"min_pearson_r": 0.0, "max_pearson_r_drop": None}
     loaded = load_config(write_config(os.path.join(tmp, "tracks.yaml"), config))
     run_locally(loaded)
+    return loaded
 
+
+def test_track_pipeline_trains_head_from_cache_and_evaluates_per_track(track_run, demo_data, capsys):
+    """:func:`run_track_pipeline`: the head trained from the embedding cache, TFMA's mean track r."""
+    from pipeline.report import latest_artifact, print_run_summary, pushed_models, tfma_metrics
+
+    loaded = track_run
+    tmp = os.path.dirname(loaded.pipeline_root)
     values = tfma_metrics(latest_artifact(loaded, "ModelEvaluation").uri)
     assert len(pushed_models(loaded)) == 1  # r above the floor 0: blessed and pushed
     model_dir = pushed_models(loaded)[0]

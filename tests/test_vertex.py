@@ -214,8 +214,9 @@ def test_beam_args_reach_the_beam_components(compiled):
     assert driver_args[-len(expected):] == expected
 
 
-def test_standard_trainer_and_endpoint_pusher(tmp_path):
+def test_standard_trainer_and_endpoint_pusher(tmp_path, monkeypatch):
     """No vertex.trainer: stock Trainer on the pipeline worker; vertex.endpoint: Vertex push."""
+    monkeypatch.chdir(tmp_path)  # the demo config's relative paths: nothing from an earlier make demo
     from tfx.extensions.google_cloud_ai_platform import constants
 
     from deploy.vertex import vertex_config_for, vertex_platform
