@@ -261,9 +261,8 @@ class PayloadModel(snt.Module, TrainingAware):
 
     @no_autograph
     def __call__(self, inputs: tf.Tensor, is_training: bool = False) -> tf.Tensor:
-        with contextlib.ExitStack() as stack:
-            if self.trunk_batch_norm == "moving":
-                stack.enter_context(moving_batch_norm_statistics())
+        statistics = moving_batch_norm_statistics() if self.trunk_batch_norm == "moving" else contextlib.nullcontext()
+        with statistics:
             embedding = self.enformer.trunk(inputs, is_training=is_training and self.train_trunk)
         return self.head(embedding, is_training)
 
