@@ -12,7 +12,9 @@
   whole mutant windows through the compiled predictor (``batch`` per call); and one mutant per
   call, both through the same compiled function and as the original scripts would do it (the
   eager Sonnet model); the slower modes on the first bases only (rates per position); the XLA
-  all-bins path also at half and twice ``local_batch`` mutants per call. Also the
+  all-bins path also at half and twice ``local_batch`` mutants per call. Rates per wall-clock
+  second and per CPU second of this process (``positions_per_cpu_s``: less sensitive to other
+  jobs on a shared machine, though idle-spinning threads count). Also the
   largest difference between local and whole-window deltas on the bases both scored.
   Throughput does not depend on the weights, so this uses a random model of the demo's
   architecture. Goal: local ISM (the XLA all-bins path, which ``attribute`` uses) >= 20x one
@@ -302,7 +304,7 @@ def run(quick: bool = False, model: Optional[str] = None, data: str = "out/demo/
     attribution.ism_deltas(compiled, one_hot, batch, positions[:batch])
     attribution.ism_deltas(compiled, one_hot, 1, positions[:2])
     eager(one_hot[None])
-    timings, deltas = {}, {}
+    timings, deltas, cpu_rates = {}, {}, {}
     for mode, fn, size, count, mutant_scorer in (
             ("local_recomputation", None, local_batch, payload_bp, scorer),
             ("local_recomputation_xla_all_bins", None, local_batch, payload_bp, scorer_xla),
@@ -312,9 +314,10 @@ def run(quick: bool = False, model: Optional[str] = None, data: str = "out/demo/
             ("one_mutant_per_call_compiled", compiled, 1, single_positions, None),
             ("one_mutant_per_call_eager", eager, 1, single_positions, None)):
         print(f"ISM speed: {mode}, {count} positions", file=sys.stderr, flush=True)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         deltas[mode] = attribution.ism_deltas(fn, one_hot, size, positions[:count], mutant_scorer=mutant_scorer)
         timings[mode] = (count / (time.perf_counter() - start), time.perf_counter() - start)
+        cpu_rates[mode] = count / (time.process_time() - cpu_start)
     rates = {mode: rate for mode, (rate, _) in timings.items()}
     agreement = np.abs(deltas["local_recomputation"][:window_positions] - deltas["whole_windows_batched"]).max()
     agreement_xla = np.abs(deltas["local_recomputation_xla_all_bins"] - deltas["local_recomputation"]).max()
@@ -348,6 +351,9 @@ def run(quick: bool = False, model: Optional[str] = None, data: str = "out/demo/
                 (np.abs(deltas[f"local_recomputation_xla_all_bins_batch{size}"] - deltas["local_recomputation"]).max()
                  for size in scorers_xla), default=0.0)),
             "speedup_xla_all_bins_vs_compiled_one_mutant_per_call": round(xla / rates["one_mutant_per_call_compiled"], 2),
+            "positions_per_cpu_s": {mode: round(rate, 3) for mode, rate in cpu_rates.items()},
+            "speedup_xla_all_bins_vs_compiled_one_mutant_per_call_cpu_time": round(
+                cpu_rates["local_recomputation_xla_all_bins"] / cpu_rates["one_mutant_per_call_compiled"], 2),
             "speedup_xla_all_bins_vs_local": round(xla / fast, 3),
             "speedup_xla_all_bins_by_batch_vs_compiled_one_mutant_per_call": {
                 str(size): round(rates[mode] / rates["one_mutant_per_call_compiled"], 2)
@@ -355,6 +361,7 @@ def run(quick: bool = False, model: Optional[str] = None, data: str = "out/demo/
                                          + [(size, f"local_recomputation_xla_all_bins_batch{size}")
                                             for size in scorers_xla])},
             "max_abs_delta": float(np.abs(deltas["whole_windows_batched"]).max()),
+            "load_average_1min_after": round(os.getloadavg()[0], 2),
             "path_used_by_attribute": "local_recomputation_xla_all_bins",
             "goal": SPEED_GOAL, "meets_goal_vs_compiled": bool(xla / rates["one_mutant_per_call_compiled"] >= SPEED_GOAL),
             "meets_goal_vs_compiled_plain_graph": bool(speedup_compiled >= SPEED_GOAL),

@@ -193,8 +193,9 @@ def test_motif_discovery_recovers_planted_motifs(workdir):
     from components.interpret import motifs
 
     planted, payloads = _planted_attributions(0)
-    threshold = motifs.seqlet_threshold([scores for _, scores, _ in payloads], 11, 6.0)
-    seqlets = [s for name, scores, one_hot in payloads for s in motifs.extract_seqlets(name, scores, one_hot, 11, threshold, 3)]
+    thresholds = motifs.seqlet_thresholds([scores for _, scores, _ in payloads], 11, 6.0)
+    seqlets = [s for name, scores, one_hot in payloads
+               for s in motifs.extract_seqlets(name, scores, one_hot, 11, thresholds, 3)]
     assert len(seqlets) == 80  # exactly the planted sites: nothing from the noise
     found = motifs.cluster_seqlets(seqlets, min_similarity=0.7, max_shift=3, min_seqlets=3)
     assert sorted((m.name, len(m.members)) for m in found) == [("neg_1", 40), ("pos_1", 40)]
@@ -226,7 +227,24 @@ def test_motif_discovery_recovers_planted_motifs(workdir):
     rng = np.random.default_rng(1)
     noise = rng.normal(0, 0.05, 5000)
     assert motifs.extract_seqlets("n", noise, genome.one_hot(rng.integers(0, 4, 5000)), 11,
-                                  motifs.seqlet_threshold([noise], 11, 6.0), 3) == []
+                                  motifs.seqlet_thresholds([noise], 11, 6.0), 3) == []
+
+
+def test_seqlets_are_called_on_signed_sums():
+    """A weak window of one sign is a seqlet; a strong window of alternating signs (which a sum
+    of |score| would rank first) is not: background of both signs cancels, as in TF-MoDISco."""
+    from components.interpret import motifs
+
+    rng = np.random.default_rng(2)
+    scores = rng.normal(0, 0.05, 2000)
+    scores[500:511] += 0.5 * (-1.0) ** np.arange(11)  # |sum| 5.5, signed sum 0.5
+    scores[1200:1209] -= 0.2  # |sum| about 1.8, signed sum -1.8
+    one_hot = genome.one_hot(rng.integers(0, 4, 2000))
+    low, high = motifs.seqlet_thresholds([scores], 11, 6.0)
+    assert -1.8 < low < -0.5 and 0.5 < high < 1.8  # partial alternating windows sum to 0.5 at most
+    seqlets = motifs.extract_seqlets("p", scores, one_hot, 11, (low, high), 3)
+    assert [(s.sign, 1198 <= s.start <= 1200) for s in seqlets] == [(-1, True)]
+    assert seqlets[0].importance == pytest.approx(-motifs.window_sums(scores, 11)[seqlets[0].start])
 
 
 def test_pwm_similarity_and_bedgraph_runs(workdir):

@@ -36,7 +36,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import sonnet as snt
@@ -552,18 +552,26 @@ class MultiheadAttention(snt.Module, TrainingAware):
             self._r_w_bias = tf.Variable(init([1, num_heads, 1, key_size], tf.float32), name="r_w_bias")
             self._r_r_bias = tf.Variable(init([1, num_heads, 1, key_size], tf.float32), name="r_r_bias")
 
-    def _heads(self, layer: snt.Linear, inputs: tf.Tensor) -> tf.Tensor:
-        """``[B, T, C] -> [B, H, T, size]`` projection split into heads."""
-        projected = apply_linear(layer, inputs)
+    def _split(self, projected: tf.Tensor) -> tf.Tensor:
+        """``[B, T, H * size] -> [B, H, T, size]``."""
         length = projected.shape[1]
         projected = tf.reshape(projected, [-1, length, self._num_heads, projected.shape[-1] // self._num_heads])
         return tf.transpose(projected, [0, 2, 1, 3])
 
-    def __call__(self, inputs: tf.Tensor, is_training: bool = False) -> tf.Tensor:
-        length = inputs.shape[1]
-        q = self._heads(self._q_layer, inputs)
-        k = self._heads(self._k_layer, inputs)
-        v = self._heads(self._v_layer, inputs)
+    def _heads(self, layer: snt.Linear, inputs: tf.Tensor) -> tf.Tensor:
+        """``[B, T, C] -> [B, H, T, size]`` projection split into heads."""
+        return self._split(apply_linear(layer, inputs))
+
+    def projections(self, inputs: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """Per-position query, key and value projections of ``[B, T, C]``: ``[B, T, H K]``,
+        ``[B, T, H K]``, ``[B, T, H V]`` (heads not split, queries not scaled)."""
+        return (apply_linear(self._q_layer, inputs), apply_linear(self._k_layer, inputs),
+                apply_linear(self._v_layer, inputs))
+
+    def attend(self, queries: tf.Tensor, keys: tf.Tensor, values: tf.Tensor, is_training: bool = False) -> tf.Tensor:
+        """Attention over :meth:`projections` ``[B, T, ...]`` -> ``[B, T, value_size * num_heads]``."""
+        length = queries.shape[1]
+        q, k, v = self._split(queries), self._split(keys), self._split(values)
         if self._scaling:
             q *= self._key_size ** -0.5
         if self._relative_positions:
@@ -585,6 +593,9 @@ class MultiheadAttention(snt.Module, TrainingAware):
         attended = tf.transpose(tf.matmul(weights, v), [0, 2, 1, 3])  # [B, T, H, V]
         attended = tf.reshape(attended, [-1, length, self._value_size * self._num_heads])
         return apply_linear(self._embedding_layer, attended)
+
+    def __call__(self, inputs: tf.Tensor, is_training: bool = False) -> tf.Tensor:
+        return self.attend(*self.projections(inputs), is_training=is_training)
 
 
 # --------------------------------------------------------------------------------------------

@@ -2,11 +2,14 @@
 
 A deliberately simple, deterministic method (TF-MoDISco's outline without its statistics):
 
-1. **Seqlets** (:func:`extract_seqlets`): for every payload, the sum of ``|score|`` over each
-   ``width``-bp window; windows are taken greedily, highest first, without overlap, while their
-   sum exceeds a threshold. The threshold (:func:`seqlet_threshold`) is robust to the motif
-   bases themselves: ``median + k * 1.4826 * MAD`` of all window sums of all payloads. A
-   seqlet's sign is the sign of its summed score (activating vs repressing bases).
+1. **Seqlets** (:func:`extract_seqlets`): for every payload, the signed sum of the scores over
+   each ``width``-bp window; windows are taken greedily, largest ``|sum|`` first, without
+   overlap, while the sum lies outside a band around the typical window. The band
+   (:func:`seqlet_thresholds`) is robust to the motif bases themselves: ``median -/+ k * 1.4826
+   * MAD`` of all window sums of all payloads. A seqlet's sign is the sign of its sum
+   (activating vs repressing bases). Signed sums, as TF-MoDISco uses, let background scores of
+   both signs cancel, so a weak repressor stands out of the noise where a sum of ``|score|``
+   (which adds the noise up) buries it under the threshold set by the strong activators.
 2. **Clustering** (:func:`cluster_seqlets`): seqlets in decreasing importance; each joins the
    most similar existing cluster of the same sign if the similarity reaches ``min_similarity``,
    else it starts a new one. Similarity of a seqlet to a cluster is the best over both strands
@@ -74,14 +77,14 @@ def window_sums(values: np.ndarray, width: int) -> np.ndarray:
     return cumulative[width:] - cumulative[:-width]
 
 
-def seqlet_threshold(score_tracks: Iterable[np.ndarray], width: int, k: float) -> float:
-    """``median + k * 1.4826 * MAD`` of the ``|score|`` window sums of all payloads."""
-    sums = np.concatenate([window_sums(np.abs(scores), width) for scores in score_tracks] or [np.zeros(0)])
+def seqlet_thresholds(score_tracks: Iterable[np.ndarray], width: int, k: float) -> Tuple[float, float]:
+    """``(low, high) = median -/+ k * 1.4826 * MAD`` of the signed window sums of all payloads."""
+    sums = np.concatenate([window_sums(scores, width) for scores in score_tracks] or [np.zeros(0)])
     if sums.size == 0:
-        return float("inf")
+        return -float("inf"), float("inf")
     median = float(np.median(sums))
-    mad = float(np.median(np.abs(sums - median))) * 1.4826
-    return median + k * max(mad, 1e-12)
+    spread = k * max(float(np.median(np.abs(sums - median))) * 1.4826, 1e-12)
+    return median - spread, median + spread
 
 
 def _context(one_hot: np.ndarray, start: int, end: int, pad: int) -> np.ndarray:
@@ -91,30 +94,29 @@ def _context(one_hot: np.ndarray, start: int, end: int, pad: int) -> np.ndarray:
     return out
 
 
-def extract_seqlets(payload: str, scores: np.ndarray, one_hot: np.ndarray, width: int, threshold: float,
-                    pad: int, max_seqlets: Optional[int] = None) -> List[Seqlet]:
-    """Non-overlapping ``width``-bp windows with ``sum |score| >= threshold``, best first.
+def extract_seqlets(payload: str, scores: np.ndarray, one_hot: np.ndarray, width: int,
+                    thresholds: Tuple[float, float], pad: int, max_seqlets: Optional[int] = None) -> List[Seqlet]:
+    """Non-overlapping ``width``-bp windows whose signed score sum is ``<= low`` or ``>= high``, largest ``|sum|`` first.
 
     Args:
       scores: ``[P]`` per-base attribution of the payload (NaN = not scored).
       one_hot: ``[P, 4]`` payload sequence.
+      thresholds: ``(low, high)`` from :func:`seqlet_thresholds`.
       pad: context bases kept either side (the largest alignment shift).
     """
-    scores = np.nan_to_num(np.asarray(scores, dtype=np.float64))
-    sums = window_sums(np.abs(scores), width)
+    low, high = thresholds
+    sums = window_sums(scores, width)
+    passing = (sums <= low) | (sums >= high)
     available = np.ones(sums.size, dtype=bool)
     seqlets: List[Seqlet] = []
-    for start in np.argsort(-sums, kind="stable"):
+    for start in np.argsort(-np.abs(sums), kind="stable"):
         if max_seqlets is not None and len(seqlets) >= max_seqlets:
             break
-        if sums[start] < threshold:
-            break
-        if not available[start]:
+        if not passing[start] or not available[start]:
             continue
         start = int(start)
         available[max(0, start - width + 1): start + width] = False
-        signed = float(scores[start:start + width].sum())
-        seqlets.append(Seqlet(payload, start, start + width, 1 if signed >= 0 else -1, float(sums[start]),
+        seqlets.append(Seqlet(payload, start, start + width, 1 if sums[start] >= 0 else -1, float(abs(sums[start])),
                               _context(one_hot, start, start + width, pad), pad))
     return sorted(seqlets, key=lambda s: s.start)
 

@@ -199,7 +199,7 @@ class MotifOptions:
     """Seqlet/clustering parameters (:mod:`.motifs`)."""
 
     width: int = 11
-    threshold: float = 6.0  # robust z of the |score| window sum
+    threshold: float = 6.0  # robust z of the signed window score sum
     max_shift: int = 3
     min_similarity: float = 0.7
     min_seqlets: int = 3
@@ -226,15 +226,15 @@ def write_npz(path: str, results: Sequence[PayloadAttribution], method: str, tar
 def discover_motifs(results: Sequence[PayloadAttribution], options: MotifOptions
                     ) -> Tuple[List[motif_lib.Motif], List[motif_lib.Seqlet]]:
     """Seqlets of every payload (scored bases only) clustered into motifs."""
-    threshold = motif_lib.seqlet_threshold([r.scores[r.window.first:r.window.last] for r in results],
-                                           options.width, options.threshold)
+    thresholds = motif_lib.seqlet_thresholds([r.scores[r.window.first:r.window.last] for r in results],
+                                             options.width, options.threshold)
     seqlets: List[motif_lib.Seqlet] = []
     for r in results:
         scored = r.scores.copy()
         scored[~np.isfinite(scored)] = 0.0
-        seqlets += motif_lib.extract_seqlets(r.name, scored, genome.one_hot(r.codes), options.width, threshold,
+        seqlets += motif_lib.extract_seqlets(r.name, scored, genome.one_hot(r.codes), options.width, thresholds,
                                              options.max_shift, options.max_seqlets_per_payload)
-    LOG.info("%d seqlets (window sum |score| >= %.4g)", len(seqlets), threshold)
+    LOG.info("%d seqlets (window score sum <= %.4g or >= %.4g)", len(seqlets), *thresholds)
     found = motif_lib.cluster_seqlets(seqlets, options.min_similarity, options.max_shift, options.min_seqlets)
     return found, seqlets
 

@@ -52,7 +52,8 @@ def register(subparsers) -> None:
     motifs = parser.add_argument_group("motif discovery (--motifs)")
     motifs.add_argument("--seqlet-width", type=int, default=11, help="seqlet width in bp (default %(default)s)")
     motifs.add_argument("--seqlet-threshold", type=float, default=6.0,
-                        help="seqlet cut-off: median + T x MAD of all window sums of |score| (default %(default)s)")
+                        help="seqlet cut-off: window score sums outside median -/+ T x MAD of all window sums "
+                             "(signed; default %(default)s)")
     motifs.add_argument("--min-similarity", type=float, default=0.7,
                         help="join a cluster at this alignment similarity (0..1, default %(default)s)")
     motifs.add_argument("--min-seqlets", type=int, default=3, help="smallest cluster reported (default %(default)s)")

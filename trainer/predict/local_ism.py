@@ -17,8 +17,10 @@ recomputed, layer by layer:
 Region widths for one base: 1 -> 15 (stem conv) -> 8 (pool) -> 12 (conv 5) -> 7 (pool) ... and
 settle at 6 of the tower's output bins. Those bins are spliced into the reference tower output,
 and the transformer, crop, final pointwise block and the head run on all bins (attention is
-global). The result equals the plain forward pass of every mutant window up to float rounding
-(tests compare both on a tiny model, including window edges).
+global) -- except the first attention's per-bin part: its layer norm and query/key/value
+projections run on the changed bins only and are spliced into the reference's projections
+(the other bins' are unchanged). The result equals the plain forward pass of every mutant
+window up to float rounding (tests compare both on a tiny model, including window edges).
 
 Shapes: windows ``[L, 4]``; a mutant batch is ``positions [B]`` int and ``rows [B, 4]`` (the
 one-hot row written at each position); scores ``[B]``.
@@ -33,8 +35,8 @@ import sonnet as snt
 import tensorflow as tf
 
 from components.interpret.attribution import ACTIVITY, reduce_output
-from trainer.enformer import (DOWNSAMPLING, Enformer, MaxPooling1D, Residual, Sequential, SoftmaxPooling1D,
-                              call_layer, compute_dtype_scope)
+from trainer.enformer import (DOWNSAMPLING, Enformer, MaxPooling1D, MultiheadAttention, Residual, Sequential,
+                              SoftmaxPooling1D, call_layer, compute_dtype_scope)
 from trainer.heads import PayloadModel, TrackModel
 
 DEFAULT_BATCH = 128  # mutants per call: the local work is small, the transformer sees B x bins rows
@@ -142,6 +144,24 @@ def head_function(enformer: Enformer, payload: Optional[PayloadModel], track: Op
     return lambda embedding: enformer.apply_heads(embedding, heads=[output])[output]
 
 
+def first_attention(transformer: Any) -> Optional[Tuple[Any, MultiheadAttention, List[Any], Any]]:
+    """``(layer norm, attention, layers after it, feed-forward residual)`` of the first
+    transformer block when it has the reference layout ``Residual([LayerNorm, attention,
+    dropout...]), Residual(feed-forward)``, else None."""
+    blocks = getattr(transformer, "_layers", [])
+    block = blocks[0] if blocks else None
+    if not isinstance(block, Sequential) or len(block._layers) != 2:
+        return None
+    attention_part, feed_forward = block._layers
+    if not isinstance(attention_part, Residual) or not isinstance(feed_forward, Residual):
+        return None
+    inner = getattr(attention_part._module, "_layers", [])
+    if (len(inner) < 2 or not isinstance(inner[0], snt.LayerNorm) or not isinstance(inner[1], MultiheadAttention)
+            or not all(isinstance(layer, snt.Dropout) for layer in inner[2:])):
+        return None
+    return inner[0], inner[1], list(inner[2:]), feed_forward
+
+
 class LocalIsm:
     """Fast exact ISM scorer for one model output (see the module docstring).
 
@@ -173,21 +193,30 @@ class LocalIsm:
         self.reverse_complement = reverse_complement
         self.batch_size = int(batch_size)
         self._ops = conv_trunk_ops(enformer)
-        self._rest = enformer.trunk_module._layers[2:]  # transformer, crop, final pointwise
+        transformer, *self._after_transformer = enformer.trunk_module._layers[2:]  # + crop, final pointwise
+        self._first_attention = first_attention(transformer)
+        self._blocks = transformer._layers[1 if self._first_attention else 0:]
         self._reference_fn = tf.function(self._reference_pass, autograph=False,
                                          input_signature=[tf.TensorSpec([input_length, 4], tf.float32)])
-        cache_specs = [tf.TensorSpec(t.shape, tf.float32) for t in self._reference_fn(tf.zeros([input_length, 4]))]
-        self._tower_fn = tf.function(self._mutant_tower, autograph=False,
-                                     input_signature=[tf.TensorSpec([batch_size], tf.int32),
-                                                      tf.TensorSpec([batch_size, 4], tf.float32), cache_specs])
-        tower_spec = tf.TensorSpec([batch_size] + cache_specs[-1].shape.as_list(), tf.float32)
+        dummy = self._reference_fn(tf.zeros([input_length, 4]))
+        cache_specs = [tf.TensorSpec(t.shape, tf.float32) for t in dummy]
+        self._local_count = len(dummy) - (4 if self._first_attention else 1)  # the rest feeds the all-bins part
+        self._region_fn = tf.function(self._mutant_region, autograph=False,
+                                      input_signature=[tf.TensorSpec([batch_size], tf.int32),
+                                                       tf.TensorSpec([batch_size, 4], tf.float32),
+                                                       cache_specs[:self._local_count]])
+        region_specs = [tf.TensorSpec(t.shape, t.dtype) for t in self._region_fn(
+            tf.zeros([batch_size], tf.int32), tf.zeros([batch_size, 4]), dummy[:self._local_count])]
         self._all_bins_fns = {
-            flip: tf.function(lambda tower, flip=flip: self._all_bins(tower, flip), autograph=False,
-                              jit_compile=jit_compile, input_signature=[tower_spec])
+            flip: tf.function(lambda start, region, reference, flip=flip: self._all_bins(start, region, reference, flip),
+                              autograph=False, jit_compile=jit_compile,
+                              input_signature=[*region_specs, cache_specs[self._local_count:]])
             for flip in ((False, True) if reverse_complement else (False,))}
 
     def _reference_pass(self, one_hot: tf.Tensor) -> List[tf.Tensor]:
-        """Inputs ``[n, C]`` of every CONV/POOL step, then the tower output ``[bins, C]``."""
+        """Inputs ``[n, C]`` of every CONV/POOL step, the tower output ``[bins, C]`` and, when the
+        first transformer block is recognised, its attention's query, key and value projections
+        ``[bins, ...]`` of the reference."""
         cache = []
         x = one_hot[tf.newaxis]
         with compute_dtype_scope(tf.float32):
@@ -195,24 +224,43 @@ class LocalIsm:
                 if op.kind != POINTWISE:
                     cache.append(x[0])
                 x = call_layer(op.layer, x, False)
-        return cache + [x[0]]
+            cache.append(x[0])
+            if self._first_attention:
+                norm, attention = self._first_attention[:2]
+                cache += [p[0] for p in attention.projections(call_layer(norm, x, False))]
+        return cache
 
-    def _mutant_tower(self, positions: tf.Tensor, rows: tf.Tensor, cache: Sequence[tf.Tensor]) -> tf.Tensor:
-        """Conv-tower output ``[B, bins, C]`` of each mutant: the reference with the recomputed region spliced in."""
+    def _mutant_region(self, positions: tf.Tensor, rows: tf.Tensor, cache: Sequence[tf.Tensor]
+                       ) -> Tuple[tf.Tensor, tf.Tensor]:
+        """The changed tower-output bins of each mutant: ``(start [B], values [B, w, C])``."""
         start, region = positions, rows[:, tf.newaxis, :]
-        references = iter(cache[:-1])
+        references = iter(cache)
         with compute_dtype_scope(tf.float32):
             for op in self._ops:
                 reference = None if op.kind == POINTWISE else next(references)
                 start, region = _local_step(op, reference, start, region)
-        tower = cache[-1]
-        return _merge(tf.tile(tower[tf.newaxis], [tf.shape(positions)[0], 1, 1]), region, start)
+        return start, region
 
-    def _all_bins(self, tower: tf.Tensor, flip: bool) -> tf.Tensor:
-        """``[B, bins, C]`` tower output -> ``[B]`` scores (transformer, crop, final block, head)."""
-        embedding = tower
+    def _all_bins(self, start: tf.Tensor, region: tf.Tensor, reference: Sequence[tf.Tensor], flip: bool) -> tf.Tensor:
+        """Changed tower bins -> ``[B]`` scores (transformer, crop, final block, head on all bins).
+
+        ``reference``: the tower output ``[bins, C]`` (and the first attention's reference
+        projections). The first attention's per-bin part (layer norm, projections) runs on the
+        changed bins only: the other bins' projections are the reference's.
+        """
+        def spliced(values: tf.Tensor, changed: tf.Tensor) -> tf.Tensor:
+            return _merge(tf.tile(values[tf.newaxis], [tf.shape(start)[0], 1, 1]), changed, start)
+
         with compute_dtype_scope(tf.float32):
-            for layer in self._rest:
+            embedding = spliced(reference[0], region)
+            if self._first_attention:
+                norm, attention, after, feed_forward = self._first_attention
+                changed = attention.projections(call_layer(norm, region, False))
+                attended = attention.attend(*(spliced(r, c) for r, c in zip(reference[1:], changed)))
+                for layer in after:
+                    attended = call_layer(layer, attended, False)
+                embedding = call_layer(feed_forward, embedding + attended, False)
+            for layer in [*self._blocks, *self._after_transformer]:
                 embedding = call_layer(layer, embedding, False)
             values = self._head(embedding)
         return reduce_output(values, self._output, self._bins, self._column, flip)
@@ -235,8 +283,9 @@ class LocalIsm:
                 count = min(self.batch_size, size - start)
                 chunk_positions[:count] = positions[start:start + count]
                 chunk_rows[:count] = rows[start:start + count]
-                tower = self._tower_fn(chunk_positions, chunk_rows, strands[flip])
-                out.append(self._all_bins_fns[flip](tower).numpy()[:count])
+                cache = strands[flip]
+                start, region = self._region_fn(chunk_positions, chunk_rows, cache[:self._local_count])
+                out.append(self._all_bins_fns[flip](start, region, cache[self._local_count:]).numpy()[:count])
             return np.concatenate(out)
 
         def score(positions: np.ndarray, rows: np.ndarray) -> np.ndarray:
