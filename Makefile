@@ -5,14 +5,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.9
-# pipeline/configs/demo.yaml reads its data from here.
+# The demo configs (pipeline/configs/demo*.yaml) read their data from here.
 DEMO_DIR := out/demo
 DEMO_SEED ?= 7
 # python3.10 on PATH, else a pyenv-installed 3.10 (pyenv shims fail when 3.10 is not selected).
 PYTHON310 ?= $(shell for p in python3.10 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10*/bin/python3.10 2>/dev/null); do \
 	$$p -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null && { echo $$p; break; }; done)
 
-.PHONY: setup demo demo-tracks test test-fast mutate bench lock clean-venv
+.PHONY: setup demo demo-pretrain demo-random demo-tracks test test-fast mutate bench lock clean-venv
 
 $(VENV)/.installed: requirements.lock setup.py
 	@test -n "$(PYTHON310)" || { echo "Python 3.10 not found: install it (see README, 'Python 3.10')"; exit 1; }
@@ -33,12 +33,26 @@ $(DEMO_DATA): pipeline/demo_data.py components/genome.py | $(VENV)/.installed
 	$(VENV)/bin/enformer-tfx demo-data $(DEMO_DIR)/data --seed $(DEMO_SEED)
 	touch $@
 
-# The whole local TFX pipeline; a rerun is the loop's next round (warm start from the blessed model).
-demo: setup $(DEMO_DATA)
+# Stage 1: pretrain the trunk on demo tracks DEMO00-02 and push it to out/demo-pretrain/serving.
+# Run every time: after the first run the TFX cache serves every component (nothing retrains)
+# until the data or the config change.
+demo-pretrain: setup $(DEMO_DATA)
+	@echo "stage 1 of 2: pretrain the trunk on the demo tracks (cached after the first run)"
+	$(VENV)/bin/enformer-tfx run --config pipeline/configs/demo_pretrain.yaml
+
+# Stage 2: the payload pipeline, fine-tuned from stage 1's trunk (model.baseline); a rerun is the
+# loop's next round (warm start from the blessed model).
+demo: demo-pretrain
+	@echo "stage 2 of 2: fine-tune the pretrained trunk on the payload assay"
 	$(VENV)/bin/enformer-tfx run --config pipeline/configs/demo.yaml
 
-# The pipeline in tracks mode on the demo's own bigWigs: a new track head on the frozen trunk.
-demo-tracks: setup $(DEMO_DATA)
+# The payload pipeline from a random trunk, for comparison (no stage 1).
+demo-random: setup $(DEMO_DATA)
+	$(VENV)/bin/enformer-tfx run --config pipeline/configs/demo_random.yaml
+
+# A new track head on the frozen pretrained trunk for DEMO03, the track held out of pretraining;
+# blessed when its held-out r reaches 0.5.
+demo-tracks: demo-pretrain
 	$(VENV)/bin/enformer-tfx run --config pipeline/configs/demo_tracks.yaml
 
 test: setup

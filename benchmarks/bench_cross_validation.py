@@ -25,7 +25,7 @@ from typing import Any, Dict, List
 
 DEMO_SEED = 7
 NUM_KFOLDS = 5
-# The demo config's data and model settings (pipeline/configs/demo.yaml).
+# The demo config's data and model settings (pipeline/configs/demo_random.yaml).
 DATASET = {"--length": "5376", "--window": "4096", "--seed": "4200"}
 MODEL = ["--baseline", "random", "--preset", "small", "--pooling", "mean", "--length", "4096",
          "--learning-rate", "0.002", "--lr-schedule", "cosine", "--batch", "8", "--seed", "0"]

@@ -64,6 +64,10 @@ _ACCELERATOR_TYPE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 class EvaluationConfig:
     """Blessing thresholds: value floors and "no worse than the latest blessed model".
 
+    ``max_pearson_r_drop: null`` drops the comparison: the Evaluator then takes no baseline
+    model, so with ``training.warm_start: false`` a rerun on unchanged data is served wholly
+    from the TFX cache (the demo's pretraining stage).
+
     ``cross_validation: K`` (K >= 2; 0 = off) adds a k-fold cross-validation of the same training
     on every payload of the run (an estimate reported beside the Evaluator's; it blesses nothing).
     """

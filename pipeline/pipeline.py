@@ -225,10 +225,13 @@ def create_pipeline(config: PipelineConfig, platform: Platform = LOCAL) -> tfx.d
         train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=config.training.epochs * config.training.steps),
         eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=None),
     )
+    # Without a change threshold there is nothing to compare, and leaving the baseline out keeps
+    # the Evaluator's inputs (hence its cache key) the same from one run to the next.
+    compares = config.evaluation.max_pearson_r_drop is not None
     evaluator = ReportingEvaluator(
         examples=examples,
         model=trainer.outputs["model"],
-        baseline_model=latest_blessed.outputs["model"],
+        baseline_model=latest_blessed.outputs["model"] if compares else None,
         eval_config=make_eval_config(config),
         example_splits=["eval"],
     ).with_id("Evaluator")

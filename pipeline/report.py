@@ -110,6 +110,21 @@ def dataset_table_uri(config: PipelineConfig) -> Optional[str]:
     return None
 
 
+# ``predict``'s default peak track: track 10 of the published mouse head (DNase, ES cells).
+PREDICT_DEFAULT_PEAK = ("mouse", 10)
+
+
+def peak_track_flags(config: PipelineConfig) -> List[str]:
+    """``predict`` flags for the peak columns when the configured species heads lack its default
+    track (e.g. the demo's trunk, pretrained with one 3-track ``human`` head): the first head's
+    track 0. Empty for the published head set."""
+    heads = (config.model.overrides or {}).get("heads")
+    head, track = PREDICT_DEFAULT_PEAK
+    if not heads or int(heads.get(head, 0)) > track:
+        return []
+    return ["--head", str(next(iter(heads))), "--track", "0"]
+
+
 def prediction_commands(config: PipelineConfig, examples_uri: Optional[str]) -> List[str]:
     """``enformer-tfx predict`` (on the examples artifact) and ``predict-regions`` (on the context locus)
     commands for the pushed model; outputs go to ``predictions/`` beside the push destination."""
@@ -119,7 +134,7 @@ def prediction_commands(config: PipelineConfig, examples_uri: Optional[str]) -> 
     commands = []
     if examples_uri:
         commands.append(" ".join(["enformer-tfx predict", destination, examples_uri, "--sample", "4",
-                                  "--output", os.path.join(out, "payloads.tsv")]))
+                                  *peak_track_flags(config), "--output", os.path.join(out, "payloads.tsv")]))
     commands.append(" ".join(["enformer-tfx predict-regions", destination, payloads.context, "--head", "finetune",
                               "--reference", payloads.reference_fasta, "--output", os.path.join(out, "context.npy")]))
     return commands

@@ -6,6 +6,7 @@ in ``benchmarks/bench_config.py``, not asserted here.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -99,7 +100,32 @@ def test_loading_a_valid_config_imports_no_heavy_module():
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                env=dict(os.environ, PYTHONPATH=REPO), timeout=120)
     assert completed.returncode == 0, completed.stderr
-    assert completed.stdout.strip() == "15"
+    assert completed.stdout.strip() == "6"
+
+
+def test_demo_stages_fit_together():
+    """``make demo``: stage 2 (demo.yaml) and the held-out-track head (demo_tracks.yaml) load
+    stage 1's pushed trunk (demo_pretrain.yaml) with its heads; stage 1 reruns from the cache;
+    DEMO03 is held out of pretraining; demo_random.yaml differs from demo.yaml only in the start."""
+    from pipeline.config import load_config
+
+    def config(name):
+        return load_config(os.path.join(REPO, "pipeline", "configs", name))
+
+    pretrain, demo, tracks, random_start = (config(name) for name in (
+        "demo_pretrain.yaml", "demo.yaml", "demo_tracks.yaml", "demo_random.yaml"))
+    assert demo.model.baseline == tracks.model.baseline == pretrain.push.destination
+    assert demo.model.overrides == tracks.model.overrides == pretrain.model.overrides == {"heads": {"human": 3}}
+    assert demo.model.preset == tracks.model.preset == pretrain.model.preset
+    assert (pretrain.training.warm_start, pretrain.evaluation.max_pearson_r_drop) == (False, None)
+    assert os.path.basename(pretrain.tracks.tracks) == "tracks_pretrain.tsv"
+    assert os.path.basename(tracks.tracks.tracks) == "tracks_heldout.tsv"
+    assert dataclasses.replace(tracks.tracks, tracks=pretrain.tracks.tracks) == pretrain.tracks
+    assert tracks.evaluation.min_pearson_r == 0.5
+    assert random_start.payloads == demo.payloads and random_start.evaluation == demo.evaluation
+    assert random_start.model == dataclasses.replace(demo.model, baseline="random", overrides={})
+    assert len({c.pipeline_root for c in (pretrain, demo, tracks, random_start)}) == 4
+    assert len({c.push.destination for c in (pretrain, demo, tracks, random_start)}) == 4
 
 
 def test_cli_forms_are_accepted_in_the_config(tmp_path):

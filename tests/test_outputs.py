@@ -271,8 +271,11 @@ def test_prediction_commands_for_the_pushed_model():
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     config = load_config(os.path.join(here, "pipeline", "configs", "demo.yaml"))
     predict, regions = prediction_commands(config, "out/demo/pipeline/PayloadExampleGen/examples/1")
+    # The demo's trunk has one 3-track human head, not the published mouse head predict defaults to.
     assert predict == ("enformer-tfx predict out/demo/serving out/demo/pipeline/PayloadExampleGen/examples/1 "
-                       "--sample 4 --output out/demo/predictions/payloads.tsv")
+                       "--sample 4 --head human --track 0 --output out/demo/predictions/payloads.tsv")
+    random_start = load_config(os.path.join(here, "pipeline", "configs", "demo_random.yaml"))
+    assert "--head" not in prediction_commands(random_start, "examples/1")[0]  # published head set
     assert regions == ("enformer-tfx predict-regions out/demo/serving chr3:480037-519965 --head finetune "
                        "--reference out/demo/data/reference.fa --output out/demo/predictions/context.npy")
     assert prediction_commands(config, None) == [regions]

@@ -102,6 +102,20 @@ def test_config_overrides_and_defaults(tmp_path):
         load_config(path, ["training.epochs"])
 
 
+def test_evaluator_takes_the_blessed_baseline_only_to_compare_with_it():
+    """``max_pearson_r_drop: null`` (the demo's pretraining stage) wires no baseline into the
+    Evaluator and, with ``warm_start: false``, none into the Trainer: a rerun's inputs are the
+    first run's, so the TFX cache serves it."""
+    from pipeline.pipeline import create_pipeline
+
+    configs = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pipeline", "configs")
+    pretrain = {c.id: c for c in create_pipeline(load_config(os.path.join(configs, "demo_pretrain.yaml"))).components}
+    demo = {c.id: c for c in create_pipeline(load_config(os.path.join(configs, "demo.yaml"))).components}
+    assert "baseline_model" not in pretrain["Evaluator"].inputs and "base_model" not in pretrain["Trainer"].inputs
+    assert demo["Evaluator"].inputs["baseline_model"] is demo["latest_blessed_model_resolver"].outputs["model"]
+    assert demo["Trainer"].inputs["base_model"] is demo["latest_blessed_model_resolver"].outputs["model"]
+
+
 # ---------------------------------------------------------------------------------------------
 # Trainer: resume and the embedding cache
 # ---------------------------------------------------------------------------------------------
