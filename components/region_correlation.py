@@ -28,6 +28,7 @@ from components.bigwig import TrackReader
 from components.correlation import CorrelationSums
 from components.errors import InputError
 from components.genome import BedRecord
+from components.json_values import json_safe
 from components.signal_output import resize_interval
 
 REGION_COLUMNS = ("region", "chrom", "start", "end", "name", "track", "predicted", "measured", "bins",
@@ -164,20 +165,17 @@ def track_lines(rows: Sequence[Dict[str, object]]) -> List[str]:
 
 def write_summary(path: str, rows: Sequence[Dict[str, object]], skipped: int, **info: object) -> None:
     """JSON: inputs, skipped rows, per-track rows and their means (NaN written as null)."""
-    def clean(value: object) -> object:
-        return None if isinstance(value, float) and not np.isfinite(value) else value
-
     summary = dict(info)
     summary.update({
         "skipped_regions": skipped,
-        "mean_pearson_r": clean(_nan_stat(np.array([r["pearson_r"] for r in rows], dtype=float), np.mean)),
-        "mean_spearman_rho": clean(_nan_stat(np.array([r["spearman_rho"] for r in rows], dtype=float), np.mean)),
-        "mean_region_pearson_r": clean(_nan_stat(np.array([r["mean_region_pearson_r"] for r in rows], dtype=float),
-                                                 np.mean)),
-        "tracks": [{key: clean(value) for key, value in row.items()} for row in rows],
+        "mean_pearson_r": _nan_stat(np.array([r["pearson_r"] for r in rows], dtype=float), np.mean),
+        "mean_spearman_rho": _nan_stat(np.array([r["spearman_rho"] for r in rows], dtype=float), np.mean),
+        "mean_region_pearson_r": _nan_stat(np.array([r["mean_region_pearson_r"] for r in rows], dtype=float),
+                                           np.mean),
+        "tracks": list(rows),
     })
     with open(path, "w", encoding="utf-8") as handle:
-        json.dump(summary, handle, indent=2)
+        json.dump(json_safe(summary), handle, indent=2)
 
 
 def plot(path: str, predicted: np.ndarray, measured: np.ndarray, result: Correlations,

@@ -18,6 +18,7 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from components.cross_validation import ARTIFACT_TYPE as CV_REPORT_TYPE
+from components.json_values import json_safe
 from components.model_card.card import exact_metrics
 
 CACHED = metadata_store_pb2.Execution.CACHED
@@ -154,7 +155,4 @@ def format_rounds(rounds: List[Round]) -> str:
 
 def rounds_json(rounds: List[Round]) -> str:
     """The rounds as a JSON list (NaN as null)."""
-    def clean(value: Any) -> Any:
-        return None if isinstance(value, float) and math.isnan(value) else value
-
-    return json.dumps([{k: clean(v) for k, v in dataclasses.asdict(r).items()} for r in rounds], indent=2)
+    return json.dumps(json_safe([dataclasses.asdict(r) for r in rounds]), indent=2)

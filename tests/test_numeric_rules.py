@@ -1367,3 +1367,16 @@ def test_predict_regions_messages_progress_and_padding_by_hand(tmp_path):
         assert str(error.value) == ("none of the 2 regions could be predicted; first failure: c:501-700: "
                                     f"region c:501-700: outside chromosome c (length 600) in {path}")
         assert not (tmp_path / "n.npy").exists()
+
+
+def test_json_safe_writes_every_non_finite_number_as_null():
+    import json
+
+    from components.json_values import json_safe
+
+    value = {"r": float("nan"), "values": [1.0, float("inf"), np.float32(2.5), -float("inf")],
+             "pair": (np.float64("nan"), 3), "name": "x", "n": 38}
+    safe = json_safe(value)
+    assert safe == {"r": None, "values": [1.0, None, 2.5, None], "pair": [None, 3], "name": "x", "n": 38}
+    assert type(safe["values"][2]) is float and type(safe["n"]) is int
+    assert json.loads(json.dumps(safe, allow_nan=False)) == safe  # strict JSON

@@ -22,6 +22,7 @@ import tensorflow as tf
 from components.correlation import pearson_r, spearman_rho
 from components.errors import InputError
 from components.evaluation_report.report import write_payload_report
+from components.json_values import json_safe
 
 FoldTable = Tuple[str, Mapping[str, np.ndarray]]  # (fold name, {"name", "activity", "predicted": [n]})
 
@@ -63,17 +64,6 @@ def _spread(values: Sequence[float]) -> Tuple[float, float]:
     return mean, sd
 
 
-def finite_json(value: Any) -> Any:
-    """NaN -> None, recursively (JSON has no NaN)."""
-    if isinstance(value, dict):
-        return {key: finite_json(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite_json(item) for item in value]
-    if isinstance(value, float) and value != value:
-        return None
-    return value
-
-
 def write_cross_validation_report(folds: Sequence[FoldTable], report_dir: str,
                                   extra: Mapping[str, Any] = ()) -> Dict[str, Any]:
     """Write the report (see module docstring) into ``report_dir``; return the summary.
@@ -95,7 +85,7 @@ def write_cross_validation_report(folds: Sequence[FoldTable], report_dir: str,
         handle.write("fold\tn\tpearson_r\tspearman_rho\n" + "".join(
             f"{row['fold']}\t{row['n']}\t{row['pearson_r']:.6g}\t{row['spearman_rho']:.6g}\n" for row in per_fold))
     with tf.io.gfile.GFile(os.path.join(report_dir, "summary.json"), "w") as handle:
-        json.dump(finite_json(summary), handle, indent=2)
+        json.dump(json_safe(summary), handle, indent=2)
     return summary
 
 

@@ -22,13 +22,13 @@ import logging
 import os
 from typing import Any, Dict, List
 
-import numpy as np
 import tensorflow as tf
 from tfx.components.evaluator import executor as tfma_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
 from components import records
+from components.json_values import json_safe
 from components.evaluation_report.report import predict_payloads, write_payload_report
 from components.evaluation_report.track_report import predict_track_windows, write_track_report
 
@@ -67,8 +67,7 @@ def record_metrics(artifacts: List[Any], metrics: Dict[str, float], strings: Dic
     """Set each metric as a float custom property (queryable, but ML Metadata's SQLite store
     keeps 6 significant digits) and all of them, exact, as JSON in :data:`METRICS_PROPERTY`
     (NaN as null), plus the ``strings`` properties."""
-    exact = json.dumps({key: (None if np.isnan(value) else float(value)) for key, value in metrics.items()},
-                       sort_keys=True)
+    exact = json.dumps(json_safe({key: float(value) for key, value in metrics.items()}), sort_keys=True)
     for artifact in artifacts:
         for key, value in metrics.items():
             artifact.set_float_custom_property(key, float(value))

@@ -8,19 +8,15 @@ own metadata (``assets.extra/enformer_tfx.json``: mode, baseline, model and trai
 from __future__ import annotations
 
 import json
-import math
 import os
 from typing import Any, Dict, Mapping
+
+from components.json_values import json_safe
 
 CARD_JSON = "model_card.json"
 CARD_MARKDOWN = "model_card.md"
 METRICS = ("pearson_r", "spearman_rho", "mse", "n")
 PROVENANCE = ("spans", "data_fingerprints", "examples_uri", "model_uri", "warm_start", "baseline_model_uri")
-
-
-def _number(value: float) -> Any:
-    """JSON has no NaN: undefined correlations become null."""
-    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def exact_metrics(properties: Mapping[str, Any]) -> Dict[str, Any]:
@@ -43,8 +39,8 @@ def build_card(blessing: Mapping[str, Any], model_metadata: Mapping[str, Any], d
       date: ISO 8601 UTC time of the push.
     """
     values = exact_metrics(blessing)
-    metrics = {key: _number(value) for key, value in values.items() if not key.startswith("baseline_")}
-    baseline = {key[len("baseline_"):]: _number(value) for key, value in values.items() if key.startswith("baseline_")}
+    metrics = {key: json_safe(value) for key, value in values.items() if not key.startswith("baseline_")}
+    baseline = {key[len("baseline_"):]: json_safe(value) for key, value in values.items() if key.startswith("baseline_")}
     return {
         "date": date,
         "mode": model_metadata.get("mode", ""),
