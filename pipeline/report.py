@@ -6,6 +6,7 @@ import os
 from typing import Any, Dict, List, Optional
 
 from pipeline.config import PipelineConfig
+from trainer.settings import PREDICT_PEAK_TRACK
 
 
 def _store(config: PipelineConfig):
@@ -110,16 +111,12 @@ def dataset_table_uri(config: PipelineConfig) -> Optional[str]:
     return None
 
 
-# ``predict``'s default peak track: track 10 of the published mouse head (DNase, ES cells).
-PREDICT_DEFAULT_PEAK = ("mouse", 10)
-
-
 def peak_track_flags(config: PipelineConfig) -> List[str]:
     """``predict`` flags for the peak columns when the configured species heads lack its default
     track (e.g. the demo's trunk, pretrained with one 3-track ``human`` head): the first head's
     track 0. Empty for the published head set."""
     heads = (config.model.overrides or {}).get("heads")
-    head, track = PREDICT_DEFAULT_PEAK
+    head, track = PREDICT_PEAK_TRACK
     if not heads or int(heads.get(head, 0)) > track:
         return []
     return ["--head", str(next(iter(heads))), "--track", "0"]

@@ -22,6 +22,8 @@ TRACK_LOSSES = ("poisson", "mse")
 # their moving statistics, kept as loaded (``moving``: a pretrained trunk's genome-wide ones).
 TRUNK_BATCH_NORMS = ("batch", "moving")
 LR_SCHEDULES = ("constant", "cosine")
+# ``predict``'s default peak track (head, track): track 10 of the published mouse head (DNase, ES cells).
+PREDICT_PEAK_TRACK = ("mouse", 10)
 # Payload-head poolings; defined here (not in trainer.heads) so config code needs no TensorFlow.
 POOLINGS = ("flatten", "mean")
 # Training compute precisions (trainer.precision): bfloat16 = mixed precision, float32 variables.

@@ -194,8 +194,8 @@ class Trainer:
         Returns:
           One result per epoch run in this call.
         """
-        fresh = self._manager.latest_checkpoint is None
         start_epoch = self.restore()
+        fresh = start_epoch == 0  # checkpoints are saved after whole epochs only
         # Skip what the interrupted run already consumed, so resuming replays nothing.
         iterator = train_batches(start_epoch * self.config.steps)
         if fresh and initialize is not None:

@@ -13,6 +13,7 @@ import sys
 from typing import Optional
 
 from components.records import DEFAULT_WINDOW_LENGTH
+from trainer.settings import PREDICT_PEAK_TRACK
 
 # The --length/--window fallback of the prediction commands (the Predictor's default window).
 WINDOW_HELP = f"window bp (default: the model's fixed length, else {DEFAULT_WINDOW_LENGTH})"
@@ -52,8 +53,8 @@ def register(subparsers) -> None:
     parser.add_argument("dataset", help="dataset table TSV written by make-dataset, or a payload Examples "
                                         "artifact directory of the pipeline (it keeps the table as dataset.tsv)")
     add_model_arguments(parser)
-    parser.add_argument("--head", default="mouse", help="species head for peaks (default %(default)s)")
-    parser.add_argument("--track", type=int, default=10,
+    parser.add_argument("--head", default=PREDICT_PEAK_TRACK[0], help="species head for peaks (default %(default)s)")
+    parser.add_argument("--track", type=int, default=PREDICT_PEAK_TRACK[1],
                         help="track of --head (default %(default)s: mouse DNase ES cells)")
     parser.add_argument("--sample", default="0.4",
                         help="offsets per payload: ratio (<1) or count (>=1) (default %(default)s)")
