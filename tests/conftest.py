@@ -12,8 +12,7 @@ from tests.background import JOBS as BACKGROUND_JOBS
 # pipeline loop: every test using one is marked slow, so `make test-fast` (-m "not slow") keeps
 # the NumPy, I/O, config and CLI-parsing rules and stays a short inner loop.
 MODEL_FIXTURES = frozenset({"tiny_payload_model", "tiny_models", "tiny_checkpoint", "tiny", "models", "env",
-                            "payload_loop", "designer_run", "cross_validation_run", "track_run",
-                            "distribution_report"})
+                            *BACKGROUND_JOBS})
 
 
 def pytest_collection_modifyitems(items) -> None:
@@ -71,34 +70,18 @@ def background(request, tmp_path_factory):
         child.process.wait()
 
 
-@pytest.fixture(scope="session")
-def payload_loop(background) -> list:
-    """The shared local pipeline loop (three runs over one root; see tests.test_pipeline.run_payload_loop)."""
-    return background.result("payload_loop")
+def _background_result(job: str):
+    """The session fixture named ``job``: that background job's result (tests.background.JOBS)."""
+    @pytest.fixture(scope="session", name=job)
+    def result(background):
+        return background.result(job)
+
+    return result
 
 
-@pytest.fixture(scope="session")
-def designer_run(background) -> dict:
-    """A local run with a 2-head ensemble and a Designer (tests.test_designer.run_designer_pipeline)."""
-    return background.result("designer_run")
-
-
-@pytest.fixture(scope="session")
-def cross_validation_run(background):
-    """The cross-validation step's local run (tests.test_cross_validation.run_cross_validation_pipeline)."""
-    return background.result("cross_validation_run")
-
-
-@pytest.fixture(scope="session")
-def track_run(background):
-    """A tracks-mode local run (tests.test_pipeline.run_track_pipeline)."""
-    return background.result("track_run")
-
-
-@pytest.fixture(scope="session")
-def distribution_report(background) -> dict:
-    """Single-device vs two-replica training in a child process (tests.test_distribute.run_distribution)."""
-    return background.result("distribution_report")
+# payload_loop, designer_run, cross_validation_run, track_run, distribution_report
+for _job in BACKGROUND_JOBS:
+    globals()[f"_{_job}_fixture"] = _background_result(_job)
 
 
 TINY_WINDOW = 1280  # window of the shared tiny model (10 bins): short for speed
