@@ -72,12 +72,6 @@ def build_payload_model(model_config: ModelConfig, warm_start: Optional[str] = N
                         trunk_batch_norm: str = "batch") -> PayloadModel:
     """Payload model from a previous (blessed) model's weights, or from the baseline trunk;
     ``trunk_batch_norm`` as :class:`PayloadModel` takes it."""
-    model = _payload_model(model_config, warm_start)
-    model.trunk_batch_norm = trunk_batch_norm
-    return model
-
-
-def _payload_model(model_config: ModelConfig, warm_start: Optional[str]) -> PayloadModel:
     if warm_start:
         LOG.info("warm start from %s", warm_start)
         loaded = checkpoints.load_payload_model(
@@ -86,10 +80,11 @@ def _payload_model(model_config: ModelConfig, warm_start: Optional[str]) -> Payl
         )
         if loaded.pooling != model_config.pooling:
             raise InputError(f"warm-start model {warm_start} has pooling {loaded.pooling!r}, config asks for {model_config.pooling!r}")
+        loaded.trunk_batch_norm = trunk_batch_norm
         return loaded
     return PayloadModel(
         build_enformer(model_config), model_config.key_size, model_config.value_size, model_config.num_heads,
-        pooling=model_config.pooling, input_length=model_config.window_length,
+        pooling=model_config.pooling, input_length=model_config.window_length, trunk_batch_norm=trunk_batch_norm,
     )
 
 
