@@ -277,15 +277,15 @@ class LocalIsm:
         def padded(flip: bool, positions: np.ndarray, rows: np.ndarray) -> np.ndarray:
             """Scores of any number of mutants in calls of exactly ``batch_size`` (last one padded)."""
             size, out = len(positions), []
-            for start in range(0, size, self.batch_size):
+            local_cache, all_bins_cache = strands[flip][:self._local_count], strands[flip][self._local_count:]
+            for first in range(0, size, self.batch_size):
                 chunk_positions = np.zeros(self.batch_size, np.int32)
                 chunk_rows = np.zeros((self.batch_size, 4), np.float32)
-                count = min(self.batch_size, size - start)
-                chunk_positions[:count] = positions[start:start + count]
-                chunk_rows[:count] = rows[start:start + count]
-                cache = strands[flip]
-                start, region = self._region_fn(chunk_positions, chunk_rows, cache[:self._local_count])
-                out.append(self._all_bins_fns[flip](start, region, cache[self._local_count:]).numpy()[:count])
+                count = min(self.batch_size, size - first)
+                chunk_positions[:count] = positions[first:first + count]
+                chunk_rows[:count] = rows[first:first + count]
+                region_start, region = self._region_fn(chunk_positions, chunk_rows, local_cache)
+                out.append(self._all_bins_fns[flip](region_start, region, all_bins_cache).numpy()[:count])
             return np.concatenate(out)
 
         def score(positions: np.ndarray, rows: np.ndarray) -> np.ndarray:
