@@ -106,13 +106,13 @@ def extract_seqlets(payload: str, scores: np.ndarray, one_hot: np.ndarray, width
     """
     low, high = thresholds
     sums = window_sums(scores, width)
-    passing = (sums <= low) | (sums >= high)
+    candidates = np.flatnonzero((sums <= low) | (sums >= high))  # only these can become seqlets
     available = np.ones(sums.size, dtype=bool)
     seqlets: List[Seqlet] = []
-    for start in np.argsort(-np.abs(sums), kind="stable"):
+    for start in candidates[np.argsort(-np.abs(sums[candidates]), kind="stable")]:
         if max_seqlets is not None and len(seqlets) >= max_seqlets:
             break
-        if not passing[start] or not available[start]:
+        if not available[start]:
             continue
         start = int(start)
         available[max(0, start - width + 1): start + width] = False
