@@ -402,3 +402,29 @@ def test_payload_head_scaled_to_a_loud_trunk_starts_unsaturated():
     assert np.abs(scaled).max() < 3.0
     # Every output of the scaled head still passes a gradient (softplus' slope is the sigmoid).
     assert (1.0 / (1.0 + np.exp(-scaled))).min() > 0.05
+
+
+def test_transfer_benchmark_pairs_runs_by_seed(tmp_path):
+    """The transfer table: per fraction, mean / SD / range over the seeds run from both starts and
+    the paired gain (an unpaired run and a fraction with one start are left out); the resume file
+    gives back only the runs made with the same settings."""
+    from benchmarks.bench_transfer import _load_cells, _summary
+
+    def run(fraction, start, seed, r):
+        return {"fraction": fraction, "start": start, "seed": seed, "heldout_pearson_r": r}
+
+    table = [run(0.25, "random", 0, 0.2), run(0.25, "pretrained", 0, 0.7), run(0.25, "random", 1, 0.6),
+             run(0.25, "pretrained", 1, 0.5), run(0.25, "random", 2, 0.9), run(1.0, "random", 0, 0.8)]
+    assert _summary(table) == [{
+        "fraction": 0.25, "seeds": [0, 1],
+        "random_mean": 0.4, "random_sd": 0.283, "random_range": [0.2, 0.6],
+        "pretrained_mean": 0.6, "pretrained_sd": 0.141, "pretrained_range": [0.5, 0.7],
+        "gain_mean": 0.2, "gain_sd": 0.424, "gains": [0.5, -0.1], "pretrained_ahead": 1}]
+    assert _summary(table[:2])[0]["random_sd"] is None  # one seed: no spread
+
+    cells = tmp_path / "transfer_cells.jsonl"
+    cells.write_text("\n".join(json.dumps({**row, "settings": settings}) for row, settings in
+                               ((table[0], {"steps": 60}), (table[1], {"steps": 40}))) + "\n")
+    loaded = _load_cells(str(cells), {"steps": 60})
+    assert list(loaded) == [(0.25, "random", 0)] and loaded[(0.25, "random", 0)]["heldout_pearson_r"] == 0.2
+    assert _load_cells(str(tmp_path / "missing.jsonl"), {"steps": 60}) == {}
