@@ -359,6 +359,10 @@ def test_executor_do_on_temp_uri(inputs, tmp_path):
     node = component.BigWigTrackGen(str(inputs / "genome.fa"), str(inputs / "mappable.bed"), str(inputs / "tracks.tsv"),
                                     length=LENGTH, size=10, eval_chroms=["chr3", "chrX"])
     assert node.exec_properties["eval_chroms"] == "chr3,chrX"
+    assert (node.exec_properties["width"], node.exec_properties["sampling"]) == (128, "uniform")  # config defaults
+    with pytest.raises(ValueError, match="must be a positive multiple of width"):  # refused when built
+        component.BigWigTrackGen(str(inputs / "genome.fa"), str(inputs / "mappable.bed"), str(inputs / "tracks.tsv"),
+                                 length=LENGTH + 1)
     assert node.outputs["examples"].type_name == "Examples"
     # Failure inside Do leaves nothing in the artifact directory.
     failing = standard_artifacts.Examples()

@@ -1,7 +1,8 @@
 """BigWigTrackGen TFX component (thin shell over :mod:`.dataset`)."""
 from __future__ import annotations
 
-from typing import Optional, Sequence
+import dataclasses
+from typing import Any
 
 from tfx import types
 from tfx.dsl.components.base import base_beam_component, executor_spec
@@ -9,7 +10,7 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
 from components.bigwig_track_gen import executor
-from components.records import DEFAULT_WINDOW_LENGTH
+from components.bigwig_track_gen.params import TrackDatasetConfig
 
 
 class BigWigTrackGenSpec(ComponentSpec):
@@ -47,38 +48,14 @@ class BigWigTrackGen(base_beam_component.BaseBeamComponent):
     SPEC_CLASS = BigWigTrackGenSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
-    def __init__(
-        self,
-        reference: str,
-        mappable_bed: str,
-        tracks: str,
-        *,
-        length: int = DEFAULT_WINDOW_LENGTH,
-        width: int = 128,
-        cutoff: float = 0.0,
-        size: int = 25_000,
-        batches: int = 1,
-        seed: int = 0,
-        step: int = 1,
-        eval_chroms: Optional[Sequence[str]] = None,
-        eval_fraction: Optional[float] = None,
-        split_block: Optional[int] = None,
-        sampling: str = "uniform",
-        hotspots: Optional[str] = None,
-        min_mappable: float = 1.0,
-    ):
-        """Args mirror the CLI flags: FASTA, mappable BED and track table paths (local paths or
-        paths the workers can read), window ``length``/``width`` in bp, std ``cutoff``, ``size``
-        windows per shard, ``batches`` shards, ``seed``, start ``step``, and either held-out
-        ``eval_chroms`` or an ``eval_fraction`` of ``split_block``-bp genome blocks (default 0.1),
-        and the window ``sampling`` (``uniform``, ``blocks``, or ``hotspots`` from the ``hotspots``
-        BED with ``min_mappable`` coverage)."""
-        spec = BigWigTrackGenSpec(
-            reference=reference, mappable_bed=mappable_bed, tracks=tracks, length=length, width=width,
-            cutoff=float(cutoff), size=size, batches=batches, seed=seed, step=step,
-            eval_chroms=",".join(eval_chroms) if eval_chroms else None,
-            eval_fraction=None if eval_fraction is None else float(eval_fraction),
-            split_block=split_block, sampling=sampling, hotspots=hotspots, min_mappable=float(min_mappable),
-            examples=types.Channel(type=standard_artifacts.Examples),
-        )
+    def __init__(self, reference: str, mappable_bed: str, tracks: str, **options: Any):
+        """``reference`` FASTA, ``mappable_bed`` BED and ``tracks`` table paths (local paths or paths
+        the workers can read); ``options`` are the other fields of :class:`TrackDatasetConfig`
+        (window ``length``/``width``, ``cutoff``, ``size``, ``batches``, ``seed``, ``step``,
+        ``eval_chroms`` or ``eval_fraction`` of ``split_block``-bp blocks, ``sampling``,
+        ``hotspots``, ``min_mappable``), with its defaults, validated here: a bad pipeline config
+        fails when the pipeline is built, not in the executor."""
+        config = TrackDatasetConfig(reference=reference, mappable_bed=mappable_bed, tracks=tracks, **options)
+        parameters = {**dataclasses.asdict(config), "eval_chroms": ",".join(config.eval_chroms) or None}
+        spec = BigWigTrackGenSpec(**parameters, examples=types.Channel(type=standard_artifacts.Examples))
         super().__init__(spec=spec)
