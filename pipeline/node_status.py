@@ -10,11 +10,12 @@ import sys
 import time
 from typing import Any, List, Optional
 
-from tfx.orchestration import metadata
 from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner, PipelineNodeAsDoFn
 
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
+
+from pipeline.history import open_store
 
 STATES = {metadata_store_pb2.Execution.COMPLETE: "ran", metadata_store_pb2.Execution.CACHED: "cached",
           metadata_store_pb2.Execution.FAILED: "failed"}
@@ -84,7 +85,7 @@ class ReportingBeamDagRunner(BeamDagRunner):
 
 def print_local_run(metadata_path: str, pipeline_name: str, node_ids: List[str], since: float) -> None:
     """After a LocalDagRunner run (which has no per-node hook): one :func:`node_line` per node,
-    timed by ML Metadata (execution creation to last update)."""
-    store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(metadata_path))
+    timed by ML Metadata (execution creation to last update); reads the store read-only."""
+    store = open_store(metadata_path)
     for node_id in node_ids:
         print(node_line(store, pipeline_name, node_id, since * 1000 - 1000), flush=True)

@@ -519,7 +519,7 @@ PIPELINE_NODES = ("PayloadExampleGen", "StatisticsGen", "ImportSchemaGen", "Exam
 
 
 @pytest.mark.slow
-def test_killed_run_resumes_its_trainer_after_the_saved_epoch(payload_loop):
+def test_killed_run_resumes_its_trainer_after_the_saved_epoch(payload_loop, capsys):
     """Run 3 of the shared loop: ``enformer-tfx run`` in a subprocess, its process group killed
     (SIGKILL, by pid) once the Trainer saved an epoch checkpoint; the rerun, a fresh ``enformer-tfx
     run`` process too, closes the dead execution, removes its orphan folders (and says so) and
@@ -531,6 +531,7 @@ def test_killed_run_resumes_its_trainer_after_the_saved_epoch(payload_loop):
     """
     from ml_metadata.proto import metadata_store_pb2 as pb
 
+    from pipeline import node_status
     from pipeline.report import latest_artifact
     from tests.console_run import check_short_quiet_console, node_lines
     from trainer.run import RESUME_SUBDIR
@@ -557,6 +558,9 @@ def test_killed_run_resumes_its_trainer_after_the_saved_epoch(payload_loop):
     if run.summary["blessed"]:  # pushed: the commands to use the new model follow
         assert lines[history + 7].startswith(("why it predicts", "predict with")), lines
     assert node_lines(lines)["Trainer"] == "ran" and node_lines(lines)["PayloadExampleGen"] == "cached", lines
+    # LocalDagRunner has no per-node hook: its report reads the store afterwards (read-only), to the same states.
+    node_status.print_local_run(config.metadata_path, config.pipeline_name, list(PIPELINE_NODES), 0.0)
+    assert node_lines(capsys.readouterr().out.splitlines()) == node_lines(lines)
     assert any(line.startswith("Pusher") for line in lines), lines
     assert any(line.startswith("training:") or "training: 100%" in line for line in lines), lines
     assert any(f"execution {killed.execution_id} (Trainer) was left RUNNING" in line for line in lines), \
