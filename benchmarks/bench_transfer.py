@@ -4,7 +4,7 @@
 bigWig tracks (``train-track-head --trunk train``: trunk + ``human`` head, Poisson loss) unless
 ``$BENCH_TRANSFER_PRETRAINED`` names an existing pretrained export (e.g. the Pusher directory
 of ``pipeline/configs/demo_pretrain.yaml``, built on the same demo data), then fine-tunes the
-payload model (trunk + mean-pooled attention head) from both starts on 25 %, 50 % and 100 % of
+payload model (trunk + mean-pooled attention head) from both starts on 10 %, 25 %, 50 % and 100 % of
 the training payloads, once per seed of ``$BENCH_TRANSFER_SEEDS`` (default 0,1,2): the seed
 draws the subset of payloads (shared by both starts, so gains are paired) and the training
 seed. Every run has the same held-out payloads and the same 900 steps, each start at its own
@@ -24,11 +24,15 @@ import json
 import os
 import tempfile
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 
-FRACTIONS = (0.25, 0.5, 1.0)
+# 10 % (16 payloads) looks below the goal's 25 %, where random init, given the steps, already
+# learns the demo's motif rule. Runs go in RUN_ORDER, the goal's cells first, so an interrupted
+# benchmark has them.
+FRACTIONS = (0.1, 0.25, 0.5, 1.0)
+RUN_ORDER = (0.25, 1.0, 0.1, 0.5)
 # Adam learning rate of each start (cosine schedule): the demo's from-scratch rate for random
 # init; ten times lower for the pretrained trunk, whose features a from-scratch rate destroys
 # (README, "Trunk training": the diagnosis).
@@ -83,28 +87,34 @@ def _pretrain(data: str, tmp: str, preset: str, epochs: int, steps: int) -> str:
     return os.path.join(model, "model", "Format-Serving")
 
 
+def _sd(values: np.ndarray) -> Optional[float]:
+    """Sample SD over seeds (None for one seed)."""
+    return round(float(np.std(values, ddof=1)), 3) if len(values) > 1 else None
+
+
 def _summary(table: List[Dict[str, object]]) -> List[Dict[str, object]]:
-    """Per fraction: each start's mean / SD / range of held-out r over seeds and the paired gain."""
+    """Per fraction, over the seeds run from both starts: each start's mean / SD / range of the
+    final held-out r, the paired gain, and each start's mean r after the first epoch (how fast it
+    learns rather than how far)."""
     rows = []
     for fraction in sorted({row["fraction"] for row in table}):
-        by_start = {start: {row["seed"]: row["heldout_pearson_r"] for row in table
-                            if row["fraction"] == fraction and row["start"] == start}
+        by_start = {start: {row["seed"]: row for row in table if row["fraction"] == fraction and row["start"] == start}
                     for start in ("random", "pretrained")}
         seeds = sorted(set(by_start["random"]) & set(by_start["pretrained"]))
         if not seeds:
             continue
-        random_r = np.array([by_start["random"][seed] for seed in seeds])
-        pretrained_r = np.array([by_start["pretrained"][seed] for seed in seeds])
-        gains = pretrained_r - random_r
-        spread = (lambda values: round(float(np.std(values, ddof=1)), 3) if len(values) > 1 else None)
-        rows.append({"fraction": fraction, "seeds": seeds,
-                     "random_mean": round(float(random_r.mean()), 3), "random_sd": spread(random_r),
-                     "random_range": [round(float(random_r.min()), 3), round(float(random_r.max()), 3)],
-                     "pretrained_mean": round(float(pretrained_r.mean()), 3), "pretrained_sd": spread(pretrained_r),
-                     "pretrained_range": [round(float(pretrained_r.min()), 3), round(float(pretrained_r.max()), 3)],
-                     "gain_mean": round(float(gains.mean()), 3), "gain_sd": spread(gains),
-                     "gains": [round(float(gain), 3) for gain in gains],
-                     "pretrained_ahead": int((gains > 0).sum())})
+        final = {start: np.array([runs[seed]["heldout_pearson_r"] for seed in seeds]) for start, runs in by_start.items()}
+        first = {start: np.mean([runs[seed]["heldout_r_by_epoch"][0] for seed in seeds])
+                 for start, runs in by_start.items()}
+        gains = final["pretrained"] - final["random"]
+        row: Dict[str, object] = {"fraction": fraction, "seeds": seeds}
+        for start, values in final.items():
+            row.update({f"{start}_mean": round(float(values.mean()), 3), f"{start}_sd": _sd(values),
+                        f"{start}_range": [round(float(values.min()), 3), round(float(values.max()), 3)]})
+        row.update({"gain_mean": round(float(gains.mean()), 3), "gain_sd": _sd(gains),
+                    "gains": [round(float(gain), 3) for gain in gains], "pretrained_ahead": int((gains > 0).sum())})
+        row.update({f"first_epoch_{start}_mean": round(float(value), 3) for start, value in first.items()})
+        rows.append(row)
     return rows
 
 
@@ -187,7 +197,7 @@ def run(quick: bool = False) -> Dict[str, object]:
         done = _load_cells(cells_path, settings)
         table: List[Dict[str, object]] = []
         for seed in seeds:
-            for fraction in FRACTIONS:
+            for fraction in RUN_ORDER:
                 subset = _write_subset(train_records, fraction, seed, os.path.join(tmp, f"train-{fraction}-{seed}"))
                 for start, baseline in (("random", "random"), ("pretrained", pretrained)):
                     if (fraction, start, seed) in done:

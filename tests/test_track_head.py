@@ -405,13 +405,15 @@ def test_payload_head_scaled_to_a_loud_trunk_starts_unsaturated():
 
 
 def test_transfer_benchmark_pairs_runs_by_seed(tmp_path):
-    """The transfer table: per fraction, mean / SD / range over the seeds run from both starts and
-    the paired gain (an unpaired run and a fraction with one start are left out); the resume file
+    """The transfer table: per fraction, mean / SD / range over the seeds run from both starts, the
+    paired gain and the mean first-epoch r (an unpaired run and a fraction with one start are left
+    out); the resume file
     gives back only the runs made with the same settings."""
     from benchmarks.bench_transfer import _load_cells, _summary
 
     def run(fraction, start, seed, r):
-        return {"fraction": fraction, "start": start, "seed": seed, "heldout_pearson_r": r}
+        return {"fraction": fraction, "start": start, "seed": seed, "heldout_pearson_r": r,
+                "heldout_r_by_epoch": [r - 0.1 * (start == "random"), r]}
 
     table = [run(0.25, "random", 0, 0.2), run(0.25, "pretrained", 0, 0.7), run(0.25, "random", 1, 0.6),
              run(0.25, "pretrained", 1, 0.5), run(0.25, "random", 2, 0.9), run(1.0, "random", 0, 0.8)]
@@ -419,7 +421,8 @@ def test_transfer_benchmark_pairs_runs_by_seed(tmp_path):
         "fraction": 0.25, "seeds": [0, 1],
         "random_mean": 0.4, "random_sd": 0.283, "random_range": [0.2, 0.6],
         "pretrained_mean": 0.6, "pretrained_sd": 0.141, "pretrained_range": [0.5, 0.7],
-        "gain_mean": 0.2, "gain_sd": 0.424, "gains": [0.5, -0.1], "pretrained_ahead": 1}]
+        "gain_mean": 0.2, "gain_sd": 0.424, "gains": [0.5, -0.1], "pretrained_ahead": 1,
+        "first_epoch_random_mean": 0.3, "first_epoch_pretrained_mean": 0.6}]
     assert _summary(table[:2])[0]["random_sd"] is None  # one seed: no spread
 
     cells = tmp_path / "transfer_cells.jsonl"
