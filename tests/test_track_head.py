@@ -408,8 +408,8 @@ def test_transfer_benchmark_pairs_runs_by_seed(tmp_path):
     """The transfer table: per fraction, mean / SD / range over the seeds run from both starts, the
     paired gain and the mean first-epoch r (an unpaired run and a fraction with one start are left
     out); the resume file
-    gives back only the runs made with the same settings."""
-    from benchmarks.bench_transfer import _load_cells, _summary
+    gives back only the runs made with the same settings and their start's learning rate."""
+    from benchmarks.bench_transfer import LEARNING_RATES, _load_cells, _summary
 
     def run(fraction, start, seed, r):
         return {"fraction": fraction, "start": start, "seed": seed, "heldout_pearson_r": r,
@@ -426,8 +426,11 @@ def test_transfer_benchmark_pairs_runs_by_seed(tmp_path):
     assert _summary(table[:2])[0]["random_sd"] is None  # one seed: no spread
 
     cells = tmp_path / "transfer_cells.jsonl"
-    cells.write_text("\n".join(json.dumps({**row, "settings": settings}) for row, settings in
-                               ((table[0], {"steps": 60}), (table[1], {"steps": 40}))) + "\n")
-    loaded = _load_cells(str(cells), {"steps": 60})
+    rate = LEARNING_RATES["random"]
+    written = ((table[0], rate, {"steps": 60}), (table[1], LEARNING_RATES["pretrained"], {"steps": 40}),
+               (table[2], rate * 2, {"steps": 60}))
+    cells.write_text("".join(json.dumps({**row, "learning_rate": lr, "settings": settings}) + "\n"
+                             for row, lr, settings in written))
+    loaded = _load_cells(str(cells), {"steps": 60})  # not: other settings, another learning rate
     assert list(loaded) == [(0.25, "random", 0)] and loaded[(0.25, "random", 0)]["heldout_pearson_r"] == 0.2
     assert _load_cells(str(tmp_path / "missing.jsonl"), {"steps": 60}) == {}
