@@ -101,6 +101,7 @@ def kill_after_saved_epoch(argv: List[str], pipeline_root: str, metadata_path: s
         output = log.read()
     assert glob.glob(saved), "no epoch checkpoint before the kill:\n" + output[-3000:]
     [work_dir] = glob.glob(os.path.join(resume, "*"))
+    # Read-write on purpose: the kill may have left a hot SQLite journal, which only a writer rolls back.
     store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(metadata_path))
     [killed] = [e for e in store.get_executions() if e.last_known_state == pb.Execution.RUNNING]
     orphans = [os.path.join(pipeline_root, "Trainer", key, str(killed.id)) for key in ("model", "model_run")]
