@@ -121,27 +121,31 @@ def _summary(table: List[Dict[str, object]]) -> List[Dict[str, object]]:
 
 
 def _plot(table: List[Dict[str, object]], summary: List[Dict[str, object]], path: str) -> None:
-    """Mean held-out r over seeds (error bars: SD) with each seed's run as a small dot."""
+    """Mean held-out r over the paired seeds of each fraction (error bars: SD), each of those runs
+    as a small dot, the number of seeds under each fraction (log-scaled axis)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    paired = {(row["fraction"], seed) for row in summary for seed in row["seeds"]}
     figure, axis = plt.subplots(figsize=(5.5, 3.8))
-    for start, marker, nudge in (("random", "o--", -1.5), ("pretrained", "s-", 1.5)):
+    for start, marker, nudge in (("random", "o--", 0.97), ("pretrained", "s-", 1.03)):
         means = [row[f"{start}_mean"] for row in summary]
         errors = [row[f"{start}_sd"] or 0.0 for row in summary]
-        axis.errorbar([100 * row["fraction"] + nudge for row in summary], means, yerr=errors, fmt=marker,
-                      capsize=3, label=f"{start} trunk (mean ± SD)")
-        runs = [row for row in table if row["start"] == start]
-        axis.plot([100 * row["fraction"] + nudge for row in runs], [row["heldout_pearson_r"] for row in runs], ".",
-                  color=axis.lines[-1].get_color(), alpha=0.5)
-    axis.set_xlabel("training payloads used (%)")
+        bars = axis.errorbar([100 * row["fraction"] * nudge for row in summary], means, yerr=errors, fmt=marker,
+                             capsize=3, label=f"{start} trunk (mean ± SD)")
+        runs = [row for row in table if row["start"] == start and (row["fraction"], row["seed"]) in paired]
+        axis.plot([100 * row["fraction"] * nudge for row in runs], [row["heldout_pearson_r"] for row in runs], ".",
+                  color=bars.lines[0].get_color(), alpha=0.5)
+    axis.set_xscale("log")  # the fractions double
+    axis.set_xlabel("training payloads used (%; n = seeds)")
     axis.set_ylabel("held-out Pearson r")
-    axis.set_xticks([100 * row["fraction"] for row in summary])
+    axis.set_xticks([100 * row["fraction"] for row in summary],
+                    [f"{100 * row['fraction']:g}\nn={len(row['seeds'])}" for row in summary])
+    axis.minorticks_off()
     axis.legend(loc="lower right")
-    seeds = summary[0]["seeds"] if summary else []
-    axis.set_title(f"payload fine-tuning, {len(seeds)} seeds per cell")
+    axis.set_title("payload fine-tuning: pretrained trunk vs random init")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
