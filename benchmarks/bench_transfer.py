@@ -57,12 +57,17 @@ def _subset_tsv(tracks_tsv: str, rows: int, path: str) -> str:
     return path
 
 
+def _subset_size(fraction: float, total: int) -> int:
+    """Payloads in a ``fraction`` of ``total`` (at least one)."""
+    return max(1, int(round(fraction * total)))
+
+
 def _write_subset(records: List[bytes], fraction: float, seed: int, directory: str) -> str:
     """A seeded ``fraction`` of ``records`` as one GZIP TFRecord shard; returns its path."""
     from components.records import tfrecord_frame
 
     order = np.random.default_rng(seed).permutation(len(records))
-    keep = order[: max(1, int(round(fraction * len(records))))]
+    keep = order[:_subset_size(fraction, len(records))]
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, "data_tfrecord-00000-of-00001.gz")
     with gzip.open(path, "wb") as handle:
@@ -205,11 +210,13 @@ def run(quick: bool = False) -> Dict[str, object]:
         table: List[Dict[str, object]] = []
         for seed in seeds:
             for fraction in RUN_ORDER:
-                subset = _write_subset(train_records, fraction, seed, os.path.join(tmp, f"train-{fraction}-{seed}"))
+                subset = None  # written only when one of its runs is not in the resume file
                 for start, baseline in (("random", "random"), ("pretrained", pretrained)):
                     if (fraction, start, seed) in done:
                         table.append(done[(fraction, start, seed)])
                         continue
+                    subset = subset or _write_subset(train_records, fraction, seed,
+                                                     os.path.join(tmp, f"train-{fraction}-{seed}"))
                     overrides = {"heads": {"human": PRETRAIN_TRACKS}}  # the pretrained trunk's head set
                     model_config = ModelConfig(preset=preset, baseline=baseline, pooling="mean",
                                                window_length=WINDOW, overrides=overrides)
@@ -221,7 +228,7 @@ def run(quick: bool = False) -> Dict[str, object]:
                     results = train_payload_model(model_config, training, [subset], eval_files,
                                                   os.path.join(run_dir, "work"), os.path.join(run_dir, "serving"))
                     row = {"fraction": fraction, "start": start, "seed": seed,
-                           "train_payloads": max(1, int(round(fraction * len(train_records)))),
+                           "train_payloads": _subset_size(fraction, len(train_records)),
                            "learning_rate": LEARNING_RATES[start],
                            "heldout_pearson_r": round(results[-1].valid_pearson_r, 3),
                            "heldout_r_by_epoch": [round(result.valid_pearson_r, 3) for result in results],
